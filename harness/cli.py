@@ -1,0 +1,187 @@
+"""The ``harness`` command line: parses arguments, builds a config, calls one stage's ``run``.
+
+Every command takes ``--config FILE`` plus dotted ``key=value`` overrides (``sft.max_steps=2``).
+User errors print one clear message (no traceback) and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from harness import _log
+from harness.errors import EXIT_USER_ERROR, HarnessError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Alignment and evaluation harness: tune -> evaluate -> align, with gated promotion.")
+data_app = typer.Typer(no_args_is_help=True, help="Prepare training data.")
+models_app = typer.Typer(no_args_is_help=True, help="Built-in and local models.")
+config_app = typer.Typer(no_args_is_help=True, help="Inspect configurations.")
+app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
+app.add_typer(config_app, name="config")
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="Cycle YAML file.", dir_okay=False)
+OverridesArg = typer.Argument(None, help="Dotted overrides, e.g. sft.max_steps=2 run.id=try1.", show_default=False)
+
+
+def _load(config: Optional[Path], overrides: Optional[list[str]], defaults: dict[str, Any] | None = None):
+    from harness.config import load_config
+
+    return load_config(config, overrides or [], defaults=defaults)
+
+
+def _with_run_id(cfg):
+    """Give a config without run.id a fresh timestamped one (printed, so the user can reuse it)."""
+    if cfg.run.id is not None:
+        return cfg
+    import datetime as dt
+
+    run_id = dt.datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    _log.info(f"run id: {run_id} (set run.id to choose one)")
+    return cfg.model_copy(update={"run": cfg.run.model_copy(update={"id": run_id})})
+
+
+@data_app.command("prepare")
+def data_prepare(
+    config: Optional[Path] = ConfigOpt,
+    input: Optional[list[Path]] = typer.Option(None, "--input", "-i", help="Data file(s); each file is one domain named after it."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (default: <run>/data)."),
+    force: bool = typer.Option(False, help="Replace an existing output folder prepared from other inputs."),
+    overrides: Optional[list[str]] = OverridesArg,
+) -> None:
+    """Normalize, dedupe, mix and split data; write train/validation JSONL and a data card."""
+    from harness import data
+
+    defaults: dict[str, Any] = {}
+    if input:
+        defaults["data"] = {"sources": [{"path": str(p.resolve()), "domain": p.stem} for p in input]}
+    if output:
+        defaults.setdefault("data", {})["output_dir"] = str(output)
+    cfg = _load(config, overrides, defaults)
+    if input:  # command-line inputs replace the config's sources
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"sources": _load(None, None, defaults).data.sources})})
+    if output:
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"output_dir": output})})
+    if cfg.data.output_dir is None:
+        cfg = _with_run_id(cfg)
+    result = data.run(cfg, force=force)
+    print(json.dumps({"output_dir": str(result.output_dir), **result.counts}, indent=2))
+
+
+@app.command()
+def sft(
+    config: Optional[Path] = ConfigOpt,
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model reference (overrides model.base)."),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", help="Prepared data folder (overrides sft.data_dir)."),
+    resume: bool = typer.Option(False, help="Continue an unfinished run from its last checkpoint."),
+    force: bool = typer.Option(False, help="Discard an earlier run in the same folder and start over."),
+    overrides: Optional[list[str]] = OverridesArg,
+) -> None:
+    """Supervised fine-tuning with full, lora, qlora, dora, prefix, ia3 or freeze."""
+    from rlhf import sft as sft_stage
+
+    extra = list(overrides or [])
+    if model:
+        extra.append(f"model.base={model}")
+    if data:
+        extra.append(f"sft.data_dir={data.resolve()}")
+    cfg = _with_run_id(_load(config, extra))
+    result = sft_stage.run(cfg, resume=resume, force=force)
+    m = result.metrics
+    print(json.dumps({"output_dir": str(result.output_dir), "model_path": str(result.model_path),
+                      "train_loss": m.get("train_loss"), "eval_loss_initial": m.get("eval_loss_initial"),
+                      "eval_loss_final": m.get("eval_loss_final"), "up_to_date": result.up_to_date}, indent=2))
+
+
+@app.command()
+def merge(
+    config: Optional[Path] = ConfigOpt,
+    adapter: Optional[Path] = typer.Option(None, "--adapter", "-a", help="Adapter folder (default: <run>/sft/adapter)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Merged model folder (default: <run>/merged)."),
+    overrides: Optional[list[str]] = OverridesArg,
+) -> None:
+    """Fold a LoRA/DoRA/IA3 adapter into its base and check the logits match base+adapter."""
+    from rlhf import merge as merge_stage
+
+    extra = list(overrides or [])
+    if adapter:
+        extra.append(f"merge.adapter={adapter.resolve()}")
+    if output:
+        extra.append(f"merge.output={output}")
+    cfg = _load(config, extra)
+    result = merge_stage.run(cfg)
+    print(json.dumps({"output": str(result.output), "max_abs_logit_diff": result.max_abs_diff}, indent=2))
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """List the built-in models and whether they are prepared."""
+    from harness.models import list_builtins
+
+    table = Table("reference", "parameters", "prepared", "description")
+    for row in list_builtins():
+        table.add_row(row["ref"], row["params"], "yes" if row["prepared"] else "no", row["description"])
+    _log.console.print(table)
+
+
+@models_app.command("prepare")
+def models_prepare(name: str = typer.Argument(..., help="builtin:NAME or NAME")) -> None:
+    """Build a built-in model's local folder (once)."""
+    from harness.models import prepare_builtin
+
+    path = prepare_builtin(name.removeprefix("builtin:"))
+    _log.done(f"builtin:{name.removeprefix('builtin:')} is ready at {path}")
+    print(path)
+
+
+@config_app.command("show")
+def config_show(config: Optional[Path] = ConfigOpt, overrides: Optional[list[str]] = OverridesArg) -> None:
+    """Print the fully resolved configuration (defaults filled in)."""
+    import yaml
+
+    cfg = _load(config, overrides)
+    print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the configuration's JSON schema with every field's description."""
+    from harness.config import CycleConfig
+
+    print(json.dumps(CycleConfig.model_json_schema(), indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, standalone_mode=False)
+    except HarnessError as exc:
+        _log.console.print(f"[bold red]error:[/] {exc.render()}", markup=True, highlight=False, soft_wrap=True)
+        return EXIT_USER_ERROR
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        _log.console.print("[red]aborted[/]")
+        return 130
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return EXIT_USER_ERROR
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

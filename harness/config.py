@@ -1,0 +1,347 @@
+"""Cycle configuration: one YAML file, one section per stage, validated all at once.
+
+``load_config`` reads YAML strictly (duplicate keys are an error), applies dotted ``key=value``
+overrides, and validates with pydantic models that refuse unknown keys. Every problem is reported in
+one :class:`~harness.errors.HarnessError`, each with its YAML path and, where known, its line.
+
+Relative input paths (data sources, local models) are resolved against the config file's folder, so
+a config works from any working directory. ``run.root`` (where runs are written) is relative to the
+working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator,
+)
+
+from harness.errors import HarnessError
+
+__all__ = [
+    "CycleConfig", "RunConfig", "ModelConfig", "DataConfig", "DataSource", "ReplayConfig",
+    "DedupeConfig", "SFTConfig", "LoraOptions", "PrefixOptions", "FreezeOptions", "MergeConfig",
+    "load_config", "parse_overrides", "config_from_dict", "METHODS",
+]
+
+METHODS = ("full", "lora", "qlora", "dora", "prefix", "ia3", "freeze")
+
+
+def _resolve_input_path(value: Path | None, info: ValidationInfo) -> Path | None:
+    if value is None:
+        return None
+    value = Path(os.path.expanduser(str(value)))
+    base = (info.context or {}).get("base_dir")
+    if not value.is_absolute() and base is not None:
+        value = Path(base) / value
+    return value
+
+
+InputPath = Annotated[Path, AfterValidator(_resolve_input_path)]
+
+
+def _looks_like_path(ref: str) -> bool:
+    return ref.startswith((".", "/", "~")) or os.sep in ref and Path(ref).exists()
+
+
+def _resolve_model_ref(value: str, info: ValidationInfo) -> str:
+    if value.startswith("builtin:") or not value.startswith((".", "~")):
+        return value
+    base = (info.context or {}).get("base_dir")
+    p = Path(os.path.expanduser(value))
+    if not p.is_absolute() and base is not None:
+        p = Path(base) / p
+    return str(p)
+
+
+ModelRef = Annotated[str, AfterValidator(_resolve_model_ref)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunConfig(_Section):
+    id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Run name; its artifacts go to <root>/<id>/. Default: a new timestamped id.",
+    )
+    root: Path = Field(Path("runs"), description="Folder holding all runs (relative to the working directory).")
+    seed: int = Field(42, ge=0, description="Seed for data splits, sampling and training.")
+
+
+class ModelConfig(_Section):
+    base: ModelRef = Field(
+        "builtin:smollm2-135m-instruct",
+        description="Hub id, local folder, adapter folder, or builtin:smollm2-135m-instruct / builtin:tiny-random.",
+    )
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) for hub ids.")
+    trust_remote_code: bool = Field(
+        False, description="Allow model repositories that ship their own Python code. Off: such models are refused.",
+    )
+
+
+class DataSource(_Section):
+    path: InputPath | None = Field(None, description="A .jsonl, .json, .csv or .parquet file.")
+    hub: str | None = Field(None, description="A hub dataset id (used instead of path).")
+    subset: str | None = Field(None, description="Hub dataset configuration name.")
+    split: str = Field("train", description="Hub dataset split.")
+    format: Literal["auto", "messages", "prompt_completion", "alpaca", "text"] = Field(
+        "auto", description="Record shape; auto detects it per record.",
+    )
+    domain: str = Field("default", min_length=1, description="Domain label, used for per-domain splits.")
+    limit: int | None = Field(None, gt=0, description="Read at most this many records.")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> DataSource:
+        if (self.path is None) == (self.hub is None):
+            raise ValueError("give exactly one of 'path' (a local file) or 'hub' (a hub dataset id)")
+        return self
+
+
+class ReplayConfig(DataSource):
+    domain: str = Field("replay", min_length=1, description="Domain label given to replay records.")
+    ratio: float = Field(
+        0.1, gt=0, lt=1,
+        description="Fraction of the final training set drawn from this general-purpose set (guards against forgetting).",
+    )
+
+
+class DedupeConfig(_Section):
+    exact: bool = Field(True, description="Drop exact duplicates (after normalizing case and whitespace).")
+    near: bool = Field(True, description="Drop near-duplicates found with MinHash LSH.")
+    threshold: float = Field(0.9, gt=0, le=1, description="Jaccard similarity above which two records are near-duplicates.")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations.")
+    shingle_words: int = Field(3, ge=1, le=10, description="Word n-gram size for MinHash shingles.")
+
+
+class DataConfig(_Section):
+    sources: list[DataSource] = Field(default_factory=list, description="Input datasets.")
+    replay: ReplayConfig | None = Field(None, description="Optional general-purpose replay set mixed into training.")
+    validation_fraction: float = Field(0.1, gt=0, lt=1, description="Share of each domain held out for validation.")
+    min_validation: int = Field(1, ge=1, description="At least this many validation records per domain.")
+    dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
+    max_chars: int | None = Field(None, gt=0, description="Drop records whose text is longer than this.")
+    output_dir: Path | None = Field(None, description="Where prepared data goes. Default: <run>/data.")
+
+
+class LoraOptions(_Section):
+    r: int = Field(16, gt=0, description="LoRA rank.")
+    alpha: int = Field(32, gt=0, description="LoRA alpha (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: Literal["all-linear"] | list[str] = Field(
+        "all-linear", description="Modules to adapt: 'all-linear' or a list of module names.",
+    )
+
+
+class PrefixOptions(_Section):
+    num_virtual_tokens: int = Field(16, gt=0, description="Prefix length for prefix tuning.")
+
+
+class FreezeOptions(_Section):
+    trainable_blocks: int = Field(2, gt=0, description="Train only the last N transformer blocks (and the final norm).")
+
+
+class SFTConfig(_Section):
+    method: Literal["full", "lora", "qlora", "dora", "prefix", "ia3", "freeze"] = Field(
+        "lora", description="Tuning method: " + ", ".join(METHODS) + ".",
+    )
+    lora: LoraOptions = Field(default_factory=LoraOptions, description="Used by lora, qlora and dora.")
+    prefix: PrefixOptions = Field(default_factory=PrefixOptions)
+    freeze: FreezeOptions = Field(default_factory=FreezeOptions)
+    data_dir: InputPath | None = Field(None, description="Prepared data folder. Default: <run>/data.")
+    epochs: float = Field(3.0, gt=0)
+    max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: run all epochs).")
+    learning_rate: float | None = Field(
+        None, gt=0, description="Default: 2e-4 for adapters, 2e-5 for full/freeze, 1e-2 for prefix/ia3.",
+    )
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr"] = "cosine"
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    batch_size: int = Field(8, gt=0, description="Per-device batch size.")
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    max_length: int = Field(1024, gt=8, description="Truncate training sequences to this many tokens.")
+    packing: Literal["padding_free", "bfd", "none"] = Field(
+        "padding_free",
+        description="padding_free: concatenate each batch without pad tokens; bfd: pack into max_length bins; none: pad.",
+    )
+    assistant_only_loss: bool = Field(True, description="Train only on assistant turns of chat data.")
+    eval_every: Literal["epoch"] | int = Field("epoch", description="Validate each epoch, or every N steps.")
+    early_stopping_patience: int | None = Field(
+        2, ge=1, description="Stop after this many validations without improvement (null: never).",
+    )
+    save_total_limit: int = Field(2, ge=1, description="Checkpoints kept for --resume.")
+    logging_steps: int = Field(5, gt=0)
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 where the hardware does it natively, else fp32.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SFTConfig:
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(f"max_steps must be -1 (all epochs) or > 0, got {self.max_steps}")
+        if isinstance(self.eval_every, int) and self.eval_every <= 0:
+            raise ValueError(f"eval_every must be 'epoch' or a positive step count, got {self.eval_every}")
+        return self
+
+
+class MergeConfig(_Section):
+    adapter: InputPath | None = Field(None, description="Adapter folder. Default: <run>/sft/adapter.")
+    output: Path | None = Field(None, description="Merged model folder. Default: <run>/merged.")
+    atol: float = Field(1e-4, gt=0, description="Largest allowed logit difference between merged and base+adapter.")
+
+
+class CycleConfig(_Section):
+    run: RunConfig = Field(default_factory=RunConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    merge: MergeConfig = Field(default_factory=MergeConfig)
+
+    def run_dir(self) -> Path:
+        if self.run.id is None:
+            raise HarnessError("run.id is not set", hint="set run.id in the config or pass run.id=NAME")
+        return self.run.root / self.run.id
+
+
+# ---------------------------------------------------------------- YAML loading with line numbers
+
+
+class _StrictLoader(yaml.SafeLoader):
+    pass
+
+
+def _compose_checked(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML, refuse duplicate keys, and map each key path to its line number."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return {}, {}
+        lines: dict[tuple, int] = {}
+        dupes: list[str] = []
+
+        def walk(n: yaml.Node, path: tuple) -> None:
+            if isinstance(n, yaml.MappingNode):
+                seen: dict[Any, int] = {}
+                for k, v in n.value:
+                    key = loader.construct_object(k, deep=True)
+                    line = k.start_mark.line + 1
+                    if key in seen:
+                        dotted = ".".join(str(p) for p in (*path, key))
+                        dupes.append(f"{source}:{line}: duplicate key '{dotted}' (first at line {seen[key]})")
+                    seen[key] = line
+                    lines[(*path, key)] = line
+                    walk(v, (*path, key))
+            elif isinstance(n, yaml.SequenceNode):
+                for i, item in enumerate(n.value):
+                    lines[(*path, i)] = item.start_mark.line + 1
+                    walk(item, (*path, i))
+
+        walk(node, ())
+        if dupes:
+            raise HarnessError("\n".join(dupes), hint="each key may appear once per section")
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise HarnessError(f"not valid YAML: {getattr(exc, 'problem', exc)}", where=where,
+                           hint="check indentation and quoting near that line") from None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["sft.max_steps=2", "model.base=builtin:tiny-random"]`` -> nested dict."""
+    out: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise HarnessError(f"override '{item}' is not of the form key.path=value",
+                               hint="for example: sft.max_steps=2")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise HarnessError(f"override '{item}' sets a key below a value", hint="check the key path")
+        node[parts[-1]] = value
+    return out
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = _deep_merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def _format_errors(exc: ValidationError, source: str, lines: dict[tuple, int]) -> str:
+    out = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        line = None
+        for cut in range(len(loc), 0, -1):
+            if loc[:cut] in lines:
+                line = lines[loc[:cut]]
+                break
+        where = f"{source}:{line}" if line else source
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] not in ("missing",) and "input" in err and not isinstance(err["input"], dict):
+            msg += f", got {err['input']!r}"
+        out.append(f"{where}: {dotted}: {msg}")
+    return "\n".join(dict.fromkeys(out))
+
+
+def config_from_dict(data: dict[str, Any], *, source: str = "<config>", base_dir: Path | None = None,
+                     lines: dict[tuple, int] | None = None) -> CycleConfig:
+    if not isinstance(data, dict):
+        raise HarnessError("the config must be a mapping of sections (run, model, data, sft, ...)", where=source)
+    try:
+        return CycleConfig.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise HarnessError(
+            "invalid configuration:\n" + _format_errors(exc, source, lines or {}),
+            hint="see the field descriptions with 'harness config schema', or examples/demo/cycle.yaml",
+        ) from None
+
+
+def load_config(path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = (),
+                defaults: dict[str, Any] | None = None) -> CycleConfig:
+    """Read ``path`` (may be None for defaults only), apply ``defaults`` then ``overrides``, validate."""
+    data: dict[str, Any] = {}
+    lines: dict[tuple, int] = {}
+    source = "<command line>"
+    base_dir = Path.cwd()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise HarnessError(f"config file {path} does not exist", hint="pass --config with an existing YAML file")
+        source = str(path)
+        base_dir = path.resolve().parent
+        data, lines = _compose_checked(path.read_text(encoding="utf-8"), source)
+        if data is None:
+            data = {}
+    if defaults:
+        data = _deep_merge(defaults, data) if isinstance(data, dict) else data
+    if overrides:
+        if not isinstance(data, dict):
+            data = {}
+        data = _deep_merge(data, parse_overrides(overrides))
+    return config_from_dict(data, source=source, base_dir=base_dir, lines=lines)

@@ -1,0 +1,83 @@
+"""Fold an adapter into its base model: the zero-added-latency serving path.
+
+``run(config) -> MergeResult`` loads base + adapter, scores a fixed probe batch, merges with PEFT's
+``merge_and_unload``, scores the probe again and refuses to write the merged model if any logit moved
+by more than ``merge.atol``. The merged folder is plain safetensors plus the tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import _log
+from harness.artifacts import atomic_write_json, sha256_tree, staged_dir, utc_now
+from harness.config import CycleConfig
+from harness.errors import HarnessError
+from harness.models import load_model, load_tokenizer, resolve
+
+__all__ = ["MergeResult", "run", "PROBE_TEXTS"]
+
+PROBE_TEXTS = (
+    "The quick brown fox jumps over the lazy dog.",
+    "How many days of paid time off carry over into the next year?",
+    "Water boils at 100 degrees Celsius at sea level.",
+)
+_MERGEABLE = ("LORA", "IA3")
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    output: Path
+    max_abs_diff: float
+
+
+def _probe_logits(model, tokenizer):
+    import torch
+
+    batch = tokenizer(list(PROBE_TEXTS), return_tensors="pt", padding=True)
+    with torch.no_grad():
+        logits = model(**batch).logits.float()
+    return logits, batch["attention_mask"].bool()
+
+
+def run(config: CycleConfig) -> MergeResult:
+    import torch
+
+    cfg = config.merge
+    adapter = cfg.adapter if cfg.adapter is not None else config.run_dir() / "sft" / "adapter"
+    output = cfg.output if cfg.output is not None else config.run_dir() / "merged"
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise HarnessError(f"{adapter} is not an adapter folder (no adapter_config.json)",
+                           hint="pass --adapter runs/<id>/sft/adapter; full and freeze runs need no merge")
+    peft_type = json.loads((Path(adapter) / "adapter_config.json").read_text())["peft_type"]
+    if peft_type not in _MERGEABLE:
+        raise HarnessError(
+            f"{peft_type} adapters cannot be merged into the base weights (they add tokens or modules at run time)",
+            hint="serve them as base + adapter: every harness command accepts the adapter folder as a model",
+        )
+    if output.exists() and any(output.iterdir()):
+        raise HarnessError(f"output folder {output} is not empty", hint="choose another --output or remove it")
+    spec = resolve(str(adapter), trust_remote_code=config.model.trust_remote_code)
+    _log.info(f"merging {spec.describe()}")
+    tokenizer = load_tokenizer(spec)
+    model = load_model(spec, dtype=torch.float32).eval()
+    before, mask = _probe_logits(model, tokenizer)
+    merged = model.merge_and_unload()
+    after, _ = _probe_logits(merged, tokenizer)
+    diff = float((before - after).abs()[mask].max())
+    if diff > cfg.atol:
+        raise HarnessError(
+            f"the merged model's logits differ from base+adapter by up to {diff:.2e} (allowed {cfg.atol:.0e}); nothing written",
+            hint="raise merge.atol only if you accept that difference",
+        )
+    with staged_dir(output) as tmp:
+        merged.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        atomic_write_json(tmp / "harness_merge.json", {
+            "adapter": str(adapter), "adapter_sha256": sha256_tree(adapter), "base": spec.base.ref,
+            "base_location": spec.base.location, "max_abs_logit_diff": diff, "atol": cfg.atol, "merged": utc_now(),
+        })
+    _log.done(f"merged model written to {output} (largest logit difference {diff:.1e})")
+    return MergeResult(output, diff)

@@ -1,0 +1,83 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import models
+from harness.errors import HarnessError
+
+
+def test_unknown_builtin():
+    with pytest.raises(HarnessError, match="unknown built-in model 'builtin:gpt-9'") as exc:
+        models.resolve("builtin:gpt-9")
+    assert "builtin:tiny-random" in exc.value.hint
+
+
+def test_missing_local_folder(tmp_path):
+    with pytest.raises(HarnessError, match="does not exist"):
+        models.resolve(str(tmp_path / "nope"))
+
+
+def test_tiny_random_is_prepared_and_loads(tiny_model_dir):
+    spec = models.resolve("builtin:tiny-random")
+    assert spec.kind == "builtin" and Path(spec.location) == tiny_model_dir
+    model = models.load_model(spec)
+    tok = models.load_tokenizer(spec)
+    assert model.config.num_hidden_layers == 2 and len(tok) == model.config.vocab_size
+    assert "<|im_start|>assistant" in tok.apply_chat_template([{"role": "user", "content": "hi"}],
+                                                             tokenize=False, add_generation_prompt=True)
+
+
+def _copy_model(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_remote_code_refused_unless_trusted(tmp_path, tiny_model_dir):
+    folder = _copy_model(tiny_model_dir, tmp_path / "custom")
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["auto_map"] = {"AutoModelForCausalLM": "modeling_custom.CustomModel"}
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(HarnessError, match="needs its own Python code") as exc:
+        models.resolve(str(folder))
+    assert "trust_remote_code" in exc.value.hint
+    assert models.resolve(str(folder), trust_remote_code=True).trust_remote_code
+
+
+def test_pickle_only_checkpoint_refused(tmp_path, tiny_model_dir):
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    shutil.copy(tiny_model_dir / "config.json", folder)
+    (folder / "pytorch_model.bin").write_bytes(b"not really a pickle")
+    with pytest.raises(HarnessError, match="only pickle checkpoints \\(pytorch_model.bin\\)"):
+        models.resolve(str(folder))
+
+
+def test_hub_id_loads_from_local_hub_cache(tmp_path, tiny_model_dir):
+    """The hub-id path, exercised offline through a real hub cache layout."""
+    snapshot = tmp_path / "hub" / "models--acme--tiny-chat" / "snapshots" / ("a" * 40)
+    shutil.copytree(tiny_model_dir, snapshot)
+    refs = tmp_path / "hub" / "models--acme--tiny-chat" / "refs"
+    refs.mkdir()
+    (refs / "main").write_text("a" * 40)
+    code = ("from harness.models import resolve, load_model, load_tokenizer\n"
+            "s = resolve('acme/tiny-chat'); assert s.kind == 'hub'\n"
+            "m = load_model(s); t = load_tokenizer(s)\n"
+            "print(m.config.num_hidden_layers, len(t))\n"
+            "from harness.errors import HarnessError\n"
+            "try:\n    load_model(resolve('acme/missing'))\nexcept HarnessError as e:\n    print('ERR', e.message)\n")
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "2 49152"
+    assert lines[1].startswith("ERR could not load 'acme/missing' from the hub or the local hub cache")
+
+
+def test_reference_that_is_neither_folder_nor_hub_id():
+    with pytest.raises(HarnessError, match="neither an existing folder nor a hub id"):
+        models.resolve("not a model!")
