@@ -81,6 +81,12 @@ class MetricsLogger(_transformers_callback_base()):
         self.path = path
         self.stage = stage
 
+    def on_step_end(self, args, state, control, **kwargs):
+        # Log the last step too, so token counts and losses cover the whole run.
+        if state.max_steps and state.global_step >= state.max_steps:
+            control.should_log = True
+        return control
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or not state.is_world_process_zero:
             return
@@ -245,6 +251,7 @@ def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SF
                        device_map="cpu" if plan.quantization_config is not None and not torch.cuda.is_available() else None)
     if plan.method == "freeze":
         methods.freeze_all_but_last(model, plan.trainable_blocks)
+    model.config.use_cache = False  # a KV cache is useless while training and costs memory
 
     ckpt_dir = out / "checkpoints"
     args = build_training_args(cfg, output_dir=ckpt_dir, seed=config.run.seed, precision=precision,

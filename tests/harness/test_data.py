@@ -128,3 +128,17 @@ def test_csv_and_parquet_inputs(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(HarnessError, match="does not exist"):
         data.run(_cfg(tmp_path, [(tmp_path / "nope.jsonl", "d")]))
+
+
+def test_hub_dataset_path(tmp_path):
+    """`hub:` sources go through datasets.load_dataset; a local dataset folder exercises that path offline."""
+    folder = tmp_path / "hub_ds"
+    write_jsonl(folder / "train.jsonl", [{"instruction": f"Q{i}", "output": f"A{i}"} for i in range(15)])
+    cfg = load_config(None, [f"data.sources=[{{hub: {folder}, split: train, domain: hubby, limit: 10}}]",
+                             f"data.output_dir={tmp_path / 'out'}"])
+    result = data.run(cfg)
+    assert result.counts["per_domain"]["hubby"]["read"] == 10
+    card = json.loads(result.card_path.read_text())
+    assert card["inputs"][0]["hub"] == {"id": str(folder), "subset": None, "split": "train"}
+    with pytest.raises(HarnessError, match="could not load hub dataset 'nobody/nothing'"):
+        data.run(load_config(None, ["data.sources=[{hub: nobody/nothing}]", f"data.output_dir={tmp_path / 'o2'}"]))

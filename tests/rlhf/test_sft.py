@@ -106,3 +106,11 @@ def test_killed_run_resumes_from_checkpoint(tmp_path, prepared_data):
     steps = [json.loads(line)["step"] for line in (ckpts.parent / "metrics.jsonl").read_text().splitlines()
              if "loss" in json.loads(line)]
     assert steps == sorted(set(steps)), "log has no duplicated steps after resuming"
+
+
+def test_early_stopping_ends_a_run_that_stops_improving(tmp_path, prepared_data):
+    # A learning rate far below float resolution leaves the validation loss exactly flat.
+    result = sft.run(_config(tmp_path, prepared_data, "sft.max_steps=40", "sft.learning_rate=1e-12",
+                             "sft.early_stopping_patience=2", "sft.method=full"))
+    assert result.metrics["global_step"] < 40
+    assert len(result.metrics["eval_curve"]) >= 3
