@@ -22,9 +22,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 data_app = typer.Typer(no_args_is_help=True, help="Prepare training data.")
 models_app = typer.Typer(no_args_is_help=True, help="Built-in and local models.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect configurations.")
+eval_app = typer.Typer(invoke_without_command=True, help="Score models on domain, retention and bias suites; compare results.")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
+app.add_typer(eval_app, name="eval")
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Cycle YAML file.", dir_okay=False)
 OverridesArg = typer.Argument(None, help="Dotted overrides, e.g. sft.max_steps=2 run.id=try1.", show_default=False)
@@ -117,6 +119,74 @@ def merge(
     cfg = _load(config, extra)
     result = merge_stage.run(cfg)
     print(json.dumps({"output": str(result.output), "max_abs_logit_diff": result.max_abs_diff}, indent=2))
+
+
+@eval_app.callback()
+def eval_main(
+    ctx: typer.Context,
+    config: Optional[Path] = ConfigOpt,
+    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model(s) to score (repeatable)."),
+    suite: Optional[list[str]] = typer.Option(None, "--suite", "-s", help="Suite name or group (repeatable)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Score only the first N documents of each suite."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (default: <run>/eval)."),
+    retention_data: Optional[Path] = typer.Option(None, "--retention-data", help="Local copies of standard benchmarks."),
+    list_suites: bool = typer.Option(False, "--list", help="List the available suites and exit."),
+    overrides: Optional[list[str]] = OverridesArg,
+) -> None:
+    """Score models on suites: runs/<id>/eval/<model-fingerprint>/<suite>/{samples.jsonl,summary.json}."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from harness import evaluate
+    from harness.suites import available_suites
+
+    if list_suites:
+        table = Table("suite", "version", "license", "metrics")
+        for sid, s in sorted(available_suites().items()):
+            table.add_row(sid, str(s.version), s.spec.license, ", ".join(m.name for m in s.spec.metrics))
+        _log.console.print(table)
+        return
+    extra = list(overrides or [])
+    if model:
+        extra.append("eval.models=" + json.dumps(list(model)))
+    if suite:
+        extra.append("eval.suites=" + json.dumps(list(suite)))
+    if limit is not None:
+        extra.append(f"eval.limit={limit}")
+    if output:
+        extra.append(f"eval.output_dir={output}")
+    if retention_data:
+        extra.append(f"eval.retention_data_dir={retention_data.resolve()}")
+    cfg = _load(config, extra)
+    if cfg.eval.output_dir is None:
+        cfg = _with_run_id(cfg)
+    result = evaluate.run(cfg)
+    table = Table("model", "suite", "metric", "estimate", "95% CI", "n", "cached")
+    for row in result.table():
+        est = row["estimate"]
+        table.add_row(row["model"], row["suite"], row["metric"], f"{est:.4f}" if isinstance(est, float) else str(est),
+                      f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}]", str(row["n"]), "yes" if row["cached"] else "")
+    _log.console.print(table)
+    print(json.dumps({"output_dir": str(result.output_dir),
+                      "results": [str(r.folder) for r in result.results]}, indent=2))
+
+
+@eval_app.command("compare")
+def eval_compare(
+    reference: Path = typer.Argument(..., help="Reference results: a model folder under <run>/eval, or one suite folder."),
+    candidate: Path = typer.Argument(..., help="Candidate results, same shape."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write comparison.json."),
+) -> None:
+    """Paired comparison of two models' results on the same samples (bootstrap CI, McNemar, effect size)."""
+    from harness.compare import compare_dirs
+
+    comparison, path = compare_dirs(reference, candidate, output)
+    table = Table("suite", "metric", "reference", "candidate", "difference", "95% CI", "test", "p", "n")
+    for row in comparison["rows"]:
+        table.add_row(row["suite"], row["metric"], f"{row['reference_mean']:.4f}", f"{row['candidate_mean']:.4f}",
+                      f"{row['difference']:+.4f}", f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]",
+                      row.get("test", ""), f"{row.get('p_value', float('nan')):.3g}", str(row["n"]))
+    _log.console.print(table)
+    print(path)
 
 
 @models_app.command("list")

@@ -24,7 +24,7 @@ from harness.errors import HarnessError
 
 __all__ = [
     "CycleConfig", "RunConfig", "ModelConfig", "DataConfig", "DataSource", "ReplayConfig",
-    "DedupeConfig", "SFTConfig", "LoraOptions", "PrefixOptions", "FreezeOptions", "MergeConfig",
+    "DedupeConfig", "SFTConfig", "LoraOptions", "PrefixOptions", "FreezeOptions", "MergeConfig", "EvalConfig",
     "load_config", "parse_overrides", "config_from_dict", "METHODS",
 ]
 
@@ -196,12 +196,32 @@ class MergeConfig(_Section):
     atol: float = Field(1e-4, gt=0, description="Largest allowed logit difference between merged and base+adapter.")
 
 
+class EvalConfig(_Section):
+    models: list[ModelRef] = Field(default_factory=list, description="Models to score. Default: model.base.")
+    suites: list[str] = Field(
+        default_factory=lambda: ["domain", "retention", "bias"],
+        description="Suites by name (group/name or name) or whole groups (domain, retention, bias).",
+    )
+    limit: int | None = Field(None, gt=0, description="Score only the first N documents of each suite (quick runs).")
+    seed: int | None = Field(None, ge=0, description="Seed for sampling and bootstrap. Default: run.seed.")
+    batch_size: int = Field(16, gt=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    reference_model: ModelRef | None = Field(None, description="Base model for the KL-drift suite. Default: model.base.")
+    retention_data_dir: InputPath | None = Field(
+        None, description="Local copies of standard benchmarks (arc/, mmlu/, wikitext-2-raw/) for offline runs.")
+    suite_dirs: list[InputPath] = Field(default_factory=list, description="Extra folders with your own suites.")
+    output_dir: Path | None = Field(None, description="Where results go. Default: <run>/eval.")
+    bootstrap_resamples: int = Field(2000, ge=100, description="Bootstrap resamples for confidence intervals.")
+    use_cache: bool = Field(True, description="Reuse results of an unchanged model, suite, data and settings.")
+
+
 class CycleConfig(_Section):
     run: RunConfig = Field(default_factory=RunConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
     merge: MergeConfig = Field(default_factory=MergeConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
 
     def run_dir(self) -> Path:
         if self.run.id is None:

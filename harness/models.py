@@ -31,7 +31,7 @@ from harness.errors import HarnessError
 
 __all__ = [
     "BUILTINS", "ModelSpec", "harness_home", "resolve", "load_tokenizer", "load_model",
-    "list_builtins", "prepare_builtin", "ADAPTER_META",
+    "list_builtins", "prepare_builtin", "ADAPTER_META", "fingerprint",
 ]
 
 ADAPTER_META = "harness_adapter.json"  # written beside adapters: the portable base reference
@@ -345,3 +345,57 @@ def copy_tokenizer_files(src: str | os.PathLike, dst: str | os.PathLike) -> None
     for p in Path(src).iterdir():
         if p.name.startswith(("tokenizer", "special_tokens", "chat_template")) or p.name in ("vocab.json", "merges.txt"):
             shutil.copy2(p, Path(dst) / p.name)
+
+
+# ---------------------------------------------------------------------------------- fingerprints
+
+_WEIGHT_SUFFIXES = (".safetensors", ".json", ".model", ".txt")
+
+
+def _hash_folder(folder: Path, suffixes: tuple[str, ...]) -> str:
+    """Content hash of a folder's weight/config files, memoized on (path, size, mtime)."""
+    from harness._lock import file_lock
+    from harness.artifacts import atomic_write_json, sha256_file, sha256_bytes
+
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(suffixes)
+                   and not p.name.startswith(("harness_", ".")) and p.name != "README.md")
+    memo_path = harness_home() / "fingerprints.json"
+    parts = []
+    with file_lock(harness_home() / ".fingerprints.lock"):
+        memo = json.loads(memo_path.read_text()) if memo_path.is_file() else {}
+        dirty = False
+        for p in files:
+            st = p.stat()
+            key = f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+            if key not in memo:
+                memo[key] = sha256_file(p)
+                dirty = True
+            parts.append(f"{p.name}:{memo[key]}")
+        if dirty:
+            atomic_write_json(memo_path, memo)
+    return sha256_bytes("\n".join(parts).encode())
+
+
+def _hub_folder(spec: ModelSpec) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(spec.location, revision=spec.revision, local_files_only=True))
+    except Exception:
+        try:
+            return Path(snapshot_download(spec.location, revision=spec.revision,
+                                          allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"]))
+        except Exception as exc:
+            raise _wrap_load_error(spec, exc) from None
+
+
+def fingerprint(spec: ModelSpec) -> str:
+    """A short, stable id of a model's weights: base weights plus adapter contents."""
+    from harness.artifacts import sha256_bytes
+
+    base = spec.base_spec
+    folder = _hub_folder(base) if base.kind == "hub" else Path(base.location)
+    parts = [f"base:{_hash_folder(folder, _WEIGHT_SUFFIXES)}"]
+    if spec.kind == "adapter":
+        parts.append(f"adapter:{_hash_folder(Path(spec.location), ('.safetensors', 'adapter_config.json'))}")
+    return sha256_bytes("|".join(parts).encode())[:16]

@@ -1,0 +1,332 @@
+"""Evaluation engine: score models on suites with lm-eval, write per-sample results and summaries.
+
+``run(config) -> EvalResult`` scores every model in ``config.eval.models`` (hub id, folder, builtin,
+or an adapter folder = base + adapter) on every selected suite. Each model is loaded once for all
+its suites and wrapped in lm-eval's ``HFLM``; each suite becomes one lm-eval task. Results land in
+
+``<run>/eval/<model-fingerprint>/<group>/<suite>/samples.jsonl`` (one line per document: doc id,
+prompt hash, target, outputs, per-sample metrics) and ``summary.json`` (each metric with a bootstrap
+95 % CI, n, per-category breakdown, suite version, data hash, library versions).
+
+Results are cached under ``$HARNESS_HOME/eval-cache`` by (model fingerprint, suite version, data
+hash, settings): an unchanged model is never scored twice, and a changed one never reuses another's
+answers. (lm-eval's own request cache is keyed without the model, so it is not used.)
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from harness import _log
+from harness.artifacts import (
+    ARTIFACT_VERSION, atomic_write_json, atomic_write_jsonl, read_json, sha256_bytes, sha256_file, stable_hash,
+    staged_dir, utc_now,
+)
+from harness.config import CycleConfig, EvalConfig
+from harness.errors import HarnessError
+from harness.models import ModelSpec, fingerprint, harness_home, load_model, load_tokenizer, resolve
+from harness.stats import bootstrap_ci, resample_statistic
+from harness.suites import Suite, read_docs, select_suites
+
+__all__ = ["EvalResult", "SuiteResult", "run", "suite_data_hash", "load_summary", "load_samples"]
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    model: str
+    fingerprint: str
+    suite: str
+    folder: Path
+    cached: bool
+    summary: dict[str, Any]
+
+
+@dataclass
+class EvalResult:
+    output_dir: Path
+    results: list[SuiteResult] = field(default_factory=list)
+
+    def table(self) -> list[dict[str, Any]]:
+        rows = []
+        for r in self.results:
+            for name, m in r.summary["metrics"].items():
+                rows.append({"model": r.model, "suite": r.suite, "metric": name, "estimate": m["estimate"],
+                             "ci_low": m["ci_low"], "ci_high": m["ci_high"], "n": m["n"], "cached": r.cached})
+        return rows
+
+
+def suite_data_hash(suite: Suite, files: list[Path]) -> str:
+    """Hash of everything that defines a suite's answers: its YAML, hooks and data files."""
+    parts = [sha256_file(suite.yaml_path)]
+    if (suite.folder / "hooks.py").is_file():
+        parts.append(sha256_file(suite.folder / "hooks.py"))
+    parts += [f"{p.name}:{sha256_file(p)}" for p in files]
+    return sha256_bytes("|".join(parts).encode())
+
+
+def load_summary(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / "summary.json"
+    if not path.is_file():
+        raise HarnessError(f"{folder} holds no evaluation summary (summary.json)",
+                           hint="point at <run>/eval/<fingerprint>/<group>/<suite>, or a model folder under <run>/eval")
+    return read_json(path)
+
+
+def load_samples(folder: str | Path) -> list[dict[str, Any]]:
+    import json
+
+    with open(Path(folder) / "samples.jsonl", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+# ------------------------------------------------------------------------------------- scoring
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _task_dict(suite: Suite, files: list[Path], task_name: str) -> dict[str, Any]:
+    task: dict[str, Any] = {"task": task_name, "test_split": "test", "metadata": {"version": suite.version}}
+    fields = dict(suite.spec.task)
+    for key in ("process_results", "process_docs", "custom_dataset", "doc_to_text", "doc_to_target", "doc_to_choice"):
+        if isinstance(fields.get(key), str) and fields[key].startswith("hooks."):
+            fields[key] = suite.hook(fields[key])
+    task.update(fields)
+    if "custom_dataset" not in task:
+        task["dataset_path"] = suite.data_format(files)
+        task["dataset_kwargs"] = {"data_files": {"test": [str(f) for f in files]}}
+    else:
+        task["metadata"]["data_files"] = [str(f) for f in files]
+    task["metric_list"] = [{"metric": m.name, "aggregation": "mean", "higher_is_better": m.higher_is_better}
+                           for m in suite.spec.metrics if m.per_sample]
+    return task
+
+
+def _score_lm_eval(suite: Suite, lm: Any, files: list[Path], cfg: EvalConfig, seed: int) -> list[dict[str, Any]]:
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    task_name = f"harness_{suite.spec.group}_{suite.spec.name}"
+    out = simple_evaluate(
+        model=lm, tasks=[_task_dict(suite, files, task_name)], task_manager=TaskManager(include_defaults=False),
+        limit=cfg.limit, log_samples=True, bootstrap_iters=0, apply_chat_template=suite.spec.chat,
+        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
+    )
+    records = []
+    for s in sorted(out["samples"][task_name], key=lambda s: s["doc_id"]):
+        doc = s["doc"]
+        records.append({
+            "doc_id": s["doc_id"], "prompt_hash": s["prompt_hash"], "doc_hash": s["doc_hash"],
+            "target": _jsonable(s["target"]),
+            "category": doc.get(suite.spec.category_field) if suite.spec.category_field else None,
+            "outputs": _jsonable(s["filtered_resps"]),
+            # every value process_results produced (summary hooks may need more than the declared metrics)
+            "metrics": {name: _jsonable(s[name]) for name in s.get("metrics", []) if name in s},
+            "doc": _jsonable(doc),
+        })
+    return records
+
+
+def _score_kl_drift(suite: Suite, model: Any, tokenizer: Any, reference: Any, ref_tokenizer: Any,
+                    files: list[Path], cfg: EvalConfig) -> list[dict[str, Any]]:
+    """Mean per-token KL(model || reference) of next-token distributions on general text."""
+    import torch
+    import torch.nn.functional as F
+
+    if tokenizer.get_vocab() != ref_tokenizer.get_vocab():
+        raise HarnessError("the KL-drift suite needs the evaluated model and the reference model to share a tokenizer",
+                           hint="set eval.reference_model to the evaluated model's own base model")
+    docs = read_docs(suite, files)[: cfg.limit or None]
+    records = []
+    for i, doc in enumerate(docs):
+        ids = tokenizer(doc["text"], return_tensors="pt", truncation=True, max_length=256)
+        with torch.no_grad():
+            logp = F.log_softmax(model(**ids).logits.float(), -1)[0, :-1]
+            logq = F.log_softmax(reference(**ids).logits.float(), -1)[0, :-1]
+        kl = (logp.exp() * (logp - logq)).sum(-1)
+        records.append({"doc_id": i, "prompt_hash": sha256_bytes(doc["text"].encode()), "target": None,
+                        "category": doc.get(suite.spec.category_field) if suite.spec.category_field else None,
+                        "outputs": {"tokens": int(kl.numel())},
+                        "metrics": {"kl": max(0.0, float(kl.mean()))}, "doc": doc})
+    return records
+
+
+def _summarize(suite: Suite, records: list[dict[str, Any]], cfg: EvalConfig, seed: int) -> tuple[dict, dict]:
+    metrics: dict[str, Any] = {}
+    by_category: dict[str, dict[str, Any]] = {}
+    cats = sorted({str(r["category"]) for r in records if r.get("category") is not None})
+    for m in suite.spec.metrics:
+        if not m.per_sample:
+            continue
+        values = [r["metrics"][m.name] for r in records if r["metrics"].get(m.name) is not None]
+        lo, hi = bootstrap_ci(values, n_resamples=cfg.bootstrap_resamples, seed=seed)
+        metrics[m.name] = {"estimate": sum(values) / len(values) if values else math.nan, "ci_low": lo, "ci_high": hi,
+                           "n": len(values)}
+        for cat in cats:
+            vals = [r["metrics"][m.name] for r in records if str(r.get("category")) == cat
+                    and r["metrics"].get(m.name) is not None]
+            by_category.setdefault(cat, {})[m.name] = {"estimate": sum(vals) / len(vals) if vals else math.nan,
+                                                        "n": len(vals)}
+    if suite.spec.summary:
+        hook = suite.hook(suite.spec.summary)
+        summary = hook(records)
+        for m in suite.spec.metrics:
+            if m.per_sample:
+                continue
+            value = summary["metrics"].get(m.name)
+            lo, hi = resample_statistic(records, lambda rs, name=m.name: hook(rs)["metrics"].get(name),
+                                        n_resamples=max(100, cfg.bootstrap_resamples // 4), seed=seed)
+            metrics[m.name] = {"estimate": value, "ci_low": lo, "ci_high": hi, "n": summary.get("n", len(records))}
+        for cat, values in summary.get("by_category", {}).items():
+            for name, value in values.items():
+                by_category.setdefault(cat, {})[name] = value if isinstance(value, dict) else {"estimate": value}
+    for m in suite.spec.metrics:
+        if m.name in metrics:
+            metrics[m.name].update({"higher_is_better": m.higher_is_better, "ideal": m.ideal,
+                                    "description": m.description})
+    return metrics, by_category
+
+
+# ---------------------------------------------------------------------------------------- run
+
+
+class _ModelSlot:
+    """Loads a model (and its lm-eval wrapper) on first use, once for all suites."""
+
+    def __init__(self, spec: ModelSpec, cfg: EvalConfig):
+        self.spec, self.cfg = spec, cfg
+        self.model = self.tokenizer = self._lm = None
+
+    def _device(self) -> str:
+        import torch
+
+        if self.cfg.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.cfg.device
+
+    def load(self):
+        if self.model is None:
+            import torch
+
+            _log.info(f"loading {self.spec.describe()}")
+            self.model = load_model(self.spec, dtype=torch.float32).eval().to(self._device())
+            self.tokenizer = load_tokenizer(self.spec)
+        return self.model, self.tokenizer
+
+    def lm(self):
+        if self._lm is None:
+            from lm_eval.models.huggingface import HFLM
+
+            model, tok = self.load()
+            self._lm = HFLM(pretrained=model, tokenizer=tok, batch_size=self.cfg.batch_size, device=self._device())
+        return self._lm
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in ("lm_eval", "transformers", "torch", "alignment-harness"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def run(config: CycleConfig) -> EvalResult:
+    """Score ``config.eval.models`` (default: ``model.base``) on ``config.eval.suites``."""
+    cfg = config.eval
+    seed = cfg.seed if cfg.seed is not None else config.run.seed
+    out = cfg.output_dir if cfg.output_dir is not None else config.run_dir() / "eval"
+    suites = select_suites(cfg.suites, cfg.suite_dirs)
+    # Check every suite's data before loading any model: bad input fails fast, with nothing written.
+    prepared = []
+    for suite in suites:
+        files = suite.data_files(cfg.retention_data_dir)
+        read_docs(suite, files)
+        prepared.append((suite, files, suite_data_hash(suite, files)))
+    model_refs = cfg.models or [config.model.base]
+    specs = [resolve(ref, trust_remote_code=config.model.trust_remote_code) for ref in model_refs]
+    reference_ref = cfg.reference_model or config.model.base
+    reference_slot: _ModelSlot | None = None
+    result = EvalResult(out)
+    settings = {"limit": cfg.limit, "seed": seed, "bootstrap_resamples": cfg.bootstrap_resamples,
+                "lm_eval": metadata.version("lm_eval")}
+    cache_root = harness_home() / "eval-cache"
+    for spec in specs:
+        fp = fingerprint(spec)
+        slot = _ModelSlot(spec, cfg)
+        for suite, files, data_hash in prepared:
+            suite_settings = dict(settings)
+            if suite.spec.kind == "kl_drift":
+                reference_spec = resolve(reference_ref, trust_remote_code=config.model.trust_remote_code)
+                suite_settings["reference"] = fingerprint(reference_spec)
+            key = stable_hash({"model": fp, "suite": suite.id, "version": suite.version, "data": data_hash,
+                               "settings": suite_settings})[:24]
+            dest = out / fp / suite.id
+            cached_dir = cache_root / key
+            if cfg.use_cache and (cached_dir / "summary.json").is_file():
+                with staged_dir(dest) as tmp:
+                    for f in cached_dir.iterdir():
+                        shutil.copy2(f, tmp / f.name)
+                summary = read_json(dest / "summary.json")
+                summary_line = ", ".join(f"{k} {v['estimate']:.3f}" for k, v in summary["metrics"].items()
+                                         if isinstance(v.get("estimate"), (int, float)))
+                _log.done(f"{suite.id} on {spec.ref}: cached ({summary_line})")
+                result.results.append(SuiteResult(spec.ref, fp, suite.id, dest, True, summary))
+                continue
+            started = time.perf_counter()
+            _log.info(f"scoring {spec.ref} on {suite.id}" + (f" (first {cfg.limit} documents)" if cfg.limit else ""))
+            if suite.spec.kind == "kl_drift":
+                model, tok = slot.load()
+                if reference_slot is None or reference_slot.spec.ref != reference_spec.ref:
+                    reference_slot = _ModelSlot(reference_spec, cfg)
+                ref_model, ref_tok = (model, tok) if fingerprint(reference_spec) == fp else reference_slot.load()
+                records = _score_kl_drift(suite, model, tok, ref_model, ref_tok, files, cfg)
+            else:
+                records = _score_lm_eval(suite, slot.lm(), files, cfg, seed)
+            if not records:
+                raise HarnessError(f"suite {suite.id} produced no samples", hint="check its data file and --limit")
+            metrics, by_category = _summarize(suite, records, cfg, seed)
+            summary = {
+                "version": ARTIFACT_VERSION, "kind": "eval_summary", "status": "complete", "created": utc_now(),
+                "suite": suite.id, "suite_version": suite.version, "description": suite.spec.description,
+                "source": suite.spec.source, "license": suite.spec.license, "citation": suite.spec.citation,
+                "model": spec.ref, "model_fingerprint": fp, "data_hash": data_hash, "cache_key": key,
+                "settings": suite_settings, "n": len(records), "metrics": metrics, "by_category": by_category,
+                "versions": _versions(), "seconds": round(time.perf_counter() - started, 2),
+            }
+            with staged_dir(dest) as tmp:
+                atomic_write_jsonl(tmp / "samples.jsonl", records)
+                atomic_write_json(tmp / "summary.json", summary)
+            if cfg.use_cache:
+                with staged_dir(cached_dir) as tmp:
+                    for f in dest.iterdir():
+                        shutil.copy2(f, tmp / f.name)
+            shown = ", ".join(f"{k} {v['estimate']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]"
+                              for k, v in metrics.items() if isinstance(v.get("estimate"), (int, float)))
+            _log.done(f"{suite.id} on {spec.ref}: {shown} (n={len(records)}, {summary['seconds']:.0f}s)")
+            result.results.append(SuiteResult(spec.ref, fp, suite.id, dest, False, summary))
+    if cfg.output_dir is None:
+        from harness.artifacts import update_manifest
+
+        update_manifest(config.run_dir(), "eval", {
+            "config": cfg.model_dump(mode="json"), "seed": seed,
+            "results": [{"model": r.model, "fingerprint": r.fingerprint, "suite": r.suite,
+                         "summary": str(r.folder / "summary.json"), "cached": r.cached} for r in result.results],
+        })
+    return result

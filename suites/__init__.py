@@ -1,0 +1,1 @@
+"""Evaluation suites shipped as data (YAML + data + small hooks). No torch imports here."""
