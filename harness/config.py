@@ -205,6 +205,8 @@ class EvalConfig(_Section):
     limit: int | None = Field(None, gt=0, description="Score only the first N documents of each suite (quick runs).")
     seed: int | None = Field(None, ge=0, description="Seed for sampling and bootstrap. Default: run.seed.")
     batch_size: int = Field(16, gt=0)
+    max_length: int = Field(
+        1024, gt=16, description="Longest context scored at once; long documents are scored in rolling windows.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     reference_model: ModelRef | None = Field(None, description="Base model for the KL-drift suite. Default: model.base.")
     retention_data_dir: InputPath | None = Field(

@@ -64,8 +64,9 @@ class EvalResult:
 def suite_data_hash(suite: Suite, files: list[Path]) -> str:
     """Hash of everything that defines a suite's answers: its YAML, hooks and data files."""
     parts = [sha256_file(suite.yaml_path)]
-    if (suite.folder / "hooks.py").is_file():
-        parts.append(sha256_file(suite.folder / "hooks.py"))
+    for hooks in (suite.folder / "hooks.py", suite.folder.parent / "hooks.py"):
+        if hooks.is_file():
+            parts.append(sha256_file(hooks))
     parts += [f"{p.name}:{sha256_file(p)}" for p in files]
     return sha256_bytes("|".join(parts).encode())
 
@@ -121,14 +122,30 @@ def _score_lm_eval(suite: Suite, lm: Any, files: list[Path], cfg: EvalConfig, se
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
-    task_name = f"harness_{suite.spec.group}_{suite.spec.name}"
-    out = simple_evaluate(
-        model=lm, tasks=[_task_dict(suite, files, task_name)], task_manager=TaskManager(include_defaults=False),
-        limit=cfg.limit, log_samples=True, bootstrap_iters=0, apply_chat_template=suite.spec.chat,
-        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
-    )
+    if not files and suite.spec.builtin_task:  # lm-eval's own task definition and hub data
+        task: Any = suite.spec.builtin_task
+        manager = TaskManager()
+    else:
+        task = _task_dict(suite, files, f"harness_{suite.spec.group}_{suite.spec.name}")
+        manager = TaskManager(include_defaults=False)
+    try:
+        out = simple_evaluate(
+            model=lm, tasks=[task], task_manager=manager,
+            limit=cfg.limit, log_samples=True, bootstrap_iters=0, apply_chat_template=suite.spec.chat,
+            random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
+        )
+    except HarnessError:
+        raise
+    except (ConnectionError, OSError) as exc:
+        raise HarnessError(f"{suite.id}: could not load its data: {str(exc).splitlines()[0]}",
+                           hint="offline, point eval.retention_data_dir at local copies (arc/, mmlu/, wikitext-2-raw/)") from None
+    samples = [s for name in sorted(out["samples"]) for s in out["samples"][name]]
+    return _records(suite, samples)
+
+
+def _records(suite: Suite, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     records = []
-    for s in sorted(out["samples"][task_name], key=lambda s: s["doc_id"]):
+    for s in sorted(samples, key=lambda s: s["doc_id"]):
         doc = s["doc"]
         records.append({
             "doc_id": s["doc_id"], "prompt_hash": s["prompt_hash"], "doc_hash": s["doc_hash"],
@@ -233,7 +250,8 @@ class _ModelSlot:
             from lm_eval.models.huggingface import HFLM
 
             model, tok = self.load()
-            self._lm = HFLM(pretrained=model, tokenizer=tok, batch_size=self.cfg.batch_size, device=self._device())
+            self._lm = HFLM(pretrained=model, tokenizer=tok, batch_size=self.cfg.batch_size, device=self._device(),
+                            max_length=self.cfg.max_length)
         return self._lm
 
 
@@ -253,9 +271,19 @@ def run(config: CycleConfig) -> EvalResult:
     seed = cfg.seed if cfg.seed is not None else config.run.seed
     out = cfg.output_dir if cfg.output_dir is not None else config.run_dir() / "eval"
     suites = select_suites(cfg.suites, cfg.suite_dirs)
+    named = {n.strip().strip("/") for n in cfg.suites}
     # Check every suite's data before loading any model: bad input fails fast, with nothing written.
     prepared = []
     for suite in suites:
+        if suite.spec.needs_retention_data and cfg.retention_data_dir is None:
+            if suite.id not in named and suite.spec.name not in named:
+                _log.info(f"skipping {suite.id}: it reads a local benchmark copy (set eval.retention_data_dir)")
+                continue
+            if suite.spec.builtin_task:
+                _log.info(f"{suite.id}: no eval.retention_data_dir, so lm-eval's own '{suite.spec.builtin_task}' task "
+                          "(downloads from the hub)")
+                prepared.append((suite, [], f"lm_eval_builtin:{suite.spec.builtin_task}:{metadata.version('lm_eval')}"))
+                continue
         files = suite.data_files(cfg.retention_data_dir)
         read_docs(suite, files)
         prepared.append((suite, files, suite_data_hash(suite, files)))
@@ -265,6 +293,7 @@ def run(config: CycleConfig) -> EvalResult:
     reference_slot: _ModelSlot | None = None
     result = EvalResult(out)
     settings = {"limit": cfg.limit, "seed": seed, "bootstrap_resamples": cfg.bootstrap_resamples,
+                "max_length": cfg.max_length,
                 "lm_eval": metadata.version("lm_eval")}
     cache_root = harness_home() / "eval-cache"
     for spec in specs:

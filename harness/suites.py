@@ -82,6 +82,10 @@ class SuiteSpec(BaseModel):
     metrics: list[MetricSpec]
     summary: str | None = Field(None, description="hooks.<function>(samples) -> {metrics, by_category}.")
     validate_choices: ValidateSpec | None = Field(None, alias="validate")
+    needs_retention_data: bool = Field(
+        False, description="Reads {retention_data}: skipped in group runs when eval.retention_data_dir is unset.")
+    builtin_task: str | None = Field(
+        None, description="lm-eval's own task of the same benchmark, used (from the hub) when no local data is set.")
 
 
 @dataclass(frozen=True)
@@ -100,10 +104,11 @@ class Suite:
 
     def hook(self, ref: str) -> Callable[..., Any]:
         module_name, _, func = ref.partition(".")
-        path = self.folder / f"{module_name}.py"
-        if module_name != "hooks" or not func or not path.is_file():
+        # hooks.py beside the suite, or one shared by sibling suites in the parent folder
+        path = next((p for p in (self.folder / "hooks.py", self.folder.parent / "hooks.py") if p.is_file()), None)
+        if module_name != "hooks" or not func or path is None:
             raise HarnessError(f"{self.yaml_path}: hook '{ref}' must name a function in hooks.py beside the suite")
-        spec = importlib.util.spec_from_file_location(f"harness_suite_{self.spec.group}_{self.spec.name}_hooks", path)
+        spec = importlib.util.spec_from_file_location(f"harness_hooks_{abs(hash(str(path)))}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         if not hasattr(module, func):

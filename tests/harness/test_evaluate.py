@@ -1,0 +1,173 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import evaluate
+from harness.compare import compare_dirs
+from harness.config import load_config
+from harness.errors import HarnessError
+from harness.models import fingerprint, resolve
+from rlhf import sft
+from tests.conftest import write_jsonl
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_RETENTION = REPO.parent / "shared" / "data" / "retention"
+
+
+def _cfg(tmp_path, *extra, suites=("general_knowledge",), models=("builtin:tiny-random",)):
+    return load_config(None, [
+        "model.base=builtin:tiny-random", f"run.root={tmp_path / 'runs'}", "run.id=e",
+        "eval.suites=" + json.dumps(list(suites)), "eval.models=" + json.dumps(list(models)),
+        "eval.limit=6", "eval.batch_size=8", "eval.bootstrap_resamples=200", *extra,
+    ])
+
+
+def test_artifacts_and_cache(tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))  # a private cache for this test
+    shutil.copytree(tiny_model_dir.parent / "smollm2-tokenizer", tmp_path / "home/models/smollm2-tokenizer")
+    first = evaluate.run(_cfg(tmp_path, suites=("general_knowledge", "kl_drift")))
+    assert [r.cached for r in first.results] == [False, False]
+    gk = next(r for r in first.results if r.suite == "retention/general_knowledge")
+    fp = fingerprint(resolve("builtin:tiny-random"))
+    assert gk.folder == tmp_path / "runs/e/eval" / fp / "retention/general_knowledge"
+    samples = [json.loads(line) for line in (gk.folder / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 6 and {"doc_id", "prompt_hash", "target", "outputs", "metrics"} <= set(samples[0])
+    assert len(samples[0]["outputs"]) == 4  # one log-likelihood per choice
+    summary = json.loads((gk.folder / "summary.json").read_text())
+    acc = summary["metrics"]["acc"]
+    assert acc["n"] == 6 and acc["ci_low"] <= acc["estimate"] <= acc["ci_high"] and acc["higher_is_better"]
+    assert acc["estimate"] == pytest.approx(sum(s["metrics"]["acc"] for s in samples) / 6)
+    assert summary["suite_version"] == 1 and summary["data_hash"] and summary["versions"]["lm_eval"]
+    assert summary["by_category"]
+    kl = next(r for r in first.results if r.suite == "retention/kl_drift")
+    assert kl.summary["metrics"]["kl"]["estimate"] == 0.0  # the base model does not drift from itself
+    # Unchanged model, suite, data and settings: served from the cache, byte-identical.
+    again = evaluate.run(_cfg(tmp_path, "run.id=e2", suites=("general_knowledge", "kl_drift")))
+    assert all(r.cached for r in again.results)
+    assert (again.results[0].folder / "samples.jsonl").read_bytes() == (gk.folder / "samples.jsonl").read_bytes()
+    # Other settings are a miss.
+    assert not evaluate.run(_cfg(tmp_path, "run.id=e3", "eval.limit=5")).results[0].cached
+
+
+def test_changed_model_is_rescored_and_compared(tmp_path, prepared_data):
+    cfg = load_config(None, ["model.base=builtin:tiny-random", f"run.root={tmp_path / 'runs'}", "run.id=t",
+                             f"sft.data_dir={prepared_data}", "sft.max_steps=3", "sft.learning_rate=1e-2",
+                             "sft.warmup_ratio=0", "sft.eval_every=100"])
+    adapter = sft.run(cfg).model_path
+    result = evaluate.run(_cfg(tmp_path, suites=("general_knowledge", "kl_drift"),
+                               models=("builtin:tiny-random", str(adapter))))
+    by_model = {}
+    for r in result.results:
+        by_model.setdefault(r.model, {})[r.suite] = r
+    base_fp = by_model["builtin:tiny-random"]["retention/kl_drift"].fingerprint
+    cand = by_model[str(adapter)]
+    assert cand["retention/kl_drift"].fingerprint != base_fp and not cand["retention/kl_drift"].cached
+    assert cand["retention/kl_drift"].summary["metrics"]["kl"]["estimate"] > 0
+    comparison, path = compare_dirs(tmp_path / "runs/e/eval" / base_fp,
+                                    tmp_path / "runs/e/eval" / cand["retention/kl_drift"].fingerprint)
+    assert path.is_file() and json.loads(path.read_text())["kind"] == "comparison"
+    acc = next(r for r in comparison["rows"] if r["suite"] == "retention/general_knowledge" and r["metric"] == "acc")
+    assert acc["n"] == 6 and acc["test"] == "mcnemar_exact" and "p_value" in acc
+    assert acc["ci_low"] <= acc["difference"] <= acc["ci_high"]
+
+
+def test_user_suite_from_jsonl_and_yaml(tmp_path):
+    folder = tmp_path / "my_suites" / "support"
+    write_jsonl(folder / "questions.jsonl", [{"question": f"Is {i} even?", "choices": ["yes", "no"],
+                                              "answer": i % 2} for i in range(8)])
+    (folder / "suite.yaml").write_text(
+        "name: support_faq\ngroup: domain\nversion: 1\ndescription: Parity questions.\nlicense: CC0-1.0\n"
+        "data: questions.jsonl\ntask:\n  output_type: multiple_choice\n  doc_to_text: \"Question: {{question}}\\nAnswer:\"\n"
+        "  doc_to_choice: \"{{choices}}\"\n  doc_to_target: \"{{answer}}\"\nmetrics: [{name: acc, higher_is_better: true}]\n")
+    result = evaluate.run(_cfg(tmp_path, f"eval.suite_dirs=[{tmp_path / 'my_suites'}]", suites=("support_faq",)))
+    assert result.results[0].suite == "domain/support_faq" and result.results[0].summary["n"] == 6
+
+
+def _suite(tmp_path, yaml_text, data_lines):
+    folder = tmp_path / "s" / "bad"
+    folder.mkdir(parents=True)
+    (folder / "data.jsonl").write_text("".join(line + "\n" for line in data_lines))
+    (folder / "suite.yaml").write_text(yaml_text)
+    return folder
+
+
+_GOOD = ("name: bad\ngroup: domain\nversion: 1\ndescription: d\nlicense: x\ndata: data.jsonl\n"
+         "validate: {choices_field: choices, label_field: answer}\n"
+         "task: {output_type: multiple_choice, doc_to_text: '{{q}}', doc_to_choice: '{{choices}}', doc_to_target: '{{answer}}'}\n"
+         "metrics: [{name: acc, higher_is_better: true}]\n")
+
+
+@pytest.mark.parametrize("yaml_text, lines, message", [
+    (_GOOD + "colour: blue\n", ['{"q": "a", "choices": ["x", "y"], "answer": 0}'], "suite.yaml:10: colour: unknown key"),
+    (_GOOD, ['{"q": "a", "choices": ["x", "y"], "answer": 0}', '{"q": "b", "choices": ["x"'], "data.jsonl:2: line is not valid JSON"),
+    (_GOOD, ['{"q": "a", "choices": ["x", "y"], "answer": 2}'], "data.jsonl:1: 'answer' is 2 but there are 2 choices"),
+    (_GOOD.replace("data.jsonl", "missing.jsonl"), [], "missing.jsonl for suite domain/bad does not exist"),
+])
+def test_bad_suites(tmp_path, yaml_text, lines, message):
+    _suite(tmp_path, yaml_text, lines)
+    with pytest.raises(HarnessError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        evaluate.run(_cfg(tmp_path, f"eval.suite_dirs=[{tmp_path / 's'}]", suites=("bad",)))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_suite_lists_available(tmp_path):
+    with pytest.raises(HarnessError, match="unknown suite 'nope'") as exc:
+        evaluate.run(_cfg(tmp_path, suites=("nope",)))
+    assert "bias/crows_pairs" in exc.value.hint and "retention/general_knowledge" in exc.value.hint
+
+
+def test_limit_zero_and_unloadable_model(tmp_path):
+    with pytest.raises(HarnessError, match="eval.limit: Input should be greater than 0"):
+        _cfg(tmp_path, "eval.limit=0")
+    with pytest.raises(HarnessError, match="does not exist"):
+        evaluate.run(_cfg(tmp_path, models=(str(tmp_path / "no-model"),)))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_compare_refuses_different_versions_or_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    result = evaluate.run(_cfg(tmp_path, "eval.use_cache=false"))
+    a = result.results[0].folder
+    b = tmp_path / "copy"
+    shutil.copytree(a, b)
+    summary = json.loads((b / "summary.json").read_text())
+    summary["suite_version"] = 2
+    (b / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(HarnessError, match="different suite versions"):
+        compare_dirs(a, b)
+    summary["suite_version"], summary["data_hash"] = 1, "0" * 64
+    (b / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(HarnessError, match="different data"):
+        compare_dirs(a, b)
+
+
+def test_group_run_skips_standard_benchmarks_without_local_data(tmp_path):
+    result = evaluate.run(_cfg(tmp_path, "eval.limit=2", suites=("retention",)))
+    suites = {r.suite for r in result.results}
+    assert "retention/general_knowledge" in suites and "retention/arc_easy" not in suites
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_RETENTION.is_dir(), reason="needs ../shared/data/retention (present in CI)")
+def test_standard_benchmarks_from_local_copies(tmp_path):
+    result = evaluate.run(_cfg(tmp_path, f"eval.retention_data_dir={SHARED_RETENTION}", "eval.limit=4",
+                               suites=("arc_easy", "arc_challenge", "mmlu", "wikitext")))
+    by_suite = {r.suite: r.summary for r in result.results}
+    assert set(by_suite) == {"retention/arc_easy", "retention/arc_challenge", "retention/mmlu", "retention/wikitext"}
+    assert by_suite["retention/mmlu"]["n"] == 4 and len(by_suite["retention/mmlu"]["by_category"]) == 4
+    assert by_suite["retention/wikitext"]["metrics"]["word_perplexity"]["estimate"] > 1
+
+
+@pytest.mark.slow
+def test_smollm2_scores_are_real(tmp_path):
+    """General knowledge well above chance (25 %) for the real model; bias suites produce their metrics."""
+    result = evaluate.run(_cfg(tmp_path, "eval.limit=40", suites=("general_knowledge", "crows_pairs", "bbq"),
+                               models=("builtin:smollm2-135m-instruct",)))
+    by_suite = {r.suite: r.summary for r in result.results}
+    gk = by_suite["retention/general_knowledge"]["metrics"]["acc"]
+    assert gk["ci_low"] > 0.4, gk
+    assert {"amb_bias_score", "disamb_bias_score", "accuracy_amb"} <= set(by_suite["bias/bbq"]["metrics"])
+    assert len(by_suite["bias/bbq"]["by_category"]) == 11
+    assert 0 <= by_suite["bias/crows_pairs"]["metrics"]["distance_from_50"]["estimate"] <= 50

@@ -1,0 +1,60 @@
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from harness.stats import bootstrap_ci, cohens_dz, cohens_h, mcnemar_exact, paired_difference
+
+
+def test_mcnemar_exact_matches_binomial_test():
+    ref = [1, 1, 1, 0, 0, 1, 0, 1, 1, 0, 1, 1]
+    cand = [1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]
+    out = mcnemar_exact(ref, cand)
+    # discordant: ref-only at 1, 11 -> 2; cand-only at 3, 4, 6, 9 -> 4
+    assert (out["reference_only_correct"], out["candidate_only_correct"]) == (2, 4)
+    assert out["p_value"] == pytest.approx(st.binomtest(2, 6, 0.5).pvalue)
+    assert mcnemar_exact([1, 0], [1, 0])["p_value"] == 1.0
+
+
+def test_paired_difference_binary_uses_mcnemar_and_scipy_bootstrap():
+    rng = np.random.default_rng(1)
+    ref = rng.integers(0, 2, 200)
+    cand = np.where(rng.random(200) < 0.3, 1, ref)
+    out = paired_difference(ref, cand, seed=3, n_resamples=999)
+    assert out["difference"] == pytest.approx(cand.mean() - ref.mean())
+    expected = st.bootstrap((ref.astype(float), cand.astype(float)), lambda x, y, axis: np.mean(y - x, axis=axis),
+                            paired=True, vectorized=True, n_resamples=999, method="percentile",
+                            random_state=np.random.default_rng(3)).confidence_interval
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((expected.low, expected.high))
+    assert out["ci_low"] <= out["difference"] <= out["ci_high"]
+    assert out["test"] == "mcnemar_exact"
+    assert out["effect_size"]["cohens_h"] == pytest.approx(cohens_h(ref.mean(), cand.mean()))
+
+
+def test_paired_difference_continuous_uses_wilcoxon():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(1.0, 0.2, 50)
+    cand = ref - 0.1 + rng.normal(0, 0.05, 50)
+    out = paired_difference(ref, cand)
+    assert out["test"] == "wilcoxon_signed_rank"
+    assert out["p_value"] == pytest.approx(st.wilcoxon(cand - ref).pvalue)
+    assert out["ci_high"] < 0  # a clear regression: the whole interval is below zero
+    d = cand - ref
+    assert out["effect_size"]["cohens_dz"] == pytest.approx(d.mean() / d.std(ddof=1))
+
+
+def test_effect_sizes_by_hand():
+    assert cohens_h(0.5, 0.5) == 0
+    assert cohens_h(0.25, 0.75) == pytest.approx(2 * math.asin(math.sqrt(0.75)) - 2 * math.asin(math.sqrt(0.25)))
+    assert cohens_dz([1, 2, 3]) == pytest.approx(2 / 1)
+
+
+def test_bootstrap_ci_matches_scipy_and_degenerate_cases():
+    x = [0, 1, 1, 0, 1, 1, 1, 0, 1, 1]
+    lo, hi = bootstrap_ci(x, n_resamples=999, seed=5)
+    ref = st.bootstrap((np.array(x, float),), np.mean, n_resamples=999, method="percentile",
+                       random_state=np.random.default_rng(5)).confidence_interval
+    assert (lo, hi) == pytest.approx((ref.low, ref.high))
+    assert bootstrap_ci([1, 1, 1]) == (1.0, 1.0)
+    assert all(math.isnan(v) for v in bootstrap_ci([]))
