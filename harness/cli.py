@@ -22,11 +22,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 data_app = typer.Typer(no_args_is_help=True, help="Prepare training data.")
 models_app = typer.Typer(no_args_is_help=True, help="Built-in and local models.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect configurations.")
-eval_app = typer.Typer(invoke_without_command=True, help="Score models on domain, retention and bias suites; compare results.")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
-app.add_typer(eval_app, name="eval")
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Cycle YAML file.", dir_okay=False)
 OverridesArg = typer.Argument(None, help="Dotted overrides, e.g. sft.max_steps=2 run.id=try1.", show_default=False)
@@ -121,21 +119,28 @@ def merge(
     print(json.dumps({"output": str(result.output), "max_abs_logit_diff": result.max_abs_diff}, indent=2))
 
 
-@eval_app.callback()
-def eval_main(
-    ctx: typer.Context,
+@app.command("eval")
+def eval_cmd(
     config: Optional[Path] = ConfigOpt,
     model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model(s) to score (repeatable)."),
     suite: Optional[list[str]] = typer.Option(None, "--suite", "-s", help="Suite name or group (repeatable)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Score only the first N documents of each suite."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (default: <run>/eval)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (default: <run>/eval); for compare, the JSON file."),
     retention_data: Optional[Path] = typer.Option(None, "--retention-data", help="Local copies of standard benchmarks."),
     list_suites: bool = typer.Option(False, "--list", help="List the available suites and exit."),
-    overrides: Optional[list[str]] = OverridesArg,
+    args: Optional[list[str]] = typer.Argument(
+        None, help="Dotted overrides (eval.batch_size=8), or: compare REFERENCE CANDIDATE.", show_default=False),
 ) -> None:
-    """Score models on suites: runs/<id>/eval/<model-fingerprint>/<suite>/{samples.jsonl,summary.json}."""
-    if ctx.invoked_subcommand is not None:
-        return
+    """Score models on suites, or compare two results: harness eval compare REFERENCE CANDIDATE.
+
+    Scores land in runs/<id>/eval/<model-fingerprint>/<group>/<suite>/{samples.jsonl,summary.json}.
+    """
+    args = list(args or [])
+    if args and args[0] == "compare":
+        if len(args) != 3:
+            raise HarnessError("usage: harness eval compare REFERENCE CANDIDATE [--output FILE]",
+                               hint="each is <run>/eval/<model-fingerprint> or one of its <group>/<suite> folders")
+        return _eval_compare(Path(args[1]), Path(args[2]), output)
     from harness import evaluate
     from harness.suites import available_suites
 
@@ -145,7 +150,7 @@ def eval_main(
             table.add_row(sid, str(s.version), s.spec.license, ", ".join(m.name for m in s.spec.metrics))
         _log.console.print(table)
         return
-    extra = list(overrides or [])
+    extra = args
     if model:
         extra.append("eval.models=" + json.dumps(list(model)))
     if suite:
@@ -170,12 +175,7 @@ def eval_main(
                       "results": [str(r.folder) for r in result.results]}, indent=2))
 
 
-@eval_app.command("compare")
-def eval_compare(
-    reference: Path = typer.Argument(..., help="Reference results: a model folder under <run>/eval, or one suite folder."),
-    candidate: Path = typer.Argument(..., help="Candidate results, same shape."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write comparison.json."),
-) -> None:
+def _eval_compare(reference: Path, candidate: Path, output: Optional[Path]) -> None:
     """Paired comparison of two models' results on the same samples (bootstrap CI, McNemar, effect size)."""
     from harness.compare import compare_dirs
 

@@ -52,3 +52,23 @@ def test_missing_model_folder_exits_2(tmp_path, capsys):
                                   ["models", "list"], ["config", "show"]])
 def test_commands_answer(args, capsys):
     assert main(args) == 0
+
+
+def test_eval_and_compare_commands(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval", "--list"]) == 0
+    assert "bias/crows_pairs" in capsys.readouterr().err
+    assert main(["eval", "-s", "nonsense", "run.id=x"]) == 2
+    assert "unknown suite 'nonsense'" in capsys.readouterr().err
+    assert main(["eval", "-m", "builtin:tiny-random", "-s", "general_knowledge", "--limit", "0"]) == 2
+    assert "eval.limit" in capsys.readouterr().err
+    assert main(["eval", "-m", "builtin:tiny-random", "-s", "general_knowledge", "--limit", "4",
+                 "--output", str(tmp_path / "ev"), "eval.bootstrap_resamples=100"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    folder = out["results"][0]
+    assert folder.endswith("retention/general_knowledge")
+    model_dir = str(tmp_path / "ev" / folder.split("/ev/")[1].split("/")[0])
+    assert main(["eval", "compare", model_dir, model_dir, "--output", str(tmp_path / "cmp.json")]) == 0
+    rows = json.loads((tmp_path / "cmp.json").read_text())["rows"]
+    assert {r["metric"] for r in rows} == {"acc", "acc_norm"} and all(r["difference"] == 0 for r in rows)
+    assert main(["eval", "compare", str(tmp_path / "nothing"), model_dir]) == 2
