@@ -24,7 +24,7 @@ from harness.errors import HarnessError
 
 __all__ = [
     "CycleConfig", "RunConfig", "ModelConfig", "DataConfig", "DataSource", "ReplayConfig",
-    "DedupeConfig", "SFTConfig", "LoraOptions", "PrefixOptions", "FreezeOptions", "MergeConfig", "EvalConfig",
+    "DedupeConfig", "SFTConfig", "LoraOptions", "PrefixOptions", "FreezeOptions", "MergeConfig", "EvalConfig", "FeedbackConfig",
     "load_config", "parse_overrides", "config_from_dict", "METHODS",
 ]
 
@@ -217,6 +217,28 @@ class EvalConfig(_Section):
     use_cache: bool = Field(True, description="Reuse results of an unchanged model, suite, data and settings.")
 
 
+class FeedbackConfig(_Section):
+    url: str | None = Field(None, description="An existing Label Studio server. Default: the local one ('harness feedback serve').")
+    token_env: str = Field("LABEL_STUDIO_API_KEY", description="Environment variable holding the token for feedback.url.")
+    venv: InputPath | None = Field(None, description="Label Studio's own virtual env. Default: .venv-labelstudio or $HARNESS_LS_VENV.")
+    data_dir: Path | None = Field(None, description="Local server's data folder. Default: $HARNESS_HOME/labelstudio.")
+    port: int | None = Field(None, ge=1024, le=65535, description="Local server port. Default: a free one.")
+    project: str | None = Field(None, description="Label Studio project title. Default: '<run.id> review'.")
+    prompts: InputPath | None = Field(None, description="Review prompts (JSONL with 'prompt'; optional id, category, reference, unsafe_markers).")
+    candidate: ModelRef | None = Field(None, description="Model under review. Default: <run>/sft/adapter.")
+    incumbent: ModelRef | None = Field(None, description="Model it is compared with. Default: model.base.")
+    overlap: int = Field(2, ge=1, le=10, description="Reviewers per task.")
+    max_new_tokens: int = Field(96, gt=0, description="Longest generated response.")
+    batch_size: int = Field(8, gt=0, description="Prompts generated at once.")
+    limit: int | None = Field(None, gt=0, description="Use only the first N review prompts.")
+    reviewers: int = Field(2, ge=1, le=10, description="Scripted reviewers for 'harness feedback simulate'.")
+    simulate_noise: list[float] = Field(default_factory=lambda: [0.05, 0.2],
+                                        description="Per scripted reviewer: chance of a random judgement.")
+    resolution: Literal["majority", "drop_ties", "drop_low_agreement"] = Field(
+        "majority", description="How one label is chosen per task from several reviewers.")
+    min_agreement: float = Field(0.5, ge=0, le=1, description="For drop_low_agreement: least share agreeing with the majority.")
+
+
 class CycleConfig(_Section):
     run: RunConfig = Field(default_factory=RunConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -224,6 +246,7 @@ class CycleConfig(_Section):
     sft: SFTConfig = Field(default_factory=SFTConfig)
     merge: MergeConfig = Field(default_factory=MergeConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
     def run_dir(self) -> Path:
         if self.run.id is None:

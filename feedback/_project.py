@@ -1,0 +1,65 @@
+"""Label Studio project helpers shared by push, pull and simulate."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from harness.errors import HarnessError
+
+T = TypeVar("T")
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def guidelines() -> str:
+    return (TEMPLATES / "guidelines.md").read_text(encoding="utf-8")
+
+
+def with_retry(what: str, fn: Callable[[], T], *, attempts: int = 6, first_delay: float = 1.0) -> T:
+    """Retry transient server errors (restart, outage) with exponential backoff, then one clear error."""
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except HarnessError:
+            raise
+        except Exception as exc:  # httpx transport errors and 5xx come as several types
+            code = getattr(exc, "status_code", None)
+            if code is not None and 400 <= code < 500:
+                raise
+            if attempt == attempts:
+                raise HarnessError(f"Label Studio did not answer while {what} ({type(exc).__name__}) after {attempts} tries",
+                                   hint="check that the server is up ('harness feedback status') and run the command again; "
+                                        "nothing was lost") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+    raise AssertionError("unreachable")
+
+
+def find_project(client: Any, title: str) -> Any | None:
+    for project in with_retry("listing projects", lambda: list(client.projects.list())):
+        if project.title == title:
+            return project
+    return None
+
+
+def get_or_create_project(client: Any, title: str, template: str, overlap: int) -> Any:
+    project = find_project(client, title)
+    if project is not None:
+        return project
+    label_config = (TEMPLATES / f"{template}.xml").read_text(encoding="utf-8")
+    try:
+        return client.projects.create(title=title, label_config=label_config, expert_instruction=guidelines(),
+                                      show_instruction=True, maximum_annotations=overlap,
+                                      description="Blind review of model responses (harness)")
+    except Exception as exc:
+        body = getattr(exc, "body", None) or str(exc)
+        raise HarnessError(f"Label Studio rejected the project template '{template}': {str(body)[:400]}",
+                           hint=f"check {TEMPLATES / (template + '.xml')}") from None
+
+
+def task_keys(client: Any, project_id: int) -> dict[str, int]:
+    """task_key -> Label Studio task id for every task already in the project."""
+    tasks = with_retry("listing tasks", lambda: list(client.tasks.list(project=project_id, fields="all")))
+    return {t.data.get("task_key"): t.id for t in tasks if t.data and t.data.get("task_key")}

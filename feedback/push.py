@@ -1,0 +1,141 @@
+"""Push candidate-vs-incumbent responses to Label Studio for blind pairwise review.
+
+``run(config) -> PushResult``: reads the review prompts, generates both models' responses (greedy,
+batched, cached per model fingerprint so a repeated push regenerates nothing), shuffles left/right
+per task with the mapping kept only in ``<run>/feedback/tasks.jsonl``, and imports tasks that are not
+in the project yet (task key = hash of prompt and both responses): pushing twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import _log
+from harness.artifacts import atomic_write_jsonl, sha256_bytes, update_manifest, utc_now
+from harness.config import CycleConfig
+from harness.errors import HarnessError
+from harness.generate import generate_responses
+from harness.models import fingerprint, resolve
+from feedback import server
+from feedback._project import get_or_create_project, guidelines, task_keys, with_retry
+
+__all__ = ["PushResult", "run", "read_prompts", "task_key", "project_title", "models_under_review"]
+
+
+@dataclass(frozen=True)
+class PushResult:
+    project_id: int
+    url: str
+    created: int
+    already_there: int
+    tasks_path: Path
+
+
+def read_prompts(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    if path is None or not Path(path).is_file():
+        raise HarnessError(f"review prompt file {path} does not exist", hint="set feedback.prompts to a JSONL file")
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise HarnessError(f"line is not valid JSON ({exc.msg})", where=f"{path}:{n}",
+                                   hint='each line: {"prompt": "...", "id": "...", "reference": "..."}') from None
+            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+                raise HarnessError("'prompt' is missing or empty", where=f"{path}:{n}")
+            row.setdefault("id", f"line-{n}")
+            rows.append(row)
+            if limit and len(rows) >= limit:
+                break
+    if not rows:
+        raise HarnessError(f"{path} holds no review prompts")
+    return rows
+
+
+def task_key(prompt: str, response_a: str, response_b: str) -> str:
+    ordered = sorted([response_a, response_b])  # the same pair is the same task, whichever side it is on
+    return sha256_bytes(json.dumps([prompt, *ordered]).encode())[:20]
+
+
+def project_title(config: CycleConfig) -> str:
+    return config.feedback.project or f"{config.run.id} review"
+
+
+def models_under_review(config: CycleConfig) -> tuple[str, str]:
+    fb = config.feedback
+    candidate = fb.candidate or str(config.run_dir() / "sft" / "adapter")
+    incumbent = fb.incumbent or config.model.base
+    return candidate, incumbent
+
+
+def _responses(config: CycleConfig, ref: str, prompts: list[dict], out_dir: Path) -> tuple[list[str], str]:
+    spec = resolve(ref, trust_remote_code=config.model.trust_remote_code)
+    fp = fingerprint(spec)
+    cache = out_dir / f"responses_{fp}.jsonl"
+    known: dict[str, str] = {}
+    if cache.is_file():
+        for line in cache.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row.get("max_new_tokens") == config.feedback.max_new_tokens:
+                known[row["prompt"]] = row["response"]
+    todo = [p["prompt"] for p in prompts if p["prompt"] not in known]
+    if todo:
+        _log.info(f"generating {len(todo)} responses with {spec.describe()}")
+        for prompt, response in zip(todo, generate_responses(spec, todo, max_new_tokens=config.feedback.max_new_tokens,
+                                                             batch_size=config.feedback.batch_size,
+                                                             description=f"generating ({ref})")):
+            known[prompt] = response
+        atomic_write_jsonl(cache, [{"prompt": k, "response": v, "max_new_tokens": config.feedback.max_new_tokens}
+                                   for k, v in known.items()])
+    return [known[p["prompt"]] for p in prompts], fp
+
+
+def run(config: CycleConfig) -> PushResult:
+    fb = config.feedback
+    out_dir = config.run_dir() / "feedback"
+    prompts = read_prompts(fb.prompts, fb.limit)
+    creds = server.credentials(fb.url, data_dir=fb.data_dir, token_env=fb.token_env)
+    client = server.connect(creds)
+    candidate, incumbent = models_under_review(config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cand_out, cand_fp = _responses(config, candidate, prompts, out_dir)
+    inc_out, inc_fp = _responses(config, incumbent, prompts, out_dir)
+
+    project = get_or_create_project(client, project_title(config), "pairwise", fb.overlap)
+    existing = task_keys(client, project.id)
+    rows, new_tasks = [], []
+    text = guidelines()
+    for p, cand, inc in zip(prompts, cand_out, inc_out):
+        key = task_key(p["prompt"], cand, inc)
+        candidate_left = random.Random(f"{config.run.seed}:{key}").random() < 0.5
+        left, right = (cand, inc) if candidate_left else (inc, cand)
+        rows.append({"task_key": key, "prompt_id": p["id"], "prompt": p["prompt"], "category": p.get("category"),
+                     "reference": p.get("reference"), "unsafe_markers": p.get("unsafe_markers", []),
+                     "candidate_side": "left" if candidate_left else "right",
+                     "candidate": {"ref": candidate, "fingerprint": cand_fp, "response": cand},
+                     "incumbent": {"ref": incumbent, "fingerprint": inc_fp, "response": inc}})
+        if key not in existing:
+            # What reviewers see: no model names, no side mapping.
+            new_tasks.append({"prompt": p["prompt"], "left": left, "right": right, "guidelines": text, "task_key": key})
+    if new_tasks:
+        with_retry("importing tasks", lambda: client.projects.import_tasks(id=project.id, request=new_tasks))
+    ids = task_keys(client, project.id)
+    for row in rows:
+        row["task_id"] = ids.get(row["task_key"])
+    tasks_path = out_dir / "tasks.jsonl"
+    atomic_write_jsonl(tasks_path, rows)
+    update_manifest(config.run_dir(), "feedback_push", {
+        "project": project.title, "project_id": project.id, "url": creds.url, "prompts": str(fb.prompts),
+        "candidate": {"ref": candidate, "fingerprint": cand_fp}, "incumbent": {"ref": incumbent, "fingerprint": inc_fp},
+        "tasks": len(rows), "created": len(new_tasks), "pushed": utc_now(),
+    })
+    _log.done(f"project '{project.title}' (id {project.id}): {len(new_tasks)} new tasks, "
+              f"{len(rows) - len(new_tasks)} already there; open {creds.url}/projects/{project.id}")
+    return PushResult(project.id, creds.url, len(new_tasks), len(rows) - len(new_tasks), tasks_path)
