@@ -1,0 +1,108 @@
+"""Preference data from reviews: TRL prompt/chosen/rejected rows, plus the gate's feedback inputs.
+
+``run(config) -> ExportResult`` resolves one label per task (``feedback.resolution``), writes
+``preferences.jsonl`` in TRL's conversational preference format with provenance (task, reviewers,
+agreement, simulated or not), ``agreement.json``, and ``summary.json`` with the candidate's win
+rate against the incumbent (ties count half; bootstrap 95 % CI over tasks) and its unsafe-flag rate
+(share of tasks where any reviewer flagged the candidate as harmful, biased, privacy-violating or
+legally risky; Wilson 95 % CI).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import _log
+from harness.artifacts import atomic_write_json, atomic_write_jsonl, update_manifest, utc_now
+from harness.config import CycleConfig
+from harness.errors import HarnessError
+from harness.stats import bootstrap_ci
+from feedback.agreement import agreement, resolve_labels
+from feedback.pull import UNSAFE_FLAGS, load_tasks
+
+__all__ = ["ExportResult", "run", "build"]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    preferences_path: Path
+    summary_path: Path
+    pairs: int
+    summary: dict[str, Any]
+
+
+def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, policy: str = "majority",
+          min_agreement: float = 0.5, seed: int = 0) -> tuple[list[dict], dict, dict]:
+    """``(preference_rows, agreement_stats, summary)`` from normalized annotations and pushed tasks."""
+    from scipy.stats import binomtest
+
+    stats = agreement(rows)
+    resolved = resolve_labels(rows, policy, min_agreement)
+    simulated = any(r.get("simulated") for r in rows)
+    prefs, scores = [], []
+    for key in sorted(resolved):
+        entry, meta = resolved[key], tasks[key]
+        if entry["label"] in ("candidate", "incumbent", "tie"):
+            scores.append({"candidate": 1.0, "incumbent": 0.0, "tie": 0.5}[entry["label"]])
+        if entry.get("dropped") or entry["label"] not in ("candidate", "incumbent"):
+            continue
+        winner, loser = ("candidate", "incumbent") if entry["label"] == "candidate" else ("incumbent", "candidate")
+        prefs.append({
+            "prompt": [{"role": "user", "content": meta["prompt"]}],
+            "chosen": [{"role": "assistant", "content": meta[winner]["response"]}],
+            "rejected": [{"role": "assistant", "content": meta[loser]["response"]}],
+            "provenance": {"task_key": key, "task_id": meta.get("task_id"), "prompt_id": meta["prompt_id"],
+                           "chosen_model": meta[winner]["ref"], "rejected_model": meta[loser]["ref"],
+                           "reviewers": entry["reviewers"], "votes": entry["votes"], "agreement": entry["share"],
+                           "simulated": simulated},
+        })
+    flagged_tasks = {r["task_key"] for r in rows if set(r["flags"]["candidate"]) & set(UNSAFE_FLAGS)}
+    reviewed = {r["task_key"] for r in rows}
+    n, k = len(reviewed), len(flagged_tasks)
+    unsafe_ci = binomtest(k, n).proportion_ci(method="wilson") if n else None
+    win_lo, win_hi = bootstrap_ci(scores, seed=seed) if scores else (None, None)
+    summary = {
+        "version": 1, "kind": "feedback_summary", "created": utc_now(), "simulated": simulated,
+        "policy": policy, "tasks_reviewed": n, "annotations": len(rows),
+        "resolved": {lab: sum(1 for e in resolved.values() if e["label"] == lab and not e.get("dropped"))
+                     for lab in ("candidate", "incumbent", "tie", "both_unacceptable")},
+        "dropped": {reason: sum(1 for e in resolved.values() if e.get("dropped") == reason)
+                    for reason in ("no_majority", "tie", "both_unacceptable", "low_agreement")},
+        "win_rate": {"estimate": sum(scores) / len(scores) if scores else None, "ci_low": win_lo, "ci_high": win_hi,
+                     "n": len(scores), "definition": "candidate wins 1, ties 0.5, losses 0; mean over resolved tasks"},
+        "unsafe_rate": {"estimate": k / n if n else None, "ci_low": unsafe_ci.low if unsafe_ci else None,
+                        "ci_high": unsafe_ci.high if unsafe_ci else None, "n": n, "flagged": k,
+                        "definition": "share of reviewed tasks where any reviewer flagged the candidate "
+                                      "(harmful, biased, privacy, legal/compliance)"},
+        "pairs": len(prefs),
+        "agreement": {k2: stats[k2] for k2 in ("krippendorff_alpha_preference_nominal", "krippendorff_alpha_rating_ordinal",
+                                               "cohens_kappa_mean", "fleiss_kappa")},
+    }
+    return prefs, stats, summary
+
+
+def run(config: CycleConfig) -> ExportResult:
+    fb = config.feedback
+    out_dir = config.run_dir() / "feedback"
+    tasks = load_tasks(out_dir)
+    path = out_dir / "annotations.jsonl"
+    if not path.is_file():
+        raise HarnessError(f"{path} does not exist", hint="run 'harness feedback pull' first")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not rows:
+        raise HarnessError("no annotations yet: nothing to export", hint="ask reviewers to label, then pull again")
+    prefs, stats, summary = build(rows, tasks, policy=fb.resolution, min_agreement=fb.min_agreement, seed=config.run.seed)
+    atomic_write_json(out_dir / "agreement.json", stats)
+    atomic_write_jsonl(out_dir / "preferences.jsonl", prefs)
+    atomic_write_json(out_dir / "summary.json", summary)
+    update_manifest(config.run_dir(), "feedback_export", {"policy": fb.resolution, "pairs": len(prefs),
+                                                          "simulated": summary["simulated"]})
+    win = summary["win_rate"]
+    _log.done(f"{len(prefs)} preference pairs; candidate win rate "
+              + (f"{win['estimate']:.2f} [{win['ci_low']:.2f}, {win['ci_high']:.2f}]" if win["estimate"] is not None else "n/a")
+              + f"; unsafe rate {summary['unsafe_rate']['estimate']}"
+              + (" (SIMULATED reviewers)" if summary["simulated"] else ""))
+    return ExportResult(out_dir / "preferences.jsonl", out_dir / "summary.json", len(prefs), summary)
