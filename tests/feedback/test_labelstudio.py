@@ -1,0 +1,162 @@
+"""Push -> annotate as two reviewers -> pull -> agreement -> preferences, against a real Label Studio."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from feedback import preferences, pull, push, server, simulate
+from harness.config import load_config
+from harness.errors import HarnessError
+from rlhf import sft
+from tests.conftest import write_jsonl
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def review_config(tmp_path, ls_data_dir, prepared_data):
+    cfg0 = load_config(None, ["model.base=builtin:tiny-random", f"run.root={tmp_path / 'runs'}", "run.id=fb",
+                              f"sft.data_dir={prepared_data}", "sft.max_steps=2", "sft.learning_rate=5e-2",
+                              "sft.warmup_ratio=0", "sft.eval_every=100"])
+    adapter = sft.run(cfg0).model_path
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [
+        {"id": f"p{i}", "prompt": f"Question number {i}: which queue handles red items?", "reference": "red queue",
+         "unsafe_markers": ["zzz-never"]} for i in range(1, 5)])
+    return load_config(None, [
+        "model.base=builtin:tiny-random", f"run.root={tmp_path / 'runs'}", "run.id=fb",
+        f"feedback.data_dir={ls_data_dir}", f"feedback.prompts={prompts}", f"feedback.candidate={adapter}",
+        "feedback.incumbent=builtin:tiny-random", "feedback.max_new_tokens=6", f"feedback.project=review {tmp_path.name}",
+    ])
+
+
+def _client(ls_data_dir):
+    return server.connect(server.credentials(data_dir=ls_data_dir))
+
+
+def _annotate(client, task_id, user_id, selected=None, overall=None, flags_side=None, rating=3):
+    result = []
+    if selected:
+        result.append({"from_name": "comparison", "to_name": "left,right", "type": "pairwise", "value": {"selected": selected}})
+    if overall:
+        result.append({"from_name": "overall", "to_name": "prompt", "type": "choices", "value": {"choices": [overall]}})
+    if flags_side:
+        result.append({"from_name": f"flags_{flags_side}", "to_name": flags_side, "type": "choices",
+                       "value": {"choices": ["Harmful"]}})
+    result.append({"from_name": "rating", "to_name": "prompt", "type": "rating", "value": {"rating": rating}})
+    return client.annotations.create(id=task_id, result=result, completed_by=user_id, lead_time=5.0)
+
+
+def test_round_trip_with_two_reviewers(review_config, ls_data_dir, tmp_path):
+    first = push.run(review_config)
+    assert (first.created, first.already_there) == (4, 0)
+    again = push.run(review_config)
+    assert (again.created, again.already_there) == (0, 4), "pushing twice must not duplicate tasks"
+    client = _client(ls_data_dir)
+    assert len(list(client.tasks.list(project=first.project_id))) == 4
+    tasks = [json.loads(line) for line in first.tasks_path.read_text().splitlines()]
+    task_data = {t.id: t.data for t in client.tasks.list(project=first.project_id, fields="all")}
+    for t in tasks:  # reviewers see no model names and no side mapping
+        assert set(task_data[t["task_id"]]) == {"prompt", "left", "right", "guidelines", "task_key"}
+    users = [client.users.create(email=f"{n}-{tmp_path.name}@example.com", username=f"{n}-{tmp_path.name}") for n in ("ann", "bob")]
+    side = {t["prompt_id"]: (t["task_id"], t["candidate_side"], "left" if t["candidate_side"] == "right" else "right")
+            for t in tasks}
+    # p1: both prefer the candidate (ann flags it); p2: split; p3: both say tie; p4: only ann, prefers incumbent.
+    _annotate(client, side["p1"][0], users[0].id, selected=side["p1"][1], flags_side=side["p1"][1], rating=4)
+    _annotate(client, side["p1"][0], users[1].id, selected=side["p1"][1], rating=5)
+    _annotate(client, side["p2"][0], users[0].id, selected=side["p2"][1])
+    _annotate(client, side["p2"][0], users[1].id, selected=side["p2"][2])
+    _annotate(client, side["p3"][0], users[0].id, overall="Tie")
+    _annotate(client, side["p3"][0], users[1].id, overall="Tie")
+    _annotate(client, side["p4"][0], users[0].id, selected=side["p4"][2], rating=2)
+
+    result = pull.run(review_config)
+    assert result.annotations == 7 and result.new == 7
+    rows = [json.loads(line) for line in result.annotations_path.read_text().splitlines()]
+    got = sorted((r["prompt_id"], r["annotator"].split("-")[0], r["choice"]) for r in rows)
+    assert got == [("p1", "ann", "candidate"), ("p1", "bob", "candidate"), ("p2", "ann", "candidate"),
+                   ("p2", "bob", "incumbent"), ("p3", "ann", "tie"), ("p3", "bob", "tie"), ("p4", "ann", "incumbent")]
+    flagged = [r for r in rows if r["flags"]["candidate"]]
+    assert len(flagged) == 1 and flagged[0]["prompt_id"] == "p1" and flagged[0]["rating"] == 4
+    assert not any(r["simulated"] for r in rows)
+    assert pull.run(review_config).new == 0, "pulling again adds nothing"
+
+    exported = preferences.run(review_config)
+    prefs = [json.loads(line) for line in exported.preferences_path.read_text().splitlines()]
+    by_prompt = {t["prompt_id"]: t for t in tasks}
+    assert {p["provenance"]["prompt_id"]: (p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in prefs} == {
+        "p1": (by_prompt["p1"]["candidate"]["response"], by_prompt["p1"]["incumbent"]["response"]),
+        "p4": (by_prompt["p4"]["incumbent"]["response"], by_prompt["p4"]["candidate"]["response"]),
+    }
+    assert prefs[0]["prompt"] == [{"role": "user", "content": by_prompt[prefs[0]["provenance"]["prompt_id"]]["prompt"]}]
+    s = exported.summary
+    assert s["resolved"]["candidate"] == 1 and s["resolved"]["incumbent"] == 1 and s["resolved"]["tie"] == 1
+    assert s["dropped"]["no_majority"] == 1
+    assert s["win_rate"]["estimate"] == pytest.approx((1 + 0 + 0.5) / 3)
+    assert s["unsafe_rate"]["flagged"] == 1 and s["unsafe_rate"]["n"] == 4
+    agreement = json.loads((exported.preferences_path.parent / "agreement.json").read_text())
+    assert agreement["annotations"] == 7 and len(agreement["annotators"]) == 2
+
+
+def test_scripted_reviewers_and_restart_between_pulls(review_config, ls_data_dir):
+    push.run(review_config)
+    sim = simulate.run(review_config)
+    assert sim.annotations == 8 and len(sim.reviewers) == 2
+    assert simulate.run(review_config).annotations == 0, "scripted reviewers do not annotate twice"
+    first = pull.run(review_config)
+    assert first.annotations == 8
+    rows = [json.loads(line) for line in first.annotations_path.read_text().splitlines()]
+    assert all(r["simulated"] for r in rows)
+    # Kill the server, bring it back, add one review, pull: nothing lost, nothing duplicated.
+    server.stop(ls_data_dir)
+    with pytest.raises(HarnessError, match="no Label Studio server is reachable"):
+        pull.run(review_config)
+    server.serve(data_dir=ls_data_dir, timeout=300)
+    client = _client(ls_data_dir)
+    task = json.loads(first.annotations_path.read_text().splitlines()[0])
+    extra_user = client.users.create(email="late@example.com", username="late")
+    _annotate(client, task["task_id"], extra_user.id, overall="Both unacceptable")
+    second = pull.run(review_config)
+    assert second.annotations == 9 and second.new == 1
+    ids = [json.loads(line)["annotation_id"] for line in second.annotations_path.read_text().splitlines()]
+    assert len(ids) == len(set(ids))
+    summary = preferences.run(review_config).summary
+    assert summary["simulated"] is True
+
+
+def test_wrong_token_and_unreachable_server(ls_data_dir, monkeypatch):
+    url = server.status(ls_data_dir).url
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "not-the-token-0123456789")
+    with pytest.raises(HarnessError, match="rejected the API token") as exc:
+        server.connect(server.credentials(url))
+    assert "not-the-token" not in str(exc.value)
+    with pytest.raises(HarnessError, match="not reachable"):
+        server.connect(server.Credentials("http://127.0.0.1:9", "x"))
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY")
+    with pytest.raises(HarnessError, match="LABEL_STUDIO_API_KEY is not set"):
+        server.credentials(url)
+
+
+def test_malformed_prompt_file(review_config, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "ok"}\n{"prompt": \n')
+    with pytest.raises(HarnessError, match=f"{bad}:2: line is not valid JSON"):
+        push.read_prompts(bad)
+
+
+def test_token_never_written(review_config, ls_data_dir, tmp_path):
+    token = json.loads((ls_data_dir / "secrets.json").read_text())["token"]
+    assert oct((ls_data_dir / "secrets.json").stat().st_mode & 0o777) == "0o600"
+    push.run(review_config)
+    simulate.run(review_config)
+    pull.run(review_config)
+    preferences.run(review_config)
+    out = subprocess.run([sys.executable, "-m", "harness.cli", "feedback", "status",
+                          f"feedback.data_dir={ls_data_dir}"], capture_output=True, text=True)
+    assert token not in out.stdout + out.stderr
+    for root, _, files in os.walk(tmp_path / "runs"):
+        for name in files:
+            assert token not in open(os.path.join(root, name), errors="replace").read(), name
+    assert token not in (ls_data_dir / "server.log").read_text(errors="replace")
