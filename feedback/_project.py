@@ -44,19 +44,22 @@ def find_project(client: Any, title: str) -> Any | None:
     return None
 
 
-def get_or_create_project(client: Any, title: str, template: str, overlap: int) -> Any:
+def template(name: str) -> str:
+    return (TEMPLATES / f"{name}.xml").read_text(encoding="utf-8")
+
+
+def get_or_create_project(client: Any, title: str, label_config: str, overlap: int) -> Any:
     project = find_project(client, title)
     if project is not None:
         return project
-    label_config = (TEMPLATES / f"{template}.xml").read_text(encoding="utf-8")
     try:
         return client.projects.create(title=title, label_config=label_config, expert_instruction=guidelines(),
                                       show_instruction=True, maximum_annotations=overlap,
                                       description="Blind review of model responses (harness)")
     except Exception as exc:
         body = getattr(exc, "body", None) or str(exc)
-        raise HarnessError(f"Label Studio rejected the project template '{template}': {str(body)[:400]}",
-                           hint=f"check {TEMPLATES / (template + '.xml')}") from None
+        raise HarnessError(f"Label Studio rejected the project's labeling template: {str(body)[:400]}",
+                           hint=f"check the template (shipped ones are in {TEMPLATES})") from None
 
 
 def task_keys(client: Any, project_id: int) -> dict[str, int]:

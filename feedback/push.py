@@ -21,7 +21,7 @@ from harness.errors import HarnessError
 from harness.generate import generate_responses
 from harness.models import fingerprint, resolve
 from feedback import server
-from feedback._project import get_or_create_project, guidelines, task_keys, with_retry
+from feedback._project import get_or_create_project, guidelines, task_keys, template, with_retry
 
 __all__ = ["PushResult", "run", "read_prompts", "task_key", "project_title", "models_under_review"]
 
@@ -108,7 +108,7 @@ def run(config: CycleConfig) -> PushResult:
     cand_out, cand_fp = _responses(config, candidate, prompts, out_dir)
     inc_out, inc_fp = _responses(config, incumbent, prompts, out_dir)
 
-    project = get_or_create_project(client, project_title(config), "pairwise", fb.overlap)
+    project = get_or_create_project(client, project_title(config), template("pairwise"), fb.overlap)
     existing = task_keys(client, project.id)
     rows, new_tasks = [], []
     text = guidelines()

@@ -38,6 +38,8 @@ def test_round_trip_with_two_reviewers(review_config, ls_data_dir, tmp_path):
     assert (again.created, again.already_there) == (0, 4), "pushing twice must not duplicate tasks"
     client = _client(ls_data_dir)
     assert len(list(client.tasks.list(project=first.project_id))) == 4
+    empty = pull.run(review_config)  # tasks without annotations are counted, not an error
+    assert empty.annotations == 0 and empty.counts["task_without_annotations"] == 4
     tasks = [json.loads(line) for line in first.tasks_path.read_text().splitlines()]
     task_data = {t.id: t.data for t in client.tasks.list(project=first.project_id, fields="all")}
     for t in tasks:  # reviewers see no model names and no side mapping
@@ -119,6 +121,13 @@ def test_wrong_token_and_unreachable_server(ls_data_dir, monkeypatch):
     monkeypatch.delenv("LABEL_STUDIO_API_KEY")
     with pytest.raises(HarnessError, match="LABEL_STUDIO_API_KEY is not set"):
         server.credentials(url)
+
+
+def test_template_rejected_by_label_studio(ls_data_dir):
+    from feedback._project import get_or_create_project
+
+    with pytest.raises(HarnessError, match="rejected the project's labeling template"):
+        get_or_create_project(_client(ls_data_dir), "bad template", "<View><Pairwise name='x' toName='nowhere'/></View>", 1)
 
 
 def test_malformed_prompt_file(review_config, tmp_path):
