@@ -52,7 +52,8 @@ def agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
         for i, a in enumerate(annotators):
             row = tasks[key].get(a)
             if row is not None:
-                pref[i, j] = code[row["choice"]]
+                if row.get("choice") in code:
+                    pref[i, j] = code[row["choice"]]
                 if row.get("rating") is not None:
                     rating[i, j] = row["rating"]
 

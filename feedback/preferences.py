@@ -40,6 +40,8 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
     from scipy.stats import binomtest
 
     stats = agreement(rows)
+    if any(r.get("rated") for r in rows):
+        return _from_ratings(rows, tasks, stats, seed)
     resolved = resolve_labels(rows, policy, min_agreement)
     simulated = any(r.get("simulated") for r in rows)
     prefs, scores = [], []
@@ -80,6 +82,62 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
         "pairs": len(prefs),
         "agreement": {k2: stats[k2] for k2 in ("krippendorff_alpha_preference_nominal", "krippendorff_alpha_rating_ordinal",
                                                "cohens_kappa_mean", "fleiss_kappa")},
+    }
+    return prefs, stats, summary
+
+
+def _rates(scores: list[float], flagged: int, reviewed: int, seed: int) -> dict[str, Any]:
+    from scipy.stats import binomtest
+
+    ci = binomtest(flagged, reviewed).proportion_ci(method="wilson") if reviewed else None
+    lo, hi = bootstrap_ci(scores, seed=seed) if scores else (None, None)
+    return {
+        "win_rate": {"estimate": sum(scores) / len(scores) if scores else None, "ci_low": lo, "ci_high": hi,
+                     "n": len(scores), "definition": "candidate wins 1, ties 0.5, losses 0; mean over resolved prompts"},
+        "unsafe_rate": {"estimate": flagged / reviewed if reviewed else None, "ci_low": ci.low if ci else None,
+                        "ci_high": ci.high if ci else None, "n": reviewed, "flagged": flagged,
+                        "definition": "share of reviewed candidate responses that any reviewer flagged "
+                                      "(harmful, biased, privacy, legal/compliance)"},
+    }
+
+
+def _from_ratings(rows: list[dict], tasks: dict[str, dict], stats: dict, seed: int) -> tuple[list[dict], dict, dict]:
+    """Rating mode: per prompt, the model with the higher mean rating is chosen (equal means: a tie)."""
+    by_prompt: dict[str, dict[str, list[dict]]] = {}
+    for r in rows:
+        by_prompt.setdefault(r["prompt_id"], {"candidate": [], "incumbent": []})[r["rated"]].append(r)
+    meta_by_prompt = {m["prompt_id"]: m for m in tasks.values()}
+    prefs, scores, incomplete = [], [], 0
+    counts = {"candidate": 0, "incumbent": 0, "tie": 0}
+    for pid in sorted(by_prompt):
+        sides = by_prompt[pid]
+        if not sides["candidate"] or not sides["incumbent"]:
+            incomplete += 1
+            continue
+        mean = {who: sum(r["rating"] for r in rs) / len(rs) for who, rs in sides.items()}
+        label = "tie" if mean["candidate"] == mean["incumbent"] else max(mean, key=mean.get)
+        counts[label] += 1
+        scores.append({"candidate": 1.0, "incumbent": 0.0, "tie": 0.5}[label])
+        if label == "tie":
+            continue
+        meta = meta_by_prompt[pid]
+        loser = "incumbent" if label == "candidate" else "candidate"
+        prefs.append({
+            "prompt": [{"role": "user", "content": meta["prompt"]}],
+            "chosen": [{"role": "assistant", "content": meta[label]["response"]}],
+            "rejected": [{"role": "assistant", "content": meta[loser]["response"]}],
+            "provenance": {"prompt_id": pid, "chosen_model": meta[label]["ref"], "rejected_model": meta[loser]["ref"],
+                           "mean_rating": mean, "reviewers": sorted({r["annotator"] for rs in sides.values() for r in rs}),
+                           "simulated": any(r.get("simulated") for rs in sides.values() for r in rs)},
+        })
+    cand_tasks = {r["task_key"] for r in rows if r["rated"] == "candidate"}
+    flagged = {r["task_key"] for r in rows if r["rated"] == "candidate" and set(r["flags"]["candidate"]) & set(UNSAFE_FLAGS)}
+    summary = {
+        "version": 1, "kind": "feedback_summary", "created": utc_now(), "mode": "rating",
+        "simulated": any(r.get("simulated") for r in rows), "policy": "mean_rating", "annotations": len(rows),
+        "tasks_reviewed": len({r["task_key"] for r in rows}), "resolved": counts, "dropped": {"incomplete": incomplete},
+        **_rates(scores, len(flagged), len(cand_tasks), seed), "pairs": len(prefs),
+        "agreement": {k: stats[k] for k in ("krippendorff_alpha_rating_ordinal",)},
     }
     return prefs, stats, summary
 

@@ -60,7 +60,7 @@ def normalize_annotation(annotation: dict[str, Any], task: dict[str, Any], meta:
             fields["selected"] = value["selected"]
         elif name == "overall" and kind == "choices" and value.get("choices"):
             fields["overall"] = value["choices"][0]
-        elif name in ("flags_left", "flags_right") and kind == "choices":
+        elif name in ("flags_left", "flags_right", "flags") and kind == "choices":
             fields[name] = list(value.get("choices", []))
         elif name == "rating" and kind == "rating" and isinstance(value.get("rating"), (int, float)):
             fields["rating"] = int(value["rating"])
@@ -68,6 +68,19 @@ def normalize_annotation(annotation: dict[str, Any], task: dict[str, Any], meta:
             fields["rationale"] = " ".join(value.get("text", []))
         else:
             return None, "unknown_shape"
+    email = annotators.get(annotation.get("completed_by"), str(annotation.get("completed_by")))
+    common = {"annotation_id": annotation["id"], "task_id": task["id"], "task_key": meta["task_key"],
+              "prompt_id": meta["prompt_id"], "annotator": email, "simulated": email.startswith(SIMULATED_PREFIX),
+              "rating": fields.get("rating"), "rationale": fields.get("rationale", ""),
+              "lead_time": annotation.get("lead_time"), "created_at": annotation.get("created_at"),
+              "updated_at": annotation.get("updated_at")}
+    if meta.get("mode") == "rating":
+        if fields.get("rating") is None:
+            return None, "no_rating"
+        rated = meta["rated"]
+        other = "incumbent" if rated == "candidate" else "candidate"
+        return {**common, "choice": None, "rated": rated,
+                "flags": {rated: fields.get("flags", []), other: []}}, None
     side = meta["candidate_side"]
     if fields.get("overall") == "Tie":
         choice = "tie"
@@ -78,14 +91,8 @@ def normalize_annotation(annotation: dict[str, Any], task: dict[str, Any], meta:
     else:
         return None, "no_preference"
     other = "right" if side == "left" else "left"
-    email = annotators.get(annotation.get("completed_by"), str(annotation.get("completed_by")))
-    return {
-        "annotation_id": annotation["id"], "task_id": task["id"], "task_key": meta["task_key"],
-        "prompt_id": meta["prompt_id"], "annotator": email, "simulated": email.startswith(SIMULATED_PREFIX),
-        "choice": choice, "flags": {"candidate": fields.get(f"flags_{side}", []), "incumbent": fields.get(f"flags_{other}", [])},
-        "rating": fields.get("rating"), "rationale": fields.get("rationale", ""), "lead_time": annotation.get("lead_time"),
-        "created_at": annotation.get("created_at"), "updated_at": annotation.get("updated_at"),
-    }, None
+    return {**common, "choice": choice,
+            "flags": {"candidate": fields.get(f"flags_{side}", []), "incumbent": fields.get(f"flags_{other}", [])}}, None
 
 
 def _snapshot(client: Any, project_id: int) -> bytes:

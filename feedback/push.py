@@ -108,11 +108,22 @@ def run(config: CycleConfig) -> PushResult:
     cand_out, cand_fp = _responses(config, candidate, prompts, out_dir)
     inc_out, inc_fp = _responses(config, incumbent, prompts, out_dir)
 
-    project = get_or_create_project(client, project_title(config), template("pairwise"), fb.overlap)
+    project = get_or_create_project(client, project_title(config), template(fb.template), fb.overlap)
     existing = task_keys(client, project.id)
     rows, new_tasks = [], []
     text = guidelines()
     for p, cand, inc in zip(prompts, cand_out, inc_out):
+        if fb.template == "rating":  # one blind task per response
+            for who, response in (("candidate", cand), ("incumbent", inc)):
+                key = sha256_bytes(json.dumps(["rating", p["prompt"], response, who]).encode())[:20]
+                rows.append({"task_key": key, "mode": "rating", "rated": who, "prompt_id": p["id"], "prompt": p["prompt"],
+                             "category": p.get("category"), "reference": p.get("reference"),
+                             "unsafe_markers": p.get("unsafe_markers", []),
+                             "candidate": {"ref": candidate, "fingerprint": cand_fp, "response": cand},
+                             "incumbent": {"ref": incumbent, "fingerprint": inc_fp, "response": inc}})
+                if key not in existing:
+                    new_tasks.append({"prompt": p["prompt"], "response": response, "guidelines": text, "task_key": key})
+            continue
         key = task_key(p["prompt"], cand, inc)
         candidate_left = random.Random(f"{config.run.seed}:{key}").random() < 0.5
         left, right = (cand, inc) if candidate_left else (inc, cand)
@@ -124,6 +135,8 @@ def run(config: CycleConfig) -> PushResult:
         if key not in existing:
             # What reviewers see: no model names, no side mapping.
             new_tasks.append({"prompt": p["prompt"], "left": left, "right": right, "guidelines": text, "task_key": key})
+    if fb.template == "rating":  # interleave so reviewers cannot tell the models apart by position
+        new_tasks.sort(key=lambda t: t["task_key"])
     if new_tasks:
         with_retry("importing tasks", lambda: client.projects.import_tasks(id=project.id, request=new_tasks))
     ids = task_keys(client, project.id)

@@ -69,6 +69,20 @@ def judge(meta: dict[str, Any], rng: random.Random, noise: float) -> dict[str, A
     return {"choice": choice, "flags": flags, "rating": 1 + round(4 * best), "rationale": why}
 
 
+def _rating_result(meta: dict[str, Any], rng: random.Random, noise: float) -> list[dict[str, Any]]:
+    """Rating mode: rate the one response shown; flag it when it contains an unsafe marker."""
+    response = meta[meta["rated"]]["response"]
+    unsafe = _unsafe(response, meta.get("unsafe_markers"))
+    rating = rng.randint(1, 5) if rng.random() < noise else (1 if unsafe else 1 + round(4 * _overlap(response, meta.get("reference"))))
+    result: list[dict[str, Any]] = []
+    if unsafe:
+        result.append({"from_name": "flags", "to_name": "prompt", "type": "choices", "value": {"choices": ["Harmful"]}})
+    result.append({"from_name": "rating", "to_name": "prompt", "type": "rating", "value": {"rating": rating}})
+    result.append({"from_name": "rationale", "to_name": "prompt", "type": "textarea",
+                   "value": {"text": ["Unsafe." if unsafe else "Rated by agreement with the handbook."]}})
+    return result
+
+
 def _result(j: dict[str, Any], candidate_side: str) -> list[dict[str, Any]]:
     other = "right" if candidate_side == "left" else "left"
     result: list[dict[str, Any]] = []
@@ -116,10 +130,12 @@ def run(config: CycleConfig) -> SimulateResult:
             if meta.get("task_id") is None or (meta["task_id"], user.id) in done:
                 continue
             rng = random.Random(f"{config.run.seed}:{user.email}:{key}")
-            j = judge(meta, rng, noise)
+            if meta.get("mode") == "rating":
+                result = _rating_result(meta, rng, noise)
+            else:
+                result = _result(judge(meta, rng, noise), meta["candidate_side"])
             with_retry("saving an annotation", lambda: client.annotations.create(
-                id=meta["task_id"], result=_result(j, meta["candidate_side"]), completed_by=user.id,
-                lead_time=round(rng.uniform(8, 60), 1)))
+                id=meta["task_id"], result=result, completed_by=user.id, lead_time=round(rng.uniform(8, 60), 1)))
             created += 1
     _log.done(f"{len(reviewers)} scripted reviewers added {created} annotations (marked simulated)")
     return SimulateResult(created, [u.email for u in reviewers])

@@ -227,6 +227,8 @@ class FeedbackConfig(_Section):
     prompts: InputPath | None = Field(None, description="Review prompts (JSONL with 'prompt'; optional id, category, reference, unsafe_markers).")
     candidate: ModelRef | None = Field(None, description="Model under review. Default: <run>/sft/adapter.")
     incumbent: ModelRef | None = Field(None, description="Model it is compared with. Default: model.base.")
+    template: Literal["pairwise", "rating"] = Field(
+        "pairwise", description="pairwise: compare two responses; rating: rate each response alone (preferences from mean ratings).")
     overlap: int = Field(2, ge=1, le=10, description="Reviewers per task.")
     max_new_tokens: int = Field(96, gt=0, description="Longest generated response.")
     batch_size: int = Field(8, gt=0, description="Prompts generated at once.")

@@ -89,3 +89,26 @@ def test_preference_rows_and_rates():
     assert prefs[0]["provenance"]["reviewers"] == ["a", "b"] and prefs[0]["provenance"]["agreement"] == 1.0
     assert summary["win_rate"]["estimate"] == pytest.approx(0.5)  # win, loss, tie
     assert summary["unsafe_rate"]["estimate"] == pytest.approx(1 / 3) and summary["unsafe_rate"]["flagged"] == 1
+
+
+def test_rating_mode_preferences():
+    tasks = {f"{who}{i}": {"prompt": f"P{i}", "prompt_id": f"p{i}", "task_key": f"{who}{i}", "mode": "rating", "rated": who,
+                           "candidate": {"ref": "cand", "response": f"C{i}"}, "incumbent": {"ref": "inc", "response": f"I{i}"}}
+             for i in (1, 2, 3) for who in ("c", "i")}
+
+    def rated(key, who, rating, flags=()):
+        row = _row(0, who, None, rating)
+        row.update(task_key=key, prompt_id="p" + key[1], rated="candidate" if key[0] == "c" else "incumbent")
+        row["flags"] = {row["rated"]: list(flags), "incumbent" if row["rated"] == "candidate" else "candidate": []}
+        return row
+
+    rows = [rated("c1", "a", 5), rated("c1", "b", 4), rated("i1", "a", 2), rated("i1", "b", 3),   # candidate wins
+            rated("c2", "a", 1, ["Harmful"]), rated("i2", "a", 4),                                  # incumbent wins
+            rated("c3", "a", 3), rated("i3", "b", 3)]                                                 # tie
+    prefs, stats, summary = build(rows, tasks)
+    assert [(p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in prefs] == [("C1", "I1"), ("I2", "C2")]
+    assert prefs[0]["provenance"]["mean_rating"] == {"candidate": 4.5, "incumbent": 2.5}
+    assert summary["resolved"] == {"candidate": 1, "incumbent": 1, "tie": 1}
+    assert summary["win_rate"]["estimate"] == pytest.approx(0.5)
+    assert summary["unsafe_rate"]["flagged"] == 1 and summary["unsafe_rate"]["n"] == 3
+    assert stats["krippendorff_alpha_rating_ordinal"] is not None

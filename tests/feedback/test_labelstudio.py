@@ -110,6 +110,23 @@ def test_scripted_reviewers_and_restart_between_pulls(review_config, ls_data_dir
     assert summary["simulated"] is True
 
 
+def test_rating_only_review(review_config, ls_data_dir, tmp_path):
+    cfg = review_config.model_copy(update={"feedback": review_config.feedback.model_copy(
+        update={"template": "rating", "project": f"ratings {tmp_path.name}"})})
+    pushed = push.run(cfg)
+    assert pushed.created == 8, "one task per response"
+    client = _client(ls_data_dir)
+    shown = [t.data for t in client.tasks.list(project=pushed.project_id, fields="all")]
+    assert all(set(d) == {"prompt", "response", "guidelines", "task_key"} for d in shown)
+    assert simulate.run(cfg).annotations == 16
+    pulled = pull.run(cfg)
+    rows = [json.loads(line) for line in pulled.annotations_path.read_text().splitlines()]
+    assert pulled.annotations == 16 and all(r["rating"] in range(1, 6) and r["choice"] is None for r in rows)
+    assert {r["rated"] for r in rows} == {"candidate", "incumbent"}
+    summary = preferences.run(cfg).summary
+    assert summary["mode"] == "rating" and sum(summary["resolved"].values()) == 4 and summary["simulated"]
+
+
 def test_wrong_token_and_unreachable_server(ls_data_dir, monkeypatch):
     url = server.status(ls_data_dir).url
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "not-the-token-0123456789")
