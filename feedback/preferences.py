@@ -39,6 +39,7 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
     """``(preference_rows, agreement_stats, summary)`` from normalized annotations and pushed tasks."""
     from scipy.stats import binomtest
 
+    rows = [r for r in rows if r["task_key"] in tasks]  # reviews of tasks this run did not push are not ours
     stats = agreement(rows)
     if any(r.get("rated") for r in rows):
         return _from_ratings(rows, tasks, stats, seed)
@@ -47,9 +48,11 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
     prefs, scores = [], []
     for key in sorted(resolved):
         entry, meta = resolved[key], tasks[key]
+        if entry.get("dropped"):
+            continue
         if entry["label"] in ("candidate", "incumbent", "tie"):
             scores.append({"candidate": 1.0, "incumbent": 0.0, "tie": 0.5}[entry["label"]])
-        if entry.get("dropped") or entry["label"] not in ("candidate", "incumbent"):
+        if entry["label"] not in ("candidate", "incumbent"):
             continue
         winner, loser = ("candidate", "incumbent") if entry["label"] == "candidate" else ("incumbent", "candidate")
         prefs.append({
@@ -59,7 +62,7 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
             "provenance": {"task_key": key, "task_id": meta.get("task_id"), "prompt_id": meta["prompt_id"],
                            "chosen_model": meta[winner]["ref"], "rejected_model": meta[loser]["ref"],
                            "reviewers": entry["reviewers"], "votes": entry["votes"], "agreement": entry["share"],
-                           "simulated": simulated},
+                           "simulated": any(r.get("simulated") for r in rows if r["task_key"] == key)},
         })
     flagged_tasks = {r["task_key"] for r in rows if set(r["flags"]["candidate"]) & set(UNSAFE_FLAGS)}
     reviewed = {r["task_key"] for r in rows}
@@ -103,10 +106,14 @@ def _rates(scores: list[float], flagged: int, reviewed: int, seed: int) -> dict[
 
 def _from_ratings(rows: list[dict], tasks: dict[str, dict], stats: dict, seed: int) -> tuple[list[dict], dict, dict]:
     """Rating mode: per prompt, the model with the higher mean rating is chosen (equal means: a tie)."""
+    latest: dict[tuple[str, str], dict] = {}
+    for r in sorted(rows, key=lambda r: (r.get("updated_at") or "", r["annotation_id"])):
+        latest[(r["task_key"], r["annotator"])] = r  # a reviewer who rated a response twice counts once
+    rows = list(latest.values())
     by_prompt: dict[str, dict[str, list[dict]]] = {}
-    for r in rows:
-        by_prompt.setdefault(r["prompt_id"], {"candidate": [], "incumbent": []})[r["rated"]].append(r)
-    meta_by_prompt = {m["prompt_id"]: m for m in tasks.values()}
+    for r in rows:  # grouped by the prompt text itself: user-supplied prompt ids may repeat
+        by_prompt.setdefault(tasks[r["task_key"]]["prompt"], {"candidate": [], "incumbent": []})[r["rated"]].append(r)
+    meta_by_prompt = {m["prompt"]: m for m in tasks.values()}
     prefs, scores, incomplete = [], [], 0
     counts = {"candidate": 0, "incumbent": 0, "tie": 0}
     for pid in sorted(by_prompt):
@@ -126,7 +133,7 @@ def _from_ratings(rows: list[dict], tasks: dict[str, dict], stats: dict, seed: i
             "prompt": [{"role": "user", "content": meta["prompt"]}],
             "chosen": [{"role": "assistant", "content": meta[label]["response"]}],
             "rejected": [{"role": "assistant", "content": meta[loser]["response"]}],
-            "provenance": {"prompt_id": pid, "chosen_model": meta[label]["ref"], "rejected_model": meta[loser]["ref"],
+            "provenance": {"prompt_id": meta["prompt_id"], "chosen_model": meta[label]["ref"], "rejected_model": meta[loser]["ref"],
                            "mean_rating": mean, "reviewers": sorted({r["annotator"] for rs in sides.values() for r in rs}),
                            "simulated": any(r.get("simulated") for rs in sides.values() for r in rs)},
         })

@@ -127,12 +127,12 @@ def run(config: CycleConfig) -> PullResult:
     annotators = {u.id: u.email for u in with_retry("listing users", lambda: list(client.users.list()))}
 
     path = out_dir / "annotations.jsonl"
-    rows: dict[int, dict[str, Any]] = {}
+    # The snapshot holds every annotation, so the file is rebuilt from it: nothing lost, nothing
+    # duplicated, and reviews of tasks from an earlier push (other prompts or models) never leak in.
+    before: set[int] = set()
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            rows[row["annotation_id"]] = row
-    before = set(rows)
+        before = {json.loads(line)["annotation_id"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    rows: dict[int, dict[str, Any]] = {}
     counts: Counter[str] = Counter()
     for task in export:
         meta = tasks_meta.get((task.get("data") or {}).get("task_key"))

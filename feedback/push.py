@@ -21,7 +21,7 @@ from harness.errors import HarnessError
 from harness.generate import generate_responses
 from harness.models import fingerprint, resolve
 from feedback import server
-from feedback._project import get_or_create_project, guidelines, task_keys, template, with_retry
+from feedback._project import get_or_create_project, guidelines, project_tasks, template, with_retry
 
 __all__ = ["PushResult", "run", "read_prompts", "task_key", "project_title", "models_under_review"]
 
@@ -83,7 +83,7 @@ def _responses(config: CycleConfig, ref: str, prompts: list[dict], out_dir: Path
     if cache.is_file():
         for line in cache.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
-            if row.get("max_new_tokens") == config.feedback.max_new_tokens:
+            if (row.get("max_new_tokens"), row.get("batch_size")) == (config.feedback.max_new_tokens, config.feedback.batch_size):
                 known[row["prompt"]] = row["response"]
     todo = [p["prompt"] for p in prompts if p["prompt"] not in known]
     if todo:
@@ -92,8 +92,8 @@ def _responses(config: CycleConfig, ref: str, prompts: list[dict], out_dir: Path
                                                              batch_size=config.feedback.batch_size,
                                                              description=f"generating ({ref})")):
             known[prompt] = response
-        atomic_write_jsonl(cache, [{"prompt": k, "response": v, "max_new_tokens": config.feedback.max_new_tokens}
-                                   for k, v in known.items()])
+        atomic_write_jsonl(cache, [{"prompt": k, "response": v, "max_new_tokens": config.feedback.max_new_tokens,
+                                    "batch_size": config.feedback.batch_size} for k, v in known.items()])
     return [known[p["prompt"]] for p in prompts], fp
 
 
@@ -109,8 +109,8 @@ def run(config: CycleConfig) -> PushResult:
     inc_out, inc_fp = _responses(config, incumbent, prompts, out_dir)
 
     project = get_or_create_project(client, project_title(config), template(fb.template), fb.overlap)
-    existing = task_keys(client, project.id)
-    rows, new_tasks = [], []
+    existing = project_tasks(client, project.id)
+    rows, new_tasks, queued = [], [], set()
     text = guidelines()
     for p, cand, inc in zip(prompts, cand_out, inc_out):
         if fb.template == "rating":  # one blind task per response
@@ -121,27 +121,37 @@ def run(config: CycleConfig) -> PushResult:
                              "unsafe_markers": p.get("unsafe_markers", []),
                              "candidate": {"ref": candidate, "fingerprint": cand_fp, "response": cand},
                              "incumbent": {"ref": incumbent, "fingerprint": inc_fp, "response": inc}})
-                if key not in existing:
+                if key not in existing and key not in queued:
+                    queued.add(key)
                     new_tasks.append({"prompt": p["prompt"], "response": response, "guidelines": text, "task_key": key})
             continue
         key = task_key(p["prompt"], cand, inc)
-        candidate_left = random.Random(f"{config.run.seed}:{key}").random() < 0.5
+        if key in queued:  # the same prompt twice: one task
+            continue
+        if key in existing:
+            # The server's task keeps the sides it was imported with: read them back, never recompute.
+            candidate_left = existing[key][1].get("left") == cand
+        else:
+            candidate_left = random.Random(f"{config.run.seed}:{key}").random() < 0.5
         left, right = (cand, inc) if candidate_left else (inc, cand)
         rows.append({"task_key": key, "prompt_id": p["id"], "prompt": p["prompt"], "category": p.get("category"),
                      "reference": p.get("reference"), "unsafe_markers": p.get("unsafe_markers", []),
                      "candidate_side": "left" if candidate_left else "right",
                      "candidate": {"ref": candidate, "fingerprint": cand_fp, "response": cand},
                      "incumbent": {"ref": incumbent, "fingerprint": inc_fp, "response": inc}})
+        queued.add(key)
         if key not in existing:
             # What reviewers see: no model names, no side mapping.
             new_tasks.append({"prompt": p["prompt"], "left": left, "right": right, "guidelines": text, "task_key": key})
     if fb.template == "rating":  # interleave so reviewers cannot tell the models apart by position
         new_tasks.sort(key=lambda t: t["task_key"])
     if new_tasks:
-        with_retry("importing tasks", lambda: client.projects.import_tasks(id=project.id, request=new_tasks))
-    ids = task_keys(client, project.id)
+        wanted = {t["task_key"] for t in new_tasks}
+        with_retry("importing tasks", lambda: client.projects.import_tasks(id=project.id, request=new_tasks),
+                   already_done=lambda: wanted <= set(project_tasks(client, project.id)))
+    ids = project_tasks(client, project.id)
     for row in rows:
-        row["task_id"] = ids.get(row["task_key"])
+        row["task_id"] = ids[row["task_key"]][0] if row["task_key"] in ids else None
     tasks_path = out_dir / "tasks.jsonl"
     atomic_write_jsonl(tasks_path, rows)
     update_manifest(config.run_dir(), "feedback_push", {

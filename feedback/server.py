@@ -71,8 +71,19 @@ def _load_or_create_secrets(data_dir: Path) -> dict[str, str]:
     path = _secret_file(data_dir)
     stored: dict[str, str] = {}
     if path.is_file():
-        stored = json.loads(path.read_text())
-    token = os.environ.get("HARNESS_LS_TOKEN") or stored.get("token") or secrets.token_hex(20)
+        try:
+            stored = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            raise HarnessError(f"{path} is damaged (not JSON)", hint="restore it, or start from a new feedback.data_dir") from None
+    env_token = os.environ.get("HARNESS_LS_TOKEN")
+    if env_token and stored.get("token") and env_token != stored["token"]:
+        # Label Studio applies the token only when it first creates the admin: a new one would never work.
+        raise HarnessError("HARNESS_LS_TOKEN differs from the token this Label Studio was created with",
+                           hint=f"unset HARNESS_LS_TOKEN, or start from a new feedback.data_dir (secrets in {path})")
+    if env_token is not None and len(env_token) < 20:
+        raise HarnessError("HARNESS_LS_TOKEN is too short (Label Studio needs a long token)",
+                           hint="use at least 20 random characters, e.g. python -c 'import secrets; print(secrets.token_hex(20))'")
+    token = env_token or stored.get("token") or secrets.token_hex(20)
     password = os.environ.get("HARNESS_LS_PASSWORD") or stored.get("password") or secrets.token_urlsafe(18)
     if not path.is_file():
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -133,14 +144,28 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+def _is_label_studio(pid: int | None) -> bool:
+    """Alive and really our server (a stale pid after a reboot may belong to anything)."""
+    if not _pid_alive(pid):
+        return False
+    try:
+        return b"label-studio" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc: trust the pid
+
+
 def status(data_dir: Path | None = None) -> ServerInfo | None:
     data_dir = _data_dir(data_dir)
     path = _state_path(data_dir)
     if not path.is_file():
         return None
-    state = read_json(path)
-    return ServerInfo(state["url"], state.get("pid"), data_dir,
-                      _pid_alive(state.get("pid")) and _healthy(state["url"]), Path(state["log"]))
+    try:
+        state = read_json(path)
+    except (json.JSONDecodeError, OSError):
+        return None
+    alive = _is_label_studio(state.get("pid"))
+    return ServerInfo(state["url"], state.get("pid") if alive else None, data_dir,
+                      alive and _healthy(state["url"]), Path(state["log"]))
 
 
 def serve(*, data_dir: Path | None = None, port: int | None = None, venv: Path | None = None,
@@ -148,9 +173,12 @@ def serve(*, data_dir: Path | None = None, port: int | None = None, venv: Path |
     """Start a local Label Studio (or return the one already running from this data folder)."""
     data_dir = _data_dir(data_dir)
     running = status(data_dir)
-    if running is not None and running.healthy:
+    if running is not None and running.pid is not None:
+        if not running.healthy:  # still starting (migrations): wait for it, never start a second one
+            _log.info(f"Label Studio (pid {running.pid}) is still starting; waiting for it")
+            wait_healthy(running.url, timeout, None, running.log)
         _log.info(f"Label Studio already running at {running.url} (pid {running.pid})")
-        return running
+        return status(data_dir)
     venv = Path(venv) if venv is not None else default_venv()
     exe = venv / "bin" / "label-studio"
     if not exe.is_file():
@@ -163,8 +191,10 @@ def serve(*, data_dir: Path | None = None, port: int | None = None, venv: Path |
         raise HarnessError(f"port {port} on 127.0.0.1 is busy", hint="choose another feedback.port, or leave it unset")
     secrets_ = _load_or_create_secrets(data_dir)
     url = f"http://127.0.0.1:{port}"
+    secret_vars = ("LABEL_STUDIO_API_KEY", "HARNESS_LS_TOKEN", "HARNESS_LS_PASSWORD", "HF_TOKEN",
+                   "HUGGING_FACE_HUB_TOKEN", "MLFLOW_TRACKING_TOKEN")
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))},
+        **{k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH")) and k not in secret_vars},
         "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "DJANGO_DB": "sqlite",
         "LABEL_STUDIO_USERNAME": ADMIN_EMAIL, "LABEL_STUDIO_PASSWORD": secrets_["password"],
         "LABEL_STUDIO_USER_TOKEN": secrets_["token"], "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
@@ -194,7 +224,7 @@ def stop(data_dir: Path | None = None, *, timeout: float = 30.0) -> bool:
     """Stop the server started from this data folder; True if one was running."""
     data_dir = _data_dir(data_dir)
     info = status(data_dir)
-    if info is None or not _pid_alive(info.pid):
+    if info is None or info.pid is None:
         _state_path(data_dir).unlink(missing_ok=True)
         return False
     try:
@@ -209,7 +239,10 @@ def stop(data_dir: Path | None = None, *, timeout: float = 30.0) -> bool:
             pass
         time.sleep(0.3)
     if _pid_alive(info.pid):
-        os.killpg(info.pid, signal.SIGKILL)
+        try:
+            os.killpg(info.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     _state_path(data_dir).unlink(missing_ok=True)
     return True
 

@@ -107,8 +107,8 @@ def _reviewer(client: Any, i: int) -> Any:
     for user in with_retry("listing users", lambda: list(client.users.list())):
         if user.email == email:
             return user
-    return client.users.create(email=email, username=f"{SIMULATED_PREFIX}{i}", first_name="Scripted",
-                               last_name=f"reviewer {i}")
+    return with_retry("creating a scripted reviewer", lambda: client.users.create(
+        email=email, username=f"{SIMULATED_PREFIX}{i}", first_name="Scripted", last_name=f"reviewer {i}"))
 
 
 def run(config: CycleConfig) -> SimulateResult:
@@ -135,7 +135,8 @@ def run(config: CycleConfig) -> SimulateResult:
             else:
                 result = _result(judge(meta, rng, noise), meta["candidate_side"])
             with_retry("saving an annotation", lambda: client.annotations.create(
-                id=meta["task_id"], result=result, completed_by=user.id, lead_time=round(rng.uniform(8, 60), 1)))
+                id=meta["task_id"], result=result, completed_by=user.id, lead_time=round(rng.uniform(8, 60), 1)),
+                already_done=lambda: any(a.completed_by == user.id for a in client.annotations.list(id=meta["task_id"])))
             created += 1
     _log.done(f"{len(reviewers)} scripted reviewers added {created} annotations (marked simulated)")
     return SimulateResult(created, [u.email for u in reviewers])

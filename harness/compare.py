@@ -36,10 +36,10 @@ def _suite_dirs(root: Path) -> dict[str, Path]:
 
 
 def _pair(ref: list[dict], cand: list[dict], suite: str) -> tuple[list[dict], list[dict]]:
-    by_id = {r["doc_id"]: r for r in cand}
+    by_id = {(r.get("task"), r["doc_id"]): r for r in cand}
     pairs = []
     for r in ref:
-        c = by_id.get(r["doc_id"])
+        c = by_id.get((r.get("task"), r["doc_id"]))
         if c is None:
             continue
         if r.get("doc_hash") and c.get("doc_hash") and r["doc_hash"] != c["doc_hash"]:
@@ -51,7 +51,8 @@ def _pair(ref: list[dict], cand: list[dict], suite: str) -> tuple[list[dict], li
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def compare_suite(ref_dir: Path, cand_dir: Path, *, seed: int = 0, n_resamples: int = 2000) -> list[dict[str, Any]]:
+def compare_suite(ref_dir: Path, cand_dir: Path, *, seed: int = 0, n_resamples: int = 2000,
+                  suite_dirs: tuple[Path, ...] = ()) -> list[dict[str, Any]]:
     ref_sum, cand_sum = load_summary(ref_dir), load_summary(cand_dir)
     suite = ref_sum["suite"]
     if cand_sum["suite"] != suite:
@@ -76,9 +77,10 @@ def compare_suite(ref_dir: Path, cand_dir: Path, *, seed: int = 0, n_resamples: 
             stats = paired_difference([a[i] for i in keep], [b[i] for i in keep], seed=seed, n_resamples=n_resamples)
             rows.append({**base, **stats})
         else:  # summary-level metric: recompute the suite's summary hook on paired resamples
-            suites = available_suites()
+            suites = available_suites(suite_dirs)
             if suite not in suites or not suites[suite].spec.summary:
-                continue
+                raise HarnessError(f"{suite}: the summary metric '{name}' needs the suite's hooks to be compared",
+                                   hint="pass the folder of your own suites (eval.suite_dirs / --suite-dir)")
             hook = suites[suite].hook(suites[suite].spec.summary)
             ref_est = hook(ref)["metrics"].get(name)
             cand_est = hook(cand)["metrics"].get(name)
@@ -97,7 +99,8 @@ def compare_suite(ref_dir: Path, cand_dir: Path, *, seed: int = 0, n_resamples: 
     return rows
 
 
-def compare_dirs(reference: Path, candidate: Path, output: Path | None = None) -> tuple[dict[str, Any], Path]:
+def compare_dirs(reference: Path, candidate: Path, output: Path | None = None,
+                 suite_dirs: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Path]:
     ref_dirs, cand_dirs = _suite_dirs(reference), _suite_dirs(candidate)
     common = sorted(set(ref_dirs) & set(cand_dirs))
     if not common:
@@ -105,7 +108,7 @@ def compare_dirs(reference: Path, candidate: Path, output: Path | None = None) -
                            hint=f"reference has {', '.join(ref_dirs)}; candidate has {', '.join(cand_dirs)}")
     rows = []
     for suite in common:
-        rows += compare_suite(ref_dirs[suite], cand_dirs[suite])
+        rows += compare_suite(ref_dirs[suite], cand_dirs[suite], suite_dirs=tuple(suite_dirs))
     first_ref, first_cand = load_summary(ref_dirs[common[0]]), load_summary(cand_dirs[common[0]])
     comparison = {
         "version": ARTIFACT_VERSION, "kind": "comparison", "created": utc_now(),

@@ -139,16 +139,17 @@ def _score_lm_eval(suite: Suite, lm: Any, files: list[Path], cfg: EvalConfig, se
     except (ConnectionError, OSError) as exc:
         raise HarnessError(f"{suite.id}: could not load its data: {str(exc).splitlines()[0]}",
                            hint="offline, point eval.retention_data_dir at local copies (arc/, mmlu/, wikitext-2-raw/)") from None
-    samples = [s for name in sorted(out["samples"]) for s in out["samples"][name]]
+    samples = [{**s, "task": name} for name in sorted(out["samples"]) for s in out["samples"][name]]
     return _records(suite, samples)
 
 
 def _records(suite: Suite, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     records = []
-    for s in sorted(samples, key=lambda s: s["doc_id"]):
+    for s in sorted(samples, key=lambda s: (s["task"], s["doc_id"])):
         doc = s["doc"]
         records.append({
-            "doc_id": s["doc_id"], "prompt_hash": s["prompt_hash"], "doc_hash": s["doc_hash"],
+            # lm-eval groups (e.g. mmlu) number documents per subtask: the task name keeps ids unique
+            "task": s["task"], "doc_id": s["doc_id"], "prompt_hash": s["prompt_hash"], "doc_hash": s["doc_hash"],
             "target": _jsonable(s["target"]),
             "category": doc.get(suite.spec.category_field) if suite.spec.category_field else None,
             "outputs": _jsonable(s["filtered_resps"]),
@@ -171,7 +172,8 @@ def _score_kl_drift(suite: Suite, model: Any, tokenizer: Any, reference: Any, re
     docs = read_docs(suite, files)[: cfg.limit or None]
     records = []
     for i, doc in enumerate(docs):
-        ids = tokenizer(doc["text"], return_tensors="pt", truncation=True, max_length=256)
+        ids = {k: v.to(model.device) for k, v in
+               tokenizer(doc["text"], return_tensors="pt", truncation=True, max_length=256).items()}
         with torch.no_grad():
             logp = F.log_softmax(model(**ids).logits.float(), -1)[0, :-1]
             logq = F.log_softmax(reference(**ids).logits.float(), -1)[0, :-1]
@@ -293,7 +295,7 @@ def run(config: CycleConfig) -> EvalResult:
     reference_slot: _ModelSlot | None = None
     result = EvalResult(out)
     settings = {"limit": cfg.limit, "seed": seed, "bootstrap_resamples": cfg.bootstrap_resamples,
-                "max_length": cfg.max_length,
+                "max_length": cfg.max_length, "batch_size": cfg.batch_size, "device": cfg.device,
                 "lm_eval": metadata.version("lm_eval")}
     cache_root = harness_home() / "eval-cache"
     for spec in specs:

@@ -349,7 +349,8 @@ def copy_tokenizer_files(src: str | os.PathLike, dst: str | os.PathLike) -> None
 
 # ---------------------------------------------------------------------------------- fingerprints
 
-_WEIGHT_SUFFIXES = (".safetensors", ".json", ".model", ".txt")
+# Weights, configs and tokenizer files incl. the chat template: all change what a model answers.
+_WEIGHT_SUFFIXES = (".safetensors", ".json", ".model", ".txt", ".jinja")
 
 
 def _hash_folder(folder: Path, suffixes: tuple[str, ...]) -> str:
@@ -397,5 +398,5 @@ def fingerprint(spec: ModelSpec) -> str:
     folder = _hub_folder(base) if base.kind == "hub" else Path(base.location)
     parts = [f"base:{_hash_folder(folder, _WEIGHT_SUFFIXES)}"]
     if spec.kind == "adapter":
-        parts.append(f"adapter:{_hash_folder(Path(spec.location), ('.safetensors', 'adapter_config.json'))}")
+        parts.append(f"adapter:{_hash_folder(Path(spec.location), ('.safetensors', 'adapter_config.json', '.jinja', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'))}")
     return sha256_bytes("|".join(parts).encode())[:16]

@@ -91,6 +91,17 @@ def test_preference_rows_and_rates():
     assert summary["unsafe_rate"]["estimate"] == pytest.approx(1 / 3) and summary["unsafe_rate"]["flagged"] == 1
 
 
+def test_win_rate_follows_the_resolution_policy():
+    tasks = {f"t{i}": {"prompt": f"P{i}", "prompt_id": f"p{i}", "candidate": {"ref": "c", "response": "C"},
+                       "incumbent": {"ref": "i", "response": "I"}} for i in (1, 2)}
+    rows = [_row(1, "a", "candidate"), _row(1, "b", "candidate"), _row(2, "a", "tie"), _row(2, "b", "tie")]
+    assert build(rows, tasks, policy="majority")[2]["win_rate"]["estimate"] == pytest.approx(0.75)
+    dropped = build(rows, tasks, policy="drop_ties")[2]
+    assert dropped["win_rate"]["estimate"] == 1.0 and dropped["win_rate"]["n"] == 1
+    stale = rows + [{**_row(3, "a", "incumbent"), "task_key": "gone"}]
+    assert build(stale, tasks)[2]["annotations"] == 4  # reviews of tasks not pushed by this run are ignored
+
+
 def test_rating_mode_preferences():
     tasks = {f"{who}{i}": {"prompt": f"P{i}", "prompt_id": f"p{i}", "task_key": f"{who}{i}", "mode": "rating", "rated": who,
                            "candidate": {"ref": "cand", "response": f"C{i}"}, "incumbent": {"ref": "inc", "response": f"I{i}"}}

@@ -127,6 +127,30 @@ def test_rating_only_review(review_config, ls_data_dir, tmp_path):
     assert summary["mode"] == "rating" and sum(summary["resolved"].values()) == 4 and summary["simulated"]
 
 
+def test_repush_keeps_server_sides_and_ignores_stale_reviews(review_config, ls_data_dir, tmp_path):
+    cfg = review_config.model_copy(update={"feedback": review_config.feedback.model_copy(
+        update={"project": f"repush {tmp_path.name}"})})
+    first = push.run(cfg)
+    sides = {json.loads(line)["task_key"]: json.loads(line)["candidate_side"] for line in first.tasks_path.read_text().splitlines()}
+    simulate.run(cfg)
+    pull.run(cfg)
+    # Another seed would shuffle differently; tasks already on the server keep the sides they were shown with.
+    reseeded = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seed": 7})})
+    push.run(reseeded)
+    client = _client(ls_data_dir)
+    shown = {t.data["task_key"]: t.data for t in client.tasks.list(project=first.project_id, fields="all")}
+    for line in first.tasks_path.read_text().splitlines():
+        row = json.loads(line)
+        assert row["candidate_side"] == sides[row["task_key"]]
+        assert shown[row["task_key"]][row["candidate_side"]] == row["candidate"]["response"]
+    # A narrower push: reviews of tasks no longer in this run's tasks.jsonl must not leak into the export.
+    narrow = cfg.model_copy(update={"feedback": cfg.feedback.model_copy(update={"limit": 2})})
+    push.run(narrow)
+    pulled = pull.run(narrow)
+    assert pulled.annotations == 4 and pulled.counts["task_not_pushed_by_this_run"] == 2
+    assert preferences.run(narrow).summary["tasks_reviewed"] == 2
+
+
 def test_wrong_token_and_unreachable_server(ls_data_dir, monkeypatch):
     url = server.status(ls_data_dir).url
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "not-the-token-0123456789")

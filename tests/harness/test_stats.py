@@ -58,3 +58,12 @@ def test_bootstrap_ci_matches_scipy_and_degenerate_cases():
     assert (lo, hi) == pytest.approx((ref.low, ref.high))
     assert bootstrap_ci([1, 1, 1]) == (1.0, 1.0)
     assert all(math.isnan(v) for v in bootstrap_ci([]))
+
+
+def test_compare_pairs_by_task_and_doc_id():
+    from harness.compare import _pair
+
+    ref = [{"task": "mmlu_a", "doc_id": 0, "doc_hash": "x"}, {"task": "mmlu_b", "doc_id": 0, "doc_hash": "y"}]
+    cand = list(reversed(ref))
+    a, b = _pair(ref, cand, "retention/mmlu")
+    assert [(r["task"], c["task"]) for r, c in zip(a, b)] == [("mmlu_a", "mmlu_a"), ("mmlu_b", "mmlu_b")]
