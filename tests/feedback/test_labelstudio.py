@@ -151,6 +151,14 @@ def test_repush_keeps_server_sides_and_ignores_stale_reviews(review_config, ls_d
     assert preferences.run(narrow).summary["tasks_reviewed"] == 2
 
 
+def test_personal_access_token_and_legacy_token(ls_data_dir, monkeypatch):
+    url = server.status(ls_data_dir).url
+    legacy = _client(ls_data_dir)  # the local server's admin uses a legacy token
+    pat = legacy.tokens.create().token  # a personal access token (JWT refresh token)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", pat)
+    assert server.connect(server.credentials(url)).users.whoami().email == server.ADMIN_EMAIL
+
+
 def test_wrong_token_and_unreachable_server(ls_data_dir, monkeypatch):
     url = server.status(ls_data_dir).url
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "not-the-token-0123456789")
