@@ -37,8 +37,6 @@ class ExportResult:
 def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, policy: str = "majority",
           min_agreement: float = 0.5, seed: int = 0) -> tuple[list[dict], dict, dict]:
     """``(preference_rows, agreement_stats, summary)`` from normalized annotations and pushed tasks."""
-    from scipy.stats import binomtest
-
     rows = [r for r in rows if r["task_key"] in tasks]  # reviews of tasks this run did not push are not ours
     stats = agreement(rows)
     if any(r.get("rated") for r in rows):
@@ -67,8 +65,6 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
     flagged_tasks = {r["task_key"] for r in rows if set(r["flags"]["candidate"]) & set(UNSAFE_FLAGS)}
     reviewed = {r["task_key"] for r in rows}
     n, k = len(reviewed), len(flagged_tasks)
-    unsafe_ci = binomtest(k, n).proportion_ci(method="wilson") if n else None
-    win_lo, win_hi = bootstrap_ci(scores, seed=seed) if scores else (None, None)
     summary = {
         "version": 1, "kind": "feedback_summary", "created": utc_now(), "simulated": simulated,
         "policy": policy, "tasks_reviewed": n, "annotations": len(rows),
@@ -76,12 +72,7 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
                      for lab in ("candidate", "incumbent", "tie", "both_unacceptable")},
         "dropped": {reason: sum(1 for e in resolved.values() if e.get("dropped") == reason)
                     for reason in ("no_majority", "tie", "both_unacceptable", "low_agreement")},
-        "win_rate": {"estimate": sum(scores) / len(scores) if scores else None, "ci_low": win_lo, "ci_high": win_hi,
-                     "n": len(scores), "definition": "candidate wins 1, ties 0.5, losses 0; mean over resolved tasks"},
-        "unsafe_rate": {"estimate": k / n if n else None, "ci_low": unsafe_ci.low if unsafe_ci else None,
-                        "ci_high": unsafe_ci.high if unsafe_ci else None, "n": n, "flagged": k,
-                        "definition": "share of reviewed tasks where any reviewer flagged the candidate "
-                                      "(harmful, biased, privacy, legal/compliance)"},
+        **_rates(scores, k, n, seed, unit="tasks"),
         "pairs": len(prefs),
         "agreement": {k2: stats[k2] for k2 in ("krippendorff_alpha_preference_nominal", "krippendorff_alpha_rating_ordinal",
                                                "cohens_kappa_mean", "fleiss_kappa")},
@@ -89,17 +80,18 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
     return prefs, stats, summary
 
 
-def _rates(scores: list[float], flagged: int, reviewed: int, seed: int) -> dict[str, Any]:
+def _rates(scores: list[float], flagged: int, reviewed: int, seed: int, unit: str) -> dict[str, Any]:
+    """Win rate (bootstrap CI over resolved units) and unsafe-flag rate (Wilson CI) for the gate."""
     from scipy.stats import binomtest
 
     ci = binomtest(flagged, reviewed).proportion_ci(method="wilson") if reviewed else None
     lo, hi = bootstrap_ci(scores, seed=seed) if scores else (None, None)
     return {
         "win_rate": {"estimate": sum(scores) / len(scores) if scores else None, "ci_low": lo, "ci_high": hi,
-                     "n": len(scores), "definition": "candidate wins 1, ties 0.5, losses 0; mean over resolved prompts"},
+                     "n": len(scores), "definition": f"candidate wins 1, ties 0.5, losses 0; mean over resolved {unit}"},
         "unsafe_rate": {"estimate": flagged / reviewed if reviewed else None, "ci_low": ci.low if ci else None,
                         "ci_high": ci.high if ci else None, "n": reviewed, "flagged": flagged,
-                        "definition": "share of reviewed candidate responses that any reviewer flagged "
+                        "definition": f"share of reviewed {unit} where any reviewer flagged the candidate "
                                       "(harmful, biased, privacy, legal/compliance)"},
     }
 
@@ -143,7 +135,7 @@ def _from_ratings(rows: list[dict], tasks: dict[str, dict], stats: dict, seed: i
         "version": 1, "kind": "feedback_summary", "created": utc_now(), "mode": "rating",
         "simulated": any(r.get("simulated") for r in rows), "policy": "mean_rating", "annotations": len(rows),
         "tasks_reviewed": len({r["task_key"] for r in rows}), "resolved": counts, "dropped": {"incomplete": incomplete},
-        **_rates(scores, len(flagged), len(cand_tasks), seed), "pairs": len(prefs),
+        **_rates(scores, len(flagged), len(cand_tasks), seed, unit="prompts"), "pairs": len(prefs),
         "agreement": {k: stats[k] for k in ("krippendorff_alpha_rating_ordinal",)},
     }
     return prefs, stats, summary

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import _log
-from harness.artifacts import atomic_write_jsonl, sha256_bytes, update_manifest, utc_now
+from harness.artifacts import atomic_write_jsonl, iter_jsonl, sha256_bytes, update_manifest, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.generate import generate_responses
@@ -39,21 +39,13 @@ def read_prompts(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     if path is None or not Path(path).is_file():
         raise HarnessError(f"review prompt file {path} does not exist", hint="set feedback.prompts to a JSONL file")
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise HarnessError(f"line is not valid JSON ({exc.msg})", where=f"{path}:{n}",
-                                   hint='each line: {"prompt": "...", "id": "...", "reference": "..."}') from None
-            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
-                raise HarnessError("'prompt' is missing or empty", where=f"{path}:{n}")
-            row.setdefault("id", f"line-{n}")
-            rows.append(row)
-            if limit and len(rows) >= limit:
-                break
+    for where, row in iter_jsonl(path, hint='each line: {"prompt": "...", "id": "...", "reference": "..."}'):
+        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+            raise HarnessError("'prompt' is missing or empty", where=where)
+        row.setdefault("id", f"line-{where.rsplit(':', 1)[1]}")
+        rows.append(row)
+        if limit and len(rows) >= limit:
+            break
     if not rows:
         raise HarnessError(f"{path} holds no review prompts")
     return rows

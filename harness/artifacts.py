@@ -34,6 +34,7 @@ __all__ = [
     "environment_info",
     "utc_now",
     "update_manifest",
+    "iter_jsonl",
 ]
 
 ARTIFACT_VERSION = 1
@@ -96,6 +97,21 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def atomic_write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> Path:
     return atomic_write_text(path, "".join(dumps(r, indent=None) + "\n" for r in rows))
+
+
+def iter_jsonl(path: str | os.PathLike, *, hint: str | None = None) -> Iterator[tuple[str, Any]]:
+    """Yield ``("file:line", object)`` for each non-blank line; a malformed line is one clear error."""
+    from harness.errors import HarnessError
+
+    with open(path, encoding="utf-8-sig") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield f"{path}:{n}", json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise HarnessError(f"line is not valid JSON ({exc.msg} at column {exc.colno})", where=f"{path}:{n}",
+                                   hint=hint or "each line of a .jsonl file must be one JSON object") from None
 
 
 def read_json(path: str | os.PathLike) -> Any:

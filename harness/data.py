@@ -21,7 +21,7 @@ from typing import Any
 
 from harness import _log
 from harness.artifacts import (
-    ARTIFACT_VERSION, atomic_write_json, atomic_write_jsonl, read_json, sha256_bytes, sha256_file,
+    ARTIFACT_VERSION, atomic_write_json, atomic_write_jsonl, iter_jsonl, read_json, sha256_bytes, sha256_file,
     stable_hash, staged_dir, update_manifest, utc_now,
 )
 from harness.config import CycleConfig, DataConfig, DataSource
@@ -78,20 +78,6 @@ def read_records(src: DataSource) -> Iterator[tuple[str, Any]]:
             return
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
-    with open(path, encoding="utf-8-sig") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield f"{path}:{n}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise HarnessError(
-                    f"line is not valid JSON ({exc.msg} at column {exc.colno})", where=f"{path}:{n}",
-                    hint="each line of a .jsonl file must be one JSON object",
-                ) from None
-
-
 def _read_json(path: Path) -> Iterator[tuple[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -140,7 +126,7 @@ def _read_parquet(path: Path) -> Iterator[tuple[str, Any]]:
     yield from _read_table(path, frame)
 
 
-_READERS = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet}
+_READERS = {"jsonl": iter_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet}
 
 
 def _read_hub(src: DataSource) -> Iterator[tuple[str, Any]]:

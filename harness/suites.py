@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import glob
 import importlib.util
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -200,26 +199,21 @@ def select_suites(names: list[str], extra_dirs: list[Path] | tuple[Path, ...] = 
 
 def read_docs(suite: Suite, files: list[Path]) -> list[dict[str, Any]]:
     """Read JSONL data ourselves first: a malformed line is reported as file:line, not deep in lm-eval."""
+    from harness.artifacts import iter_jsonl
+
     docs: list[dict[str, Any]] = []
     for f in files:
         if f.suffix.lower() != ".jsonl":
             continue
-        with open(f, encoding="utf-8-sig") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    doc = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise HarnessError(f"line is not valid JSON ({exc.msg})", where=f"{f}:{n}") from None
-                if suite.spec.validate_choices is not None:
-                    v = suite.spec.validate_choices
-                    choices, label = doc.get(v.choices_field), doc.get(v.label_field)
-                    if not isinstance(choices, list) or len(choices) < 2:
-                        raise HarnessError(f"'{v.choices_field}' must be a list of at least 2 choices", where=f"{f}:{n}")
-                    if not isinstance(label, int) or not 0 <= label < len(choices):
-                        raise HarnessError(
-                            f"'{v.label_field}' is {label!r} but there are {len(choices)} choices (0..{len(choices) - 1})",
-                            where=f"{f}:{n}", hint="labels are 0-based indices into the choices list")
-                docs.append(doc)
+        for where, doc in iter_jsonl(f):
+            if suite.spec.validate_choices is not None:
+                v = suite.spec.validate_choices
+                choices, label = doc.get(v.choices_field), doc.get(v.label_field)
+                if not isinstance(choices, list) or len(choices) < 2:
+                    raise HarnessError(f"'{v.choices_field}' must be a list of at least 2 choices", where=where)
+                if not isinstance(label, int) or not 0 <= label < len(choices):
+                    raise HarnessError(
+                        f"'{v.label_field}' is {label!r} but there are {len(choices)} choices (0..{len(choices) - 1})",
+                        where=where, hint="labels are 0-based indices into the choices list")
+            docs.append(doc)
     return docs
