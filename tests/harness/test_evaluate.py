@@ -171,3 +171,23 @@ def test_smollm2_scores_are_real(tmp_path):
     assert {"amb_bias_score", "disamb_bias_score", "accuracy_amb"} <= set(by_suite["bias/bbq"]["metrics"])
     assert len(by_suite["bias/bbq"]["by_category"]) == 11
     assert 0 <= by_suite["bias/crows_pairs"]["metrics"]["distance_from_50"]["estimate"] <= 50
+
+
+def test_hellaswag_and_winogrande_from_official_local_files(tmp_path):
+    """Small files in the official formats: the suites parse them as lm-eval's tasks would."""
+    data = tmp_path / "retention"
+    write_jsonl(data / "hellaswag" / "hellaswag_val.jsonl", [
+        {"ind": i, "activity_label": "Baking cookies", "ctx_a": "A woman mixes flour and butter.",
+         "ctx_b": "she", "endings": ["puts the tray in the oven.", "swims across a lake.", "paints a fence.",
+                                    "reads a [title] newspaper."], "label": 0} for i in range(3)])
+    write_jsonl(data / "winogrande" / "dev.jsonl", [
+        {"qID": f"q{i}", "sentence": "The trophy didn't fit in the suitcase because _ was too big.",
+         "option1": "the trophy", "option2": "the suitcase", "answer": "1"} for i in range(3)])
+    result = evaluate.run(_cfg(tmp_path, f"eval.retention_data_dir={data}", "eval.limit=3",
+                               suites=("hellaswag", "winogrande")))
+    by_suite = {r.suite: r for r in result.results}
+    hs = [json.loads(line) for line in (by_suite["retention/hellaswag"].folder / "samples.jsonl").read_text().splitlines()]
+    assert len(hs) == 3 and len(hs[0]["outputs"]) == 4
+    assert hs[0]["doc"]["choices"][3] == "reads a. newspaper."  # lm-eval's preprocessing of "[title]"
+    wg = [json.loads(line) for line in (by_suite["retention/winogrande"].folder / "samples.jsonl").read_text().splitlines()]
+    assert len(wg) == 3 and len(wg[0]["outputs"]) == 2 and wg[0]["target"] == "was too big."

@@ -77,3 +77,46 @@ def wikitext_summary(records):
         return {"n": 0, "metrics": {"bits_per_byte": None, "word_perplexity": None}}
     return {"n": len(records), "metrics": {"bits_per_byte": -ll / (total_bytes * math.log(2)),
                                            "word_perplexity": math.exp(-ll / total_words)}}
+
+
+def _jsonl(data_files):
+    for path in data_files:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    yield json.loads(line)
+
+
+def load_hellaswag(data_files=None, **_):
+    """The official hellaswag_val.jsonl, preprocessed exactly as lm-eval's hellaswag task does."""
+    from lm_eval.tasks.hellaswag.utils import preprocess
+
+    rows = [{"ind": d.get("ind"), "activity_label": d["activity_label"],
+             "query": preprocess(d["activity_label"] + ": " + d["ctx_a"] + " " + d["ctx_b"].capitalize()),
+             "choices": [preprocess(e) for e in d["endings"]], "label": int(d["label"])}
+            for d in _jsonl(data_files)]
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})
+
+
+def load_winogrande(data_files=None, **_):
+    rows = [{"qID": d.get("qID"), "sentence": d["sentence"], "option1": d["option1"], "option2": d["option2"],
+             "answer": str(d["answer"])} for d in _jsonl(data_files)]
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})
+
+
+def winogrande_text(doc):
+    from lm_eval.tasks.winogrande.preprocess_winogrande import doc_to_text
+
+    return doc_to_text(doc)
+
+
+def winogrande_target(doc):
+    from lm_eval.tasks.winogrande.preprocess_winogrande import doc_to_target
+
+    return doc_to_target(doc)
+
+
+def winogrande_choice(doc):
+    from lm_eval.tasks.winogrande.preprocess_winogrande import doc_to_choice
+
+    return doc_to_choice(doc)
