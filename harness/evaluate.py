@@ -134,8 +134,6 @@ def _score_lm_eval(suite: Suite, lm: Any, files: list[Path], cfg: EvalConfig, se
             limit=cfg.limit, log_samples=True, bootstrap_iters=0, apply_chat_template=suite.spec.chat,
             random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
         )
-    except HarnessError:
-        raise
     except (ConnectionError, OSError) as exc:
         raise HarnessError(f"{suite.id}: could not load its data: {str(exc).splitlines()[0]}",
                            hint="offline, point eval.retention_data_dir at local copies (arc/, mmlu/, wikitext-2-raw/)") from None
@@ -257,6 +255,13 @@ class _ModelSlot:
         return self._lm
 
 
+def _copy_into(src: Path, dest: Path) -> None:
+    """Replace ``dest`` with a copy of ``src``'s files, atomically (cache <-> run folder)."""
+    with staged_dir(dest) as tmp:
+        for f in src.iterdir():
+            shutil.copy2(f, tmp / f.name)
+
+
 def _versions() -> dict[str, str]:
     out = {}
     for name in ("lm_eval", "transformers", "torch", "alignment-harness"):
@@ -291,8 +296,12 @@ def run(config: CycleConfig) -> EvalResult:
         prepared.append((suite, files, suite_data_hash(suite, files)))
     model_refs = cfg.models or [config.model.base]
     specs = [resolve(ref, trust_remote_code=config.model.trust_remote_code) for ref in model_refs]
-    reference_ref = cfg.reference_model or config.model.base
     reference_slot: _ModelSlot | None = None
+    reference_fp = None
+    if any(suite.spec.kind == "kl_drift" for suite, _, _ in prepared):
+        reference_spec = resolve(cfg.reference_model or config.model.base, trust_remote_code=config.model.trust_remote_code)
+        reference_fp = fingerprint(reference_spec)
+        reference_slot = _ModelSlot(reference_spec, cfg)  # loaded only if a model other than the reference is scored
     result = EvalResult(out)
     settings = {"limit": cfg.limit, "seed": seed, "bootstrap_resamples": cfg.bootstrap_resamples,
                 "max_length": cfg.max_length, "batch_size": cfg.batch_size, "device": cfg.device,
@@ -304,16 +313,13 @@ def run(config: CycleConfig) -> EvalResult:
         for suite, files, data_hash in prepared:
             suite_settings = dict(settings)
             if suite.spec.kind == "kl_drift":
-                reference_spec = resolve(reference_ref, trust_remote_code=config.model.trust_remote_code)
-                suite_settings["reference"] = fingerprint(reference_spec)
+                suite_settings["reference"] = reference_fp
             key = stable_hash({"model": fp, "suite": suite.id, "version": suite.version, "data": data_hash,
                                "settings": suite_settings})[:24]
             dest = out / fp / suite.id
             cached_dir = cache_root / key
             if cfg.use_cache and (cached_dir / "summary.json").is_file():
-                with staged_dir(dest) as tmp:
-                    for f in cached_dir.iterdir():
-                        shutil.copy2(f, tmp / f.name)
+                _copy_into(cached_dir, dest)
                 summary = read_json(dest / "summary.json")
                 summary_line = ", ".join(f"{k} {v['estimate']:.3f}" for k, v in summary["metrics"].items()
                                          if isinstance(v.get("estimate"), (int, float)))
@@ -324,9 +330,7 @@ def run(config: CycleConfig) -> EvalResult:
             _log.info(f"scoring {spec.ref} on {suite.id}" + (f" (first {cfg.limit} documents)" if cfg.limit else ""))
             if suite.spec.kind == "kl_drift":
                 model, tok = slot.load()
-                if reference_slot is None or reference_slot.spec.ref != reference_spec.ref:
-                    reference_slot = _ModelSlot(reference_spec, cfg)
-                ref_model, ref_tok = (model, tok) if fingerprint(reference_spec) == fp else reference_slot.load()
+                ref_model, ref_tok = (model, tok) if reference_fp == fp else reference_slot.load()
                 records = _score_kl_drift(suite, model, tok, ref_model, ref_tok, files, cfg)
             else:
                 records = _score_lm_eval(suite, slot.lm(), files, cfg, seed)
@@ -345,9 +349,7 @@ def run(config: CycleConfig) -> EvalResult:
                 atomic_write_jsonl(tmp / "samples.jsonl", records)
                 atomic_write_json(tmp / "summary.json", summary)
             if cfg.use_cache:
-                with staged_dir(cached_dir) as tmp:
-                    for f in dest.iterdir():
-                        shutil.copy2(f, tmp / f.name)
+                _copy_into(dest, cached_dir)
             shown = ", ".join(f"{k} {v['estimate']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]"
                               for k, v in metrics.items() if isinstance(v.get("estimate"), (int, float)))
             _log.done(f"{suite.id} on {spec.ref}: {shown} (n={len(records)}, {summary['seconds']:.0f}s)")
