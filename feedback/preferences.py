@@ -10,13 +10,12 @@ legally risky; Wilson 95 % CI).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import _log
-from harness.artifacts import atomic_write_json, atomic_write_jsonl, update_manifest, utc_now
+from harness.artifacts import atomic_write_json, atomic_write_jsonl, read_jsonl, update_manifest, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.stats import bootstrap_ci
@@ -148,7 +147,7 @@ def run(config: CycleConfig) -> ExportResult:
     path = out_dir / "annotations.jsonl"
     if not path.is_file():
         raise HarnessError(f"{path} does not exist", hint="run 'harness feedback pull' first")
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_jsonl(path)
     if not rows:
         raise HarnessError("no annotations yet: nothing to export", hint="ask reviewers to label, then pull again")
     prefs, stats, summary = build(rows, tasks, policy=fb.resolution, min_agreement=fb.min_agreement, seed=config.run.seed)

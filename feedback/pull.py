@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import _log
-from harness.artifacts import atomic_write_json, atomic_write_jsonl, atomic_write_text, utc_now
+from harness.artifacts import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_jsonl, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 from feedback import server
@@ -45,7 +45,7 @@ def load_tasks(out_dir: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         raise HarnessError(f"{path} does not exist: nothing was pushed from this run",
                            hint="run 'harness feedback push' first")
-    return {row["task_key"]: row for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+    return {row["task_key"]: row for row in read_jsonl(path)}
 
 
 def normalize_annotation(annotation: dict[str, Any], task: dict[str, Any], meta: dict[str, Any],
@@ -131,7 +131,7 @@ def run(config: CycleConfig) -> PullResult:
     # duplicated, and reviews of tasks from an earlier push (other prompts or models) never leak in.
     before: set[int] = set()
     if path.is_file():
-        before = {json.loads(line)["annotation_id"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+        before = {row["annotation_id"] for row in read_jsonl(path)}
     rows: dict[int, dict[str, Any]] = {}
     counts: Counter[str] = Counter()
     for task in export:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import _log
-from harness.artifacts import atomic_write_jsonl, iter_jsonl, sha256_bytes, update_manifest, utc_now
+from harness.artifacts import atomic_write_jsonl, iter_jsonl, read_jsonl, sha256_bytes, update_manifest, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.generate import generate_responses
@@ -73,8 +73,7 @@ def _responses(config: CycleConfig, ref: str, prompts: list[dict], out_dir: Path
     cache = out_dir / f"responses_{fp}.jsonl"
     known: dict[str, str] = {}
     if cache.is_file():
-        for line in cache.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
+        for row in read_jsonl(cache):
             if (row.get("max_new_tokens"), row.get("batch_size")) == (config.feedback.max_new_tokens, config.feedback.batch_size):
                 known[row["prompt"]] = row["response"]
     todo = [p["prompt"] for p in prompts if p["prompt"] not in known]

@@ -35,6 +35,7 @@ __all__ = [
     "utc_now",
     "update_manifest",
     "iter_jsonl",
+    "read_jsonl",
 ]
 
 ARTIFACT_VERSION = 1
@@ -112,6 +113,11 @@ def iter_jsonl(path: str | os.PathLike, *, hint: str | None = None) -> Iterator[
             except json.JSONDecodeError as exc:
                 raise HarnessError(f"line is not valid JSON ({exc.msg} at column {exc.colno})", where=f"{path}:{n}",
                                    hint=hint or "each line of a .jsonl file must be one JSON object") from None
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
+    """All objects of a JSONL file (blank lines skipped)."""
+    return [obj for _, obj in iter_jsonl(path)]
 
 
 def read_json(path: str | os.PathLike) -> Any:

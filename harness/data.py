@@ -21,7 +21,7 @@ from typing import Any
 
 from harness import _log
 from harness.artifacts import (
-    ARTIFACT_VERSION, atomic_write_json, atomic_write_jsonl, iter_jsonl, read_json, sha256_bytes, sha256_file,
+    ARTIFACT_VERSION, atomic_write_json, atomic_write_jsonl, iter_jsonl, read_json, read_jsonl, sha256_bytes, sha256_file,
     stable_hash, staged_dir, update_manifest, utc_now,
 )
 from harness.config import CycleConfig, DataConfig, DataSource
@@ -327,11 +327,7 @@ def load_prepared(folder: str | Path) -> tuple[list[dict], list[dict], dict]:
     if not card_path.is_file():
         raise HarnessError(f"{folder} is not a prepared data folder (no data_card.json)",
                            hint="prepare it first: harness data prepare --config FILE  (or --input FILE --output DIR)")
-    rows = {}
-    for split in ("train", "validation"):
-        with open(folder / f"{split}.jsonl", encoding="utf-8") as fh:
-            rows[split] = [json.loads(line) for line in fh if line.strip()]
-    return rows["train"], rows["validation"], read_json(card_path)
+    return read_jsonl(folder / "train.jsonl"), read_jsonl(folder / "validation.jsonl"), read_json(card_path)
 
 
 def run(config: CycleConfig, *, force: bool = False) -> DataResult:

@@ -25,7 +25,7 @@ from typing import Any
 
 from harness import _log
 from harness.artifacts import (
-    ARTIFACT_VERSION, atomic_write_json, atomic_write_jsonl, read_json, sha256_bytes, sha256_file, stable_hash,
+    ARTIFACT_VERSION, atomic_write_json, atomic_write_jsonl, read_json, read_jsonl, sha256_bytes, sha256_file, stable_hash,
     staged_dir, utc_now,
 )
 from harness.config import CycleConfig, EvalConfig
@@ -80,10 +80,7 @@ def load_summary(folder: str | Path) -> dict[str, Any]:
 
 
 def load_samples(folder: str | Path) -> list[dict[str, Any]]:
-    import json
-
-    with open(Path(folder) / "samples.jsonl", encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    return read_jsonl(Path(folder) / "samples.jsonl")
 
 
 # ------------------------------------------------------------------------------------- scoring

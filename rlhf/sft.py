@@ -26,7 +26,7 @@ from typing import Any
 
 from harness import _log
 from harness.artifacts import (
-    ARTIFACT_VERSION, atomic_write_json, read_json, sha256_tree, stable_hash, staged_dir,
+    ARTIFACT_VERSION, atomic_write_json, read_json, read_jsonl, sha256_tree, stable_hash, staged_dir,
     update_manifest, utc_now,
 )
 from harness.config import CycleConfig
@@ -290,7 +290,7 @@ def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SF
     unchanged = [n for n, p in trainer.model.named_parameters()
                  if n in before and torch.equal(before[n], p.detach().float())]
     changed = len(before) - len(unchanged)
-    logs = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    logs = read_jsonl(metrics_path)
     eval_curve = [{"step": r["step"], "eval_loss": r["eval_loss"]} for r in logs if "eval_loss" in r]
     tokens_seen = max((r.get("num_tokens", 0) for r in logs), default=0)
     loss = train_out.training_loss
