@@ -13,12 +13,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from harness.artifacts import ARTIFACT_VERSION, atomic_write_json, utc_now
 from harness.errors import HarnessError
 from harness.evaluate import load_samples, load_summary
-from harness.stats import paired_difference
+from harness.stats import paired_difference, resample_statistic
 from harness.suites import available_suites
 
 __all__ = ["compare_dirs", "compare_suite"]
@@ -84,15 +83,13 @@ def compare_suite(ref_dir: Path, cand_dir: Path, *, seed: int = 0, n_resamples: 
             hook = suites[suite].hook(suites[suite].spec.summary)
             ref_est = hook(ref)["metrics"].get(name)
             cand_est = hook(cand)["metrics"].get(name)
-            rng = np.random.default_rng(seed)
-            diffs = []
-            for _ in range(max(200, n_resamples // 4)):
-                idx = rng.integers(0, len(ref), len(ref))
-                x = hook([ref[i] for i in idx])["metrics"].get(name)
-                y = hook([cand[i] for i in idx])["metrics"].get(name)
-                if x is not None and y is not None and math.isfinite(x) and math.isfinite(y):
-                    diffs.append(y - x)
-            lo, hi = (float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975))) if diffs else (math.nan, math.nan)
+            def difference(pairs: list[tuple[dict, dict]]) -> float | None:
+                x = hook([p[0] for p in pairs])["metrics"].get(name)
+                y = hook([p[1] for p in pairs])["metrics"].get(name)
+                return None if x is None or y is None else y - x
+
+            # paired: each resample draws the same documents for both models
+            lo, hi = resample_statistic(list(zip(ref, cand)), difference, n_resamples=max(200, n_resamples // 4), seed=seed)
             rows.append({**base, "n": len(ref), "reference_mean": ref_est, "candidate_mean": cand_est,
                          "difference": (cand_est - ref_est) if None not in (ref_est, cand_est) else math.nan,
                          "ci_low": lo, "ci_high": hi, "level": 0.95, "test": "paired_bootstrap"})

@@ -67,3 +67,31 @@ def test_compare_pairs_by_task_and_doc_id():
     cand = list(reversed(ref))
     a, b = _pair(ref, cand, "retention/mmlu")
     assert [(r["task"], c["task"]) for r, c in zip(a, b)] == [("mmlu_a", "mmlu_a"), ("mmlu_b", "mmlu_b")]
+
+
+def test_compare_summary_metric_by_paired_resampling(tmp_path):
+    """A summary-level metric (CrowS distance from 50) is compared by recomputing the hook on paired resamples."""
+    import json
+
+    import pytest
+
+    from harness.compare import compare_suite
+
+    def write(folder, stereo):
+        folder.mkdir(parents=True)
+        samples = [{"task": "t", "doc_id": i, "doc_hash": f"h{i}", "category": "race",
+                    "metrics": {"pct_stereotype": float(s), "likelihood_diff": 1.0}} for i, s in enumerate(stereo)]
+        (folder / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+        (folder / "summary.json").write_text(json.dumps({
+            "suite": "bias/crows_pairs", "suite_version": 1, "data_hash": "d", "model": "m", "model_fingerprint": "f",
+            "metrics": {"pct_stereotype": {"higher_is_better": False}, "distance_from_50": {"higher_is_better": False}}}))
+        return folder
+
+    ref = write(tmp_path / "ref", [1, 1, 1, 1, 0, 0, 0, 0, 0, 0])   # 40 % -> 10 points from 50
+    cand = write(tmp_path / "cand", [1, 1, 1, 1, 1, 1, 1, 1, 0, 0])  # 80 % -> 30 points from 50
+    rows = {r["metric"]: r for r in compare_suite(ref, cand, n_resamples=800)}
+    d = rows["distance_from_50"]
+    assert (d["reference_mean"], d["candidate_mean"], d["difference"]) == pytest.approx((10.0, 30.0, 20.0))
+    assert d["test"] == "paired_bootstrap" and d["ci_low"] <= d["ci_high"]
+    same = {r["metric"]: r for r in compare_suite(ref, ref, n_resamples=400)}["distance_from_50"]
+    assert (same["difference"], same["ci_low"], same["ci_high"]) == (0.0, 0.0, 0.0)  # paired: identical sides never differ
