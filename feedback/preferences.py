@@ -22,7 +22,7 @@ from harness.stats import bootstrap_ci
 from feedback.agreement import agreement, resolve_labels
 from feedback.pull import UNSAFE_FLAGS, load_tasks
 
-__all__ = ["ExportResult", "run", "build"]
+__all__ = ["ExportResult", "run", "build", "unpaired_from_ratings"]
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,38 @@ def _rates(scores: list[float], flagged: int, reviewed: int, seed: int, unit: st
     }
 
 
-def _from_ratings(rows: list[dict], tasks: dict[str, dict], stats: dict, seed: int) -> tuple[list[dict], dict, dict]:
-    """Rating mode: per prompt, the model with the higher mean rating is chosen (equal means: a tie)."""
+def _latest_ratings(rows: list[dict]) -> list[dict]:
     latest: dict[tuple[str, str], dict] = {}
     for r in sorted(rows, key=lambda r: (r.get("updated_at") or "", r["annotation_id"])):
         latest[(r["task_key"], r["annotator"])] = r  # a reviewer who rated a response twice counts once
-    rows = list(latest.values())
+    return list(latest.values())
+
+
+def unpaired_from_ratings(rows: list[dict], tasks: dict[str, dict], *, good: float = 4.0, bad: float = 2.0) -> list[dict]:
+    """Thumbs-up/down rows for KTO: a response whose mean rating (1-5) is >= ``good`` is desirable,
+    <= ``bad`` undesirable; the middle carries no clear signal and is left out."""
+    by_task: dict[str, list[dict]] = {}
+    for r in _latest_ratings([r for r in rows if r["task_key"] in tasks and r.get("rated") and r.get("rating") is not None]):
+        by_task.setdefault(r["task_key"], []).append(r)
+    out = []
+    for key in sorted(by_task):
+        rs, meta = by_task[key], tasks[key]
+        side = rs[0]["rated"]
+        mean = sum(r["rating"] for r in rs) / len(rs)
+        if bad < mean < good:
+            continue
+        out.append({"prompt": [{"role": "user", "content": meta["prompt"]}],
+                    "completion": [{"role": "assistant", "content": meta[side]["response"]}],
+                    "label": mean >= good,
+                    "provenance": {"task_key": key, "prompt_id": meta["prompt_id"], "model": meta[side]["ref"],
+                                   "mean_rating": mean, "reviewers": sorted(r["annotator"] for r in rs),
+                                   "simulated": any(r.get("simulated") for r in rs)}})
+    return out
+
+
+def _from_ratings(rows: list[dict], tasks: dict[str, dict], stats: dict, seed: int) -> tuple[list[dict], dict, dict]:
+    """Rating mode: per prompt, the model with the higher mean rating is chosen (equal means: a tie)."""
+    rows = _latest_ratings(rows)
     by_prompt: dict[str, dict[str, list[dict]]] = {}
     for r in rows:  # grouped by the prompt text itself: user-supplied prompt ids may repeat
         by_prompt.setdefault(tasks[r["task_key"]]["prompt"], {"candidate": [], "incumbent": []})[r["rated"]].append(r)
@@ -154,6 +180,12 @@ def run(config: CycleConfig) -> ExportResult:
     atomic_write_json(out_dir / "agreement.json", stats)
     atomic_write_jsonl(out_dir / "preferences.jsonl", prefs)
     atomic_write_json(out_dir / "summary.json", summary)
+    if summary.get("mode") == "rating":  # unpaired thumbs-up/down for KTO (dpo.objective: kto)
+        unpaired = unpaired_from_ratings(rows, tasks)
+        atomic_write_jsonl(out_dir / "unpaired.jsonl", unpaired)
+        summary["unpaired"] = {"desirable": sum(r["label"] for r in unpaired),
+                               "undesirable": sum(not r["label"] for r in unpaired)}
+        atomic_write_json(out_dir / "summary.json", summary)
     update_manifest(config.run_dir(), "feedback_export", {"policy": fb.resolution, "pairs": len(prefs),
                                                           "simulated": summary["simulated"]})
     win = summary["win_rate"]

@@ -121,6 +121,79 @@ def merge(
     print(json.dumps({"output": str(result.output), "max_abs_logit_diff": result.max_abs_diff}, indent=2))
 
 
+def _stage_overrides(overrides: Optional[list[str]], section: str, **paths: Optional[Path]) -> list[str]:
+    extra = list(overrides or [])
+    for key, value in paths.items():
+        if value is not None:
+            extra.append(f"{section}.{key}={value.resolve()}")
+    return extra
+
+
+@app.command()
+def reward(
+    config: Optional[Path] = ConfigOpt,
+    preferences: Optional[Path] = typer.Option(None, "--preferences", "-p", help="Preference pairs JSONL (overrides reward.preferences)."),
+    force: bool = typer.Option(False, help="Discard an earlier reward model of this run and train again."),
+    overrides: Optional[list[str]] = OverridesArg,
+) -> None:
+    """Train a reward model (LoRA + score head) on reviewers' preference pairs."""
+    from rlhf import reward as reward_stage
+
+    cfg = _with_run_id(_load(config, _stage_overrides(overrides, "reward", preferences=preferences)))
+    result = reward_stage.run(cfg, force=force)
+    held = result.metrics.get("heldout") or {}
+    print(json.dumps({"output_dir": str(result.output_dir), "model_path": str(result.model_path),
+                      "train_loss": result.metrics.get("train_loss"), "heldout_accuracy": held.get("accuracy"),
+                      "heldout_ci": [held.get("ci_low"), held.get("ci_high")], "up_to_date": result.up_to_date}, indent=2))
+
+
+@app.command()
+def dpo(
+    config: Optional[Path] = ConfigOpt,
+    policy: Optional[str] = typer.Option(None, "--policy", help="Adapter or model to start from (overrides dpo.policy)."),
+    preferences: Optional[Path] = typer.Option(None, "--preferences", "-p", help="Preference pairs JSONL (overrides dpo.preferences)."),
+    force: bool = typer.Option(False, help="Discard an earlier DPO run of this run id and train again."),
+    overrides: Optional[list[str]] = OverridesArg,
+) -> None:
+    """Preference-tune the policy with DPO (or KTO: dpo.objective=kto); the reference is the starting policy."""
+    from rlhf import dpo as dpo_stage
+
+    extra = _stage_overrides(overrides, "dpo", preferences=preferences)
+    if policy:
+        extra.append(f"dpo.policy={policy}")
+    cfg = _with_run_id(_load(config, extra))
+    result = dpo_stage.run(cfg, force=force)
+    m = result.metrics
+    train, held = m.get("train") or {}, (m.get("heldout") or {}).get("implicit_reward") or {}
+    print(json.dumps({"output_dir": str(result.output_dir), "model_path": str(result.model_path),
+                      "train_loss": m.get("train_loss"), "train_logp_margin_change": train.get("logp_margin_change"),
+                      "heldout_preference_accuracy": held.get("accuracy"), "up_to_date": result.up_to_date}, indent=2))
+
+
+@app.command()
+def online(
+    config: Optional[Path] = ConfigOpt,
+    policy: Optional[str] = typer.Option(None, "--policy", help="Adapter or model to start from (overrides online.policy)."),
+    reward_model: Optional[str] = typer.Option(None, "--reward-model", help="Reward model adapter, or 'none' (overrides online.reward_model)."),
+    force: bool = typer.Option(False, help="Discard an earlier online RL run of this run id and train again."),
+    overrides: Optional[list[str]] = OverridesArg,
+) -> None:
+    """Online RL (PPO family: GRPO or RLOO) against the reward model, with a KL leash and ceiling."""
+    from rlhf import online as online_stage
+
+    extra = list(overrides or [])
+    if policy:
+        extra.append(f"online.policy={policy}")
+    if reward_model:
+        extra.append(f"online.reward_model={reward_model}")
+    cfg = _with_run_id(_load(config, extra))
+    result = online_stage.run(cfg, force=force)
+    m = result.metrics
+    print(json.dumps({"output_dir": str(result.output_dir), "model_path": str(result.model_path),
+                      "steps": m.get("global_step"), "reward": m.get("reward"), "kl": m.get("kl"),
+                      "stopped_by_kl_ceiling": m.get("stopped_by_kl_ceiling"), "up_to_date": result.up_to_date}, indent=2))
+
+
 @app.command("eval")
 def eval_cmd(
     config: Optional[Path] = ConfigOpt,

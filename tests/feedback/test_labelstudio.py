@@ -123,8 +123,16 @@ def test_rating_only_review(review_config, ls_data_dir, tmp_path):
     rows = [json.loads(line) for line in pulled.annotations_path.read_text().splitlines()]
     assert pulled.annotations == 16 and all(r["rating"] in range(1, 6) and r["choice"] is None for r in rows)
     assert {r["rated"] for r in rows} == {"candidate", "incumbent"}
-    summary = preferences.run(cfg).summary
+    exported = preferences.run(cfg)
+    summary = exported.summary
     assert summary["mode"] == "rating" and sum(summary["resolved"].values()) == 4 and summary["simulated"]
+    # Unpaired thumbs-up/down for KTO: mean rating >= 4 desirable, <= 2 undesirable, the middle left out.
+    unpaired = [json.loads(line) for line in (exported.preferences_path.parent / "unpaired.jsonl").read_text().splitlines()]
+    assert summary["unpaired"]["desirable"] + summary["unpaired"]["undesirable"] == len(unpaired) <= 8
+    for row in unpaired:
+        mean = row["provenance"]["mean_rating"]
+        assert row["label"] is (mean >= 4) and (mean >= 4 or mean <= 2)
+        assert row["completion"][0]["role"] == "assistant" and row["prompt"][0]["role"] == "user"
 
 
 def test_repush_keeps_server_sides_and_ignores_stale_reviews(review_config, ls_data_dir, tmp_path):

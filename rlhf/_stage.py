@@ -1,0 +1,132 @@
+"""What the preference stages (reward, dpo, online) share: output folders, training arguments,
+parameter-change checks, saving adapters, merging, and the result/manifest artifacts."""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import shutil
+from pathlib import Path
+from typing import Any
+
+from harness import _log
+from harness.artifacts import (
+    ARTIFACT_VERSION, atomic_write_json, read_json, sha256_tree, staged_dir, update_manifest, utc_now,
+)
+from harness.errors import HarnessError
+from harness.models import ADAPTER_META
+
+__all__ = ["check_output", "common_args", "snapshot_trainable", "changed_tensors", "save_adapter",
+           "merge_into", "write_result", "finite_or_fail", "peak_memory"]
+
+
+def check_output(out: Path, fingerprint: str, *, stage: str, force: bool) -> dict | None:
+    """Return an earlier complete result with the same fingerprint, or None to train.
+
+    A folder holding another run of the stage is never overwritten silently (``--force`` replaces it).
+    """
+    result_path = out / "result.json"
+    if force and out.exists():
+        shutil.rmtree(out)
+        return None
+    if result_path.is_file():
+        old = read_json(result_path)
+        if old.get("fingerprint") == fingerprint and old.get("status") == "complete":
+            return old
+        raise HarnessError(f"{out} already holds a different {stage} run (other settings, model or data)",
+                           hint="use another run.id, or pass --force to replace it")
+    if out.exists() and any(out.iterdir()):
+        state = out / "run_state.json"
+        if state.is_file() and read_json(state).get("fingerprint") == fingerprint:
+            shutil.rmtree(out)  # an interrupted attempt of this same run: start it again
+            return None
+        raise HarnessError(f"{out} is not empty and is not a finished {stage} run of these settings",
+                           hint="use another run.id, or pass --force to replace it")
+    return None
+
+
+def common_args(cfg: Any, *, output_dir: Path, seed: int, precision: str, learning_rate: float) -> dict[str, Any]:
+    """TrainingArguments shared by every TRL config we build (the stage adds its own)."""
+    import torch
+
+    return dict(
+        output_dir=str(output_dir), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        learning_rate=learning_rate, lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_ratio,  # a float < 1 is a ratio of total steps in transformers 5
+        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=not torch.cuda.is_available(),
+        seed=seed, data_seed=seed, logging_steps=cfg.logging_steps, logging_first_step=True,
+        save_strategy="no", report_to=[], gradient_checkpointing=False,
+    )
+
+
+def snapshot_trainable(model: Any) -> dict[str, Any]:
+    return {n: p.detach().float().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def changed_tensors(model: Any, before: dict[str, Any]) -> tuple[int, list[str]]:
+    """``(changed, unchanged_names)`` among the tensors that were trainable at the snapshot."""
+    import torch
+
+    params = dict(model.named_parameters())
+    unchanged = [n for n, old in before.items() if n in params and torch.equal(old, params[n].detach().float())]
+    return len(before) - len(unchanged), unchanged
+
+
+def finite_or_fail(loss: float, stage: str) -> None:
+    if not math.isfinite(loss):
+        raise HarnessError(f"{stage} training diverged: the loss is {loss}",
+                           hint=f"lower {stage}.learning_rate, or use {stage}.precision: fp32")
+
+
+def save_adapter(model: Any, tokenizer: Any, dest: Path, meta: dict[str, Any]) -> Path:
+    """Save the trained ("default") adapter only: the frozen "ref" copy TRL adds is not part of the result."""
+    with staged_dir(dest) as tmp:
+        kw = {"selected_adapters": ["default"]} if "ref" in getattr(model, "peft_config", {}) else {}
+        model.save_pretrained(tmp, safe_serialization=True, **kw)
+        tokenizer.save_pretrained(tmp)
+        atomic_write_json(tmp / ADAPTER_META, meta)
+    return dest
+
+
+def merge_into(adapter: Path, output: Path, *, trust_remote_code: bool, atol: float = 1e-4) -> Path:
+    """Write base + adapter folded into one model (checked against base + adapter), for ``merge: true``."""
+    from rlhf.merge import merge_adapter
+
+    return merge_adapter(adapter, output, atol=atol, trust_remote_code=trust_remote_code).output
+
+
+def peak_memory() -> dict[str, float]:
+    import torch
+
+    out = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if torch.cuda.is_available():
+        out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out
+
+
+def write_result(out: Path, run_dir: Path, *, stage: str, fingerprint: str, model_path: Path,
+                 config: dict[str, Any], inputs: dict[str, Any], metrics: dict[str, Any],
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``<stage>/result.json`` plus the run manifest entry, written last (their presence means complete)."""
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)  # trainer scratch: these stages save no checkpoints
+    result = {
+        "version": ARTIFACT_VERSION, "kind": f"{stage}_result", "status": "complete", "finished": utc_now(),
+        "fingerprint": fingerprint, "model_path": str(model_path), "model_sha256": sha256_tree(model_path),
+        "inputs": inputs, "metrics": metrics, **(extra or {}),
+    }
+    atomic_write_json(out / "result.json", result)
+    atomic_write_json(out / "run_state.json", {"fingerprint": fingerprint, "status": "complete", "finished": utc_now()})
+    update_manifest(run_dir, stage, {"config": config, "fingerprint": fingerprint, "inputs": inputs,
+                                     "result": str(out / "result.json")})
+    return result
+
+
+def describe_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=str)
+
+
+def log_up_to_date(stage: str, out: Path) -> None:
+    _log.done(f"{stage} in {out} is up to date (same model, data and settings)")

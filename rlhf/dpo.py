@@ -1,0 +1,298 @@
+"""Direct preference optimization (TRL ``DPOTrainer``), or KTO (``KTOTrainer``) from unpaired feedback.
+
+``run(config) -> DPOResult`` continues training the SFT adapter (``dpo.policy``, default
+``<run>/sft/adapter``) on preference pairs. The reference model is the policy as it started: TRL keeps
+a frozen copy of the adapter (a few MB) beside the trainable one on the same base weights, so there is
+no second model in memory. When ``dpo.policy`` is a full model, a new LoRA adapter is trained and the
+reference is that model with the adapter switched off.
+
+``objective: kto`` trains on unpaired thumbs-up/down rows: ``<run>/feedback/unpaired.jsonl`` (written
+by ``feedback export`` from ratings) or, without it, each pair split into a desirable and an
+undesirable example.
+
+After training, every pair (training and held-out) is scored under the policy and the reference:
+the chosen-minus-rejected log-probability margins before (= reference) and after, and the implicit
+reward ``beta * (log pi - log ref)`` whose held-out preference accuracy gets a Wilson 95 % CI.
+Writes ``<run>/dpo/adapter/``, ``metrics.jsonl``, ``pair_scores.jsonl``, ``result.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import _log
+from harness.artifacts import atomic_write_json, atomic_write_jsonl, sha256_file, stable_hash, utc_now
+from harness.config import CycleConfig
+from harness.errors import HarnessError
+from harness.models import ModelSpec, fingerprint as model_fingerprint, load_model, load_tokenizer, resolve
+from rlhf import _stage, methods
+from rlhf._chat import render_prompt
+from rlhf._prefs import load_pairs, load_unpaired, split_by_prompt, unpair
+
+__all__ = ["DPOResult", "run", "resolve_policy", "load_policy", "policy_base_ref", "sequence_logps"]
+
+
+DEFAULT_LR = 1e-4  # LoRA preference updates: an order below SFT's LoRA rate
+
+
+@dataclass(frozen=True)
+class DPOResult:
+    output_dir: Path
+    model_path: Path
+    metrics: dict[str, Any] = field(default_factory=dict)
+    up_to_date: bool = False
+
+
+def resolve_policy(ref: str, stage: str, *, trust_remote_code: bool) -> ModelSpec:
+    """Resolve a policy reference; adapters must be LoRA/DoRA causal-LM adapters."""
+    spec = resolve(ref, trust_remote_code=trust_remote_code)
+    if spec.kind == "adapter":
+        adapter_config = json.loads((Path(spec.location) / "adapter_config.json").read_text())
+        if adapter_config.get("peft_type") != "LORA":
+            raise HarnessError(
+                f"{stage}.policy {ref} is a {adapter_config.get('peft_type')} adapter; preference training continues LoRA/DoRA adapters",
+                hint="merge it first (harness merge) and set the merged folder as the policy",
+            )
+        if adapter_config.get("task_type") == "SEQ_CLS":
+            raise HarnessError(f"{stage}.policy {ref} is a reward model, not a policy",
+                               hint="use the SFT adapter (runs/<id>/sft/adapter) as the policy")
+    return spec
+
+
+def load_policy(spec: ModelSpec, *, quantization_config: Any = None) -> tuple[Any, bool]:
+    """``(model, fresh)``: an adapter policy is loaded trainable (TRL then adds the frozen "ref" copy);
+    a full model is loaded as is and ``fresh`` says the trainer must add a new adapter."""
+    import torch
+
+    device_map = "cpu" if quantization_config is not None and not torch.cuda.is_available() else None
+    if spec.kind == "adapter":
+        return load_model(spec, is_trainable=True, quantization_config=quantization_config, device_map=device_map), False
+    return load_model(spec, quantization_config=quantization_config, device_map=device_map), True
+
+
+def policy_base_ref(spec: ModelSpec) -> str:
+    """The base model reference an adapter trained from ``spec`` sits on."""
+    if spec.kind != "adapter":
+        return spec.ref
+    meta = Path(spec.location) / "harness_adapter.json"
+    if meta.is_file():
+        return json.loads(meta.read_text())["base"]
+    return spec.base_spec.ref
+
+
+def sequence_logps(model: Any, tokenizer: Any, prompts: list[list[dict]], responses: list[str],
+                   *, batch_size: int = 8, max_length: int | None = None) -> list[float]:
+    """Sum of log-probabilities of each response (its assistant turn, end-of-turn included) given its prompt."""
+    import torch
+
+    device = next(model.parameters()).device
+    seqs = []
+    for prompt, response in zip(prompts, responses):
+        head = render_prompt(tokenizer, prompt)
+        full = tokenizer.apply_chat_template([*prompt, {"role": "assistant", "content": response}], tokenize=False)
+        if not full.startswith(head):
+            raise HarnessError("the chat template renders the prompt differently inside a full conversation",
+                               hint="use a prefix-preserving chat template")
+        p_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
+        r_ids = tokenizer(full[len(head):], add_special_tokens=False)["input_ids"]
+        ids = p_ids + r_ids
+        if max_length is not None and len(ids) > max_length:
+            keep = max(0, max_length - len(r_ids))
+            p_ids = p_ids[len(p_ids) - keep:] if keep else []
+            ids = (p_ids + r_ids)[:max_length]
+        seqs.append((ids, len(p_ids)))
+    pad = tokenizer.pad_token_id
+    out: list[float] = []
+    was_training = model.training
+    model.eval()
+    try:
+        for i in range(0, len(seqs), batch_size):
+            chunk = seqs[i:i + batch_size]
+            width = max(len(ids) for ids, _ in chunk)
+            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in chunk], device=device)
+            mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in chunk], device=device)
+            with torch.no_grad():
+                logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None])[..., 0]
+            for row, (ids, n_prompt) in enumerate(chunk):
+                out.append(float(logp[row, max(n_prompt, 1) - 1:len(ids) - 1].sum()))
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _pair_scores(policy: ModelSpec, reference: ModelSpec, pairs: list[dict], beta: float, batch_size: int,
+                 max_length: int) -> list[dict]:
+    """Per pair: log-probs of chosen and rejected under the saved policy and under the reference (both
+    loaded from disk, one at a time, the way ``harness eval`` loads them), margins and implicit rewards."""
+    import gc
+
+    if not pairs:
+        return []
+    prompts = [p["prompt"] for p in pairs]
+    chosen = [p["chosen"][0]["content"] for p in pairs]
+    rejected = [p["rejected"][0]["content"] for p in pairs]
+    kw = {"batch_size": batch_size, "max_length": max_length}
+    logps = {}
+    for name, spec in (("policy", policy), ("ref", reference)):
+        model, tokenizer = load_model(spec), load_tokenizer(spec)
+        logps[name] = (sequence_logps(model, tokenizer, prompts, chosen, **kw),
+                       sequence_logps(model, tokenizer, prompts, rejected, **kw))
+        del model
+        gc.collect()
+    rows = []
+    for i, p in enumerate(pairs):
+        pc, pr = logps["policy"][0][i], logps["policy"][1][i]
+        rc, rr = logps["ref"][0][i], logps["ref"][1][i]
+        rows.append({"prompt": p["prompt"][-1]["content"], "policy_logp_chosen": pc, "policy_logp_rejected": pr,
+                     "ref_logp_chosen": rc, "ref_logp_rejected": rr, "margin_before": rc - rr, "margin_after": pc - pr,
+                     "reward_chosen": beta * (pc - rc), "reward_rejected": beta * (pr - rr),
+                     "provenance": p["provenance"]})
+    return rows
+
+
+def _summary(rows: list[dict]) -> dict[str, Any] | None:
+    from rlhf.reward import pairwise_report
+
+    if not rows:
+        return None
+    n = len(rows)
+    before = sum(r["margin_before"] for r in rows) / n
+    after = sum(r["margin_after"] for r in rows) / n
+    return {"n": n, "logp_margin_before": before, "logp_margin_after": after, "logp_margin_change": after - before,
+            "implicit_reward": pairwise_report([r["reward_chosen"] for r in rows], [r["reward_rejected"] for r in rows])}
+
+
+def _fingerprint(config: CycleConfig, policy_fp: str, inputs: dict[str, str]) -> str:
+    cfg = config.dpo.model_dump(mode="json", exclude={"logging_steps", "preferences", "unpaired", "policy", "merge"})
+    return stable_hash({"dpo": cfg, "policy": policy_fp, "inputs": inputs, "seed": config.run.seed})
+
+
+def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
+    """Preference-tune the policy with DPO or KTO; see the module docstring."""
+    import torch
+    from datasets import Dataset
+
+    from rlhf.sft import MetricsLogger, resolve_precision
+
+    cfg = config.dpo
+    run_dir = config.run_dir()
+    policy_ref = cfg.policy or str(run_dir / "sft" / "adapter")
+    if cfg.policy is None and not Path(policy_ref).is_dir():
+        raise HarnessError(f"no SFT adapter at {policy_ref} to start from",
+                           hint="run 'harness sft' first, or set dpo.policy to an adapter or model")
+    prefs_path = cfg.preferences or run_dir / "feedback" / "preferences.jsonl"
+    unpaired_path = cfg.unpaired or run_dir / "feedback" / "unpaired.jsonl"
+    use_unpaired = cfg.objective == "kto" and (cfg.unpaired is not None or unpaired_path.is_file())
+    inputs: dict[str, str] = {}
+    pairs: list[dict] = []
+    if not use_unpaired or prefs_path.is_file():
+        pairs = load_pairs(prefs_path)
+        inputs["preferences"] = sha256_file(prefs_path)
+    train_pairs, held_pairs = split_by_prompt(pairs, cfg.validation_fraction, config.run.seed)
+    if use_unpaired:
+        if not Path(unpaired_path).is_file():
+            raise HarnessError(f"unpaired feedback file {unpaired_path} does not exist",
+                               hint="export ratings with 'harness feedback export', or leave dpo.unpaired unset")
+        unpaired_rows = load_unpaired(unpaired_path)
+        inputs["unpaired"] = sha256_file(unpaired_path)
+        held_keys = {json.dumps(p["prompt"]) for p in held_pairs}
+        unpaired_rows = [r for r in unpaired_rows if json.dumps(r["prompt"]) not in held_keys]
+    else:
+        unpaired_rows = unpair(train_pairs) if cfg.objective == "kto" else []
+
+    spec = resolve_policy(policy_ref, "dpo", trust_remote_code=config.model.trust_remote_code)
+    out = run_dir / "dpo"
+    fp = _fingerprint(config, model_fingerprint(spec), inputs)
+    previous = _stage.check_output(out, fp, stage="dpo", force=force)
+    if previous is not None:
+        _stage.log_up_to_date(cfg.objective.upper(), out)
+        return DPOResult(out, Path(previous["model_path"]), previous["metrics"], up_to_date=True)
+    precision = resolve_precision(cfg.precision, cfg.method)
+    plan = methods.plan(cfg.method, cfg, learning_rate=cfg.learning_rate or DEFAULT_LR,
+                        compute_dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
+    model, fresh = load_policy(spec, quantization_config=plan.quantization_config)
+    tokenizer = load_tokenizer(spec)
+    model.config.use_cache = False
+    what = f"{len(unpaired_rows)} unpaired examples" if cfg.objective == "kto" else f"{len(train_pairs)} pairs"
+    start = f"continuing adapter {spec.location}" if not fresh else f"a new {plan.method} adapter on {spec.describe()}"
+    _log.info(f"{cfg.objective.upper()} ({start}; beta {cfg.beta}, lr {plan.learning_rate:g}, precision {precision}) "
+              f"on {what}, {len(held_pairs)} held-out pairs")
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "run_state.json", {"fingerprint": fp, "status": "running", "started": utc_now()})
+    common = _stage.common_args(cfg, output_dir=out / "checkpoints", seed=config.run.seed, precision=precision,
+                                learning_rate=plan.learning_rate)
+    strip = lambda rows, keys: [{k: r[k] for k in keys} for r in rows]  # noqa: E731 (provenance stays out of TRL)
+    metrics_path = out / "metrics.jsonl"
+    peft_config = plan.peft_config if fresh else None
+    if cfg.objective == "dpo":
+        from trl import DPOConfig as TRLDPOConfig, DPOTrainer
+
+        args = TRLDPOConfig(**common, beta=cfg.beta, loss_type=[cfg.loss_type], label_smoothing=cfg.label_smoothing,
+                            max_length=cfg.max_length, eval_strategy="no")
+        trainer = DPOTrainer(model=model, args=args, processing_class=tokenizer, peft_config=peft_config,
+                             train_dataset=Dataset.from_list(strip(train_pairs, ("prompt", "chosen", "rejected"))),
+                             callbacks=[MetricsLogger(metrics_path, "dpo")])
+    else:
+        from trl import KTOConfig, KTOTrainer
+
+        if cfg.batch_size < 2:
+            raise HarnessError("dpo.batch_size must be at least 2 for KTO (it estimates its KL term across a batch)",
+                               hint="set dpo.batch_size: 2 or more")
+        args = KTOConfig(**common, beta=cfg.beta, desirable_weight=cfg.desirable_weight,
+                         undesirable_weight=cfg.undesirable_weight, max_length=cfg.max_length, eval_strategy="no")
+        trainer = KTOTrainer(model=model, args=args, processing_class=tokenizer, peft_config=peft_config,
+                             train_dataset=Dataset.from_list(strip(unpaired_rows, ("prompt", "completion", "label"))),
+                             callbacks=[MetricsLogger(metrics_path, "kto")])
+    trainable, total = methods.count_parameters(trainer.model)
+    before = _stage.snapshot_trainable(trainer.model)
+    started = time.perf_counter()
+    train_out = trainer.train()
+    elapsed = time.perf_counter() - started
+    _stage.finite_or_fail(train_out.training_loss, "dpo")
+    changed, unchanged = _stage.changed_tensors(trainer.model, before)
+
+    loss, steps = train_out.training_loss, train_out.global_step
+    base_ref = policy_base_ref(spec)
+    adapter = _stage.save_adapter(trainer.model, tokenizer, out / "adapter", {
+        "base": base_ref, "base_location": spec.base_spec.location, "method": plan.method if fresh else "lora",
+        "stage": cfg.objective, "started_from": policy_ref})
+    del trainer, model
+    score_kw = {"beta": cfg.beta, "batch_size": cfg.batch_size, "max_length": cfg.max_length}
+    saved = resolve(str(adapter), trust_remote_code=config.model.trust_remote_code)
+    scored = _pair_scores(saved, spec, train_pairs + held_pairs, **score_kw)
+    train_rows, held_rows = scored[:len(train_pairs)], scored[len(train_pairs):]
+    atomic_write_jsonl(out / "pair_scores.jsonl", [{"split": "train", **r} for r in train_rows]
+                       + [{"split": "heldout", **r} for r in held_rows])
+    train_summary, held_summary = _summary(train_rows), _summary(held_rows)
+
+    merged = _stage.merge_into(adapter, out / "merged", trust_remote_code=config.model.trust_remote_code) if cfg.merge else None
+    metrics = {
+        "train_loss": loss, "global_step": steps, "train_seconds": round(elapsed, 2),
+        "train_pairs": len(train_pairs), "train_unpaired": len(unpaired_rows), "heldout_pairs": len(held_pairs),
+        "train": train_summary, "heldout": held_summary,
+        "trainable_parameters": trainable, "total_parameters": total,
+        "trainable_tensors_changed": changed, "trainable_tensors": len(before), "unchanged_tensors": unchanged,
+        **_stage.peak_memory(),
+    }
+    _stage.write_result(
+        out, run_dir, stage="dpo", fingerprint=fp, model_path=adapter, config=cfg.model_dump(mode="json"),
+        inputs={"policy": policy_ref, "preferences": str(prefs_path) if pairs else None,
+                "unpaired": str(unpaired_path) if use_unpaired else None, **{f"{k}_sha256": v for k, v in inputs.items()}},
+        metrics=metrics, extra={"objective": cfg.objective, "beta": cfg.beta, "loss_type": cfg.loss_type,
+                                "precision": precision, "learning_rate": plan.learning_rate, "base_model": base_ref,
+                                "merged_path": str(merged) if merged else None},
+    )
+    shown = ""
+    if train_summary:
+        shown = f"; training-pair log-prob margin {train_summary['logp_margin_before']:.3f} -> {train_summary['logp_margin_after']:.3f}"
+    if held_summary:
+        acc = held_summary["implicit_reward"]
+        shown += f"; held-out preference accuracy {acc['accuracy']:.3f} [{acc['ci_low']:.3f}, {acc['ci_high']:.3f}]"
+    _log.done(f"{cfg.objective.upper()} trained in {elapsed:.0f}s: loss {loss:.4f}{shown}; saved {adapter}")
+    return DPOResult(out, adapter, metrics)

@@ -1,0 +1,265 @@
+"""Reward model: a LoRA (SEQ_CLS) sequence-classification head trained on reviewers' preferences.
+
+``run(config) -> RewardResult`` reads preference pairs (``harness feedback export``), holds out a share
+of the prompts, trains TRL's ``RewardTrainer`` (Bradley-Terry loss) on a backbone — the policy's base
+model by default, or an encoder such as ``builtin:minilm-l6`` — and measures on the held-out pairs:
+pairwise accuracy with a Wilson 95 % CI, the distribution of reward margins (chosen minus rejected),
+and whether it scores the chosen side higher (CI lower bound above 0.5). Writes
+``<run>/reward/adapter/`` (the adapter and the trained score head), ``metrics.jsonl``,
+``heldout_scores.jsonl`` and ``result.json``.
+
+:class:`RewardScorer` scores (prompt, response) pairs with a trained reward model; online RL uses it
+as its reward function, with the same text rendering as training.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import _log
+from harness.artifacts import atomic_write_json, atomic_write_jsonl, sha256_file, stable_hash, utc_now
+from harness.config import CycleConfig
+from harness.errors import HarnessError
+from harness.models import fingerprint as model_fingerprint, load_model, load_tokenizer, resolve
+from rlhf import _stage, methods
+from rlhf._prefs import load_pairs, render_conversation, split_by_prompt
+
+__all__ = ["RewardResult", "RewardScorer", "run", "load_scorer", "pairwise_report"]
+
+
+@dataclass(frozen=True)
+class RewardResult:
+    output_dir: Path
+    model_path: Path
+    metrics: dict[str, Any] = field(default_factory=dict)
+    up_to_date: bool = False
+
+
+def _text(content: Any) -> str:
+    """A completion as TRL passes it (a string, or a list of chat messages) -> its text."""
+    if isinstance(content, str):
+        return content
+    return "".join(m.get("content", "") for m in content if m.get("role", "assistant") == "assistant")
+
+
+def _prompt_messages(prompt: Any) -> list[dict[str, str]]:
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+
+
+class RewardScorer:
+    """Score responses with a reward model; callable as a TRL reward function."""
+
+    __name__ = "reward_model"
+
+    def __init__(self, model: Any, tokenizer: Any, max_length: int = 512, batch_size: int = 8):
+        self.model, self.tokenizer = model, tokenizer
+        self.max_length, self.batch_size = max_length, batch_size
+        self.chat = bool(getattr(tokenizer, "chat_template", None))
+
+    def encode(self, prompt: list[dict[str, str]], response: str) -> list[int]:
+        text = render_conversation(self.tokenizer, prompt, response)
+        return self.tokenizer(text, add_special_tokens=not self.chat)["input_ids"]
+
+    def score(self, prompts: list[list[dict[str, str]]], responses: list[str]) -> list[float]:
+        import torch
+
+        was_training = self.model.training
+        self.model.eval()
+        device = next(self.model.parameters()).device
+        pad = self.tokenizer.pad_token_id
+        out: list[float] = []
+        try:
+            for i in range(0, len(prompts), self.batch_size):
+                ids = [self.encode(p, r)[-self.max_length:] for p, r in zip(prompts[i:i + self.batch_size],
+                                                                            responses[i:i + self.batch_size])]
+                width = max(len(x) for x in ids)
+                input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids], device=device)
+                mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids], device=device)
+                with torch.no_grad():
+                    logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+                out.extend(float(v) for v in logits[:, 0].float().cpu())
+        finally:
+            self.model.train(was_training)
+        return out
+
+    def __call__(self, prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
+        return self.score([_prompt_messages(p) for p in prompts], [_text(c) for c in completions])
+
+
+def _prepare_tokenizer(spec: Any, pad_token: str | None):
+    tok = load_tokenizer(spec)
+    if pad_token is not None:
+        if pad_token not in tok.get_vocab():
+            raise HarnessError(f"reward.pad_token {pad_token!r} is not in the tokenizer's vocabulary",
+                               hint="pick a token the tokenizer has, e.g. its eos token")
+        tok.pad_token = pad_token
+    if tok.pad_token is None:
+        raise HarnessError(f"the tokenizer of {spec.ref} has no pad token and no eos token to pad with",
+                           hint="set reward.pad_token to a token in its vocabulary")
+    return tok
+
+
+def load_scorer(ref: str, *, max_length: int = 512, trust_remote_code: bool = False, batch_size: int = 8) -> RewardScorer:
+    """A :class:`RewardScorer` for a trained reward model (adapter folder or merged model folder)."""
+    spec = resolve(ref, trust_remote_code=trust_remote_code)
+    tok = _prepare_tokenizer(spec, None)
+    model = load_model(spec, task="sequence-classification", num_labels=1)
+    if model.config.num_labels != 1:
+        raise HarnessError(f"{ref} is not a reward model (its head has {model.config.num_labels} outputs, not 1)",
+                           hint="train one with 'harness reward'")
+    model.config.pad_token_id = tok.pad_token_id
+    return RewardScorer(model, tok, max_length=max_length, batch_size=batch_size)
+
+
+def pairwise_report(chosen: list[float], rejected: list[float]) -> dict[str, Any]:
+    """Pairwise accuracy (ties count as errors) with a Wilson 95 % CI, and the margin distribution."""
+    import numpy as np
+    from scipy.stats import binomtest
+
+    margins = np.asarray(chosen, dtype=float) - np.asarray(rejected, dtype=float)
+    n = int(margins.size)
+    if n == 0:
+        return {"n": 0, "accuracy": None}
+    k = int((margins > 0).sum())
+    ci = binomtest(k, n).proportion_ci(method="wilson")
+    counts, edges = np.histogram(margins, bins=min(10, max(1, n)))
+    return {
+        "n": n, "correct": k, "accuracy": k / n, "ci_low": float(ci.low), "ci_high": float(ci.high),
+        "test": "Wilson 95% CI on the share of pairs scored chosen > rejected",
+        "chosen_scored_higher": bool(ci.low > 0.5),
+        "margin": {"mean": float(margins.mean()), "std": float(margins.std()),
+                   **{f"p{q}": float(np.percentile(margins, q)) for q in (5, 25, 50, 75, 95)},
+                   "histogram": {"counts": counts.tolist(), "edges": [float(e) for e in edges]}},
+    }
+
+
+def _fingerprint(config: CycleConfig, backbone_fp: str, prefs_sha: str) -> str:
+    cfg = config.reward.model_dump(mode="json", exclude={"logging_steps", "preferences", "merge"})
+    return stable_hash({"reward": cfg, "backbone": backbone_fp, "preferences": prefs_sha, "seed": config.run.seed})
+
+
+def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
+    """Train a reward model on ``reward.preferences``; see the module docstring."""
+    import torch
+    from datasets import Dataset
+    from trl import RewardConfig as TRLRewardConfig, RewardTrainer
+
+    from rlhf.sft import MetricsLogger, resolve_precision
+
+    cfg = config.reward
+    run_dir = config.run_dir()
+    prefs_path = cfg.preferences or run_dir / "feedback" / "preferences.jsonl"
+    pairs = load_pairs(prefs_path)
+    train_pairs, held_pairs = split_by_prompt(pairs, cfg.validation_fraction, config.run.seed)
+    backbone_ref = cfg.backbone or config.model.base
+    spec = resolve(backbone_ref, trust_remote_code=config.model.trust_remote_code)
+    if spec.kind == "adapter":
+        raise HarnessError(f"reward.backbone {backbone_ref} is an adapter; a reward head needs a full model",
+                           hint="merge it first (harness merge), or use the base model or builtin:minilm-l6")
+    out = run_dir / "reward"
+    fp = _fingerprint(config, model_fingerprint(spec), sha256_file(prefs_path))
+    previous = _stage.check_output(out, fp, stage="reward", force=force)
+    if previous is not None:
+        _stage.log_up_to_date("reward model", out)
+        return RewardResult(out, Path(previous["model_path"]), previous["metrics"], up_to_date=True)
+
+    tok = _prepare_tokenizer(spec, cfg.pad_token)
+    precision = resolve_precision(cfg.precision, cfg.method)
+    plan = methods.plan(cfg.method, cfg, task_type="SEQ_CLS", learning_rate=cfg.learning_rate,
+                        compute_dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
+    model = load_model(spec, task="sequence-classification", num_labels=1, quantization_config=plan.quantization_config,
+                       device_map="cpu" if plan.quantization_config is not None and not torch.cuda.is_available() else None)
+    model.config.pad_token_id = tok.pad_token_id
+    scorer = RewardScorer(model, tok, max_length=cfg.max_length, batch_size=cfg.batch_size)
+
+    def encode(rows):
+        kept, dropped = [], 0
+        for r in rows:
+            c = scorer.encode(r["prompt"], r["chosen"][0]["content"])
+            j = scorer.encode(r["prompt"], r["rejected"][0]["content"])
+            if len(c) > cfg.max_length or len(j) > cfg.max_length:
+                dropped += 1
+                continue
+            kept.append({"chosen_ids": c, "rejected_ids": j})
+        return kept, dropped
+
+    train_tok, dropped = encode(train_pairs)
+    if not train_tok:
+        raise HarnessError(f"every training pair is longer than reward.max_length={cfg.max_length} tokens",
+                           hint="raise reward.max_length")
+    _log.info(f"reward model on {spec.describe()} with {plan.method} (precision {precision}, lr {plan.learning_rate:g}): "
+              f"{len(train_tok)} training pairs ({dropped} too long), {len(held_pairs)} held-out pairs")
+
+    def scores(rows):
+        prompts = [r["prompt"] for r in rows]
+        return (scorer.score(prompts, [r["chosen"][0]["content"] for r in rows]),
+                scorer.score(prompts, [r["rejected"][0]["content"] for r in rows]))
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "run_state.json", {"fingerprint": fp, "status": "running", "started": utc_now()})
+    initial = pairwise_report(*scores(held_pairs)) if held_pairs else None
+
+    args = TRLRewardConfig(
+        **_stage.common_args(cfg, output_dir=out / "checkpoints", seed=config.run.seed, precision=precision,
+                             learning_rate=plan.learning_rate),
+        max_length=cfg.max_length, center_rewards_coefficient=cfg.center_rewards, eval_strategy="no",
+        remove_unused_columns=False,
+    )
+    metrics_path = out / "metrics.jsonl"
+    trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(train_tok), processing_class=tok,
+                            peft_config=plan.peft_config, callbacks=[MetricsLogger(metrics_path, "reward")])
+    trainable, total = methods.count_parameters(trainer.model)
+    before = _stage.snapshot_trainable(trainer.model)
+    started = time.perf_counter()
+    train_out = trainer.train()
+    elapsed = time.perf_counter() - started
+    _stage.finite_or_fail(train_out.training_loss, "reward")
+    changed, unchanged = _stage.changed_tensors(trainer.model, before)
+    loss, steps = train_out.training_loss, train_out.global_step
+
+    adapter = _stage.save_adapter(trainer.model, tok, out / "adapter",
+                                  {"base": backbone_ref, "base_location": spec.location, "method": plan.method,
+                                   "task": "reward", "max_length": cfg.max_length})
+    # Measure the saved artifact itself, loaded the way users (and online RL) load it.
+    del trainer, model
+    scorer = load_scorer(str(adapter), max_length=cfg.max_length, trust_remote_code=config.model.trust_remote_code,
+                         batch_size=cfg.batch_size)
+    train_report = pairwise_report(*scores(train_pairs))
+    held_report = None
+    if held_pairs:
+        chosen, rejected = scores(held_pairs)
+        held_report = pairwise_report(chosen, rejected)
+        atomic_write_jsonl(out / "heldout_scores.jsonl", [
+            {"prompt": r["prompt"][-1]["content"], "chosen_score": c, "rejected_score": j, "margin": c - j,
+             "provenance": r["provenance"]} for r, c, j in zip(held_pairs, chosen, rejected)])
+        verdict = "scores the chosen side higher" if held_report["chosen_scored_higher"] else \
+            "does NOT reliably score the chosen side higher (CI reaches 0.5)"
+        (_log.info if held_report["chosen_scored_higher"] else _log.warn)(
+            f"held-out pairwise accuracy {held_report['accuracy']:.3f} "
+            f"[{held_report['ci_low']:.3f}, {held_report['ci_high']:.3f}] on {held_report['n']} pairs: {verdict}")
+    else:
+        _log.warn("no held-out pairs (reward.validation_fraction is 0 or there is one prompt): accuracy is not measured")
+
+    merged = None
+    if cfg.merge:
+        merged = _stage.merge_into(adapter, out / "merged", trust_remote_code=config.model.trust_remote_code)
+    metrics = {
+        "train_loss": loss, "global_step": steps,
+        "train_seconds": round(elapsed, 2), "train_pairs": len(train_tok), "dropped_too_long": dropped,
+        "heldout": held_report, "heldout_initial": initial, "train_pairwise": train_report,
+        "trainable_parameters": trainable, "total_parameters": total,
+        "trainable_tensors_changed": changed, "trainable_tensors": len(before), "unchanged_tensors": unchanged,
+        **_stage.peak_memory(),
+    }
+    _stage.write_result(
+        out, run_dir, stage="reward", fingerprint=fp, model_path=adapter, config=cfg.model_dump(mode="json"),
+        inputs={"preferences": str(prefs_path), "preferences_sha256": sha256_file(prefs_path), "backbone": backbone_ref},
+        metrics=metrics, extra={"method": plan.method, "precision": precision, "learning_rate": plan.learning_rate,
+                                "backbone": backbone_ref, "merged_path": str(merged) if merged else None},
+    )
+    shown = f", held-out accuracy {held_report['accuracy']:.3f}" if held_report else ""
+    _log.done(f"reward model trained in {elapsed:.0f}s: loss {loss:.4f}{shown}; saved {adapter}")
+    return RewardResult(out, adapter, metrics)
