@@ -57,6 +57,7 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
             "chosen": [{"role": "assistant", "content": meta[winner]["response"]}],
             "rejected": [{"role": "assistant", "content": meta[loser]["response"]}],
             "provenance": {"task_key": key, "task_id": meta.get("task_id"), "prompt_id": meta["prompt_id"],
+                           "category": meta.get("category"),
                            "chosen_model": meta[winner]["ref"], "rejected_model": meta[loser]["ref"],
                            "reviewers": entry["reviewers"], "votes": entry["votes"], "agreement": entry["share"],
                            "simulated": any(r.get("simulated") for r in rows if r["task_key"] == key)},
@@ -118,7 +119,8 @@ def unpaired_from_ratings(rows: list[dict], tasks: dict[str, dict], *, good: flo
         out.append({"prompt": [{"role": "user", "content": meta["prompt"]}],
                     "completion": [{"role": "assistant", "content": meta[side]["response"]}],
                     "label": mean >= good,
-                    "provenance": {"task_key": key, "prompt_id": meta["prompt_id"], "model": meta[side]["ref"],
+                    "provenance": {"task_key": key, "prompt_id": meta["prompt_id"], "category": meta.get("category"),
+                                   "model": meta[side]["ref"],
                                    "mean_rating": mean, "reviewers": sorted(r["annotator"] for r in rs),
                                    "simulated": any(r.get("simulated") for r in rs)}})
     return out
@@ -150,7 +152,8 @@ def _from_ratings(rows: list[dict], tasks: dict[str, dict], stats: dict, seed: i
             "prompt": [{"role": "user", "content": meta["prompt"]}],
             "chosen": [{"role": "assistant", "content": meta[label]["response"]}],
             "rejected": [{"role": "assistant", "content": meta[loser]["response"]}],
-            "provenance": {"prompt_id": meta["prompt_id"], "chosen_model": meta[label]["ref"], "rejected_model": meta[loser]["ref"],
+            "provenance": {"prompt_id": meta["prompt_id"], "category": meta.get("category"),
+                           "chosen_model": meta[label]["ref"], "rejected_model": meta[loser]["ref"],
                            "mean_rating": mean, "reviewers": sorted({r["annotator"] for rs in sides.values() for r in rs}),
                            "simulated": any(r.get("simulated") for rs in sides.values() for r in rs)},
         })

@@ -7,8 +7,9 @@ Rows follow TRL's conversational preference format, as ``feedback export`` write
 
 A plain-text form (``"prompt": "..."``, ``"chosen": "..."``) is accepted and converted. Every row is
 checked before any training starts; the first bad row is reported with its file and line.
-Held-out splits are made per prompt (all pairs of one prompt fall on the same side), by a hash of the
-prompt text and the seed, so they are stable when pairs are added.
+Held-out splits are made per prompt (all pairs of one prompt fall on the same side), stratified by
+the prompt's category where the provenance has one, and ordered by a hash of the prompt text and the
+seed, so a given set of pairs always splits the same way, whatever its row order.
 """
 
 from __future__ import annotations
@@ -120,13 +121,23 @@ def prompt_key(prompt: list[dict[str, str]]) -> str:
 
 
 def split_by_prompt(rows: list[dict[str, Any]], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    """``(train, held_out)``: about ``fraction`` of the distinct prompts are held out (at least one, and never all)."""
-    keys = sorted({prompt_key(r["prompt"]) for r in rows})
-    if fraction <= 0 or len(keys) < 2:
+    """``(train, held_out)``: about ``fraction`` of the distinct prompts are held out (at least one, never all),
+    stratified by ``provenance.category`` when rows carry one, so a held-out set is not all of one kind."""
+    category: dict[str, str] = {}
+    for r in rows:
+        category.setdefault(prompt_key(r["prompt"]), str((r.get("provenance") or {}).get("category") or ""))
+    if fraction <= 0 or len(category) < 2:
         return rows, []
-    rank = sorted(keys, key=lambda k: hashlib.sha256(f"{seed}|{k}".encode()).hexdigest())
-    n_held = min(len(keys) - 1, max(1, round(fraction * len(keys))))
-    held = set(rank[:n_held])
+    rank = lambda k: hashlib.sha256(f"{seed}|{k}".encode()).hexdigest()  # noqa: E731
+    groups: dict[str, list[str]] = {}
+    for key in sorted(category, key=rank):
+        groups.setdefault(category[key], []).append(key)
+    held = {k for keys in groups.values() for k in keys[:round(fraction * len(keys))]}
+    ordered = sorted(category, key=rank)
+    if not held:
+        held = {ordered[0]}
+    if len(held) == len(category):
+        held.discard(next(k for k in reversed(ordered) if k in held))
     return ([r for r in rows if prompt_key(r["prompt"]) not in held],
             [r for r in rows if prompt_key(r["prompt"]) in held])
 

@@ -3,7 +3,6 @@ parameter-change checks, saving adapters, merging, and the result/manifest artif
 
 from __future__ import annotations
 
-import json
 import math
 import resource
 import shutil
@@ -122,10 +121,6 @@ def write_result(out: Path, run_dir: Path, *, stage: str, fingerprint: str, mode
     update_manifest(run_dir, stage, {"config": config, "fingerprint": fingerprint, "inputs": inputs,
                                      "result": str(out / "result.json")})
     return result
-
-
-def describe_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, default=str)
 
 
 def log_up_to_date(stage: str, out: Path) -> None:

@@ -168,7 +168,7 @@ def _summary(rows: list[dict]) -> dict[str, Any] | None:
 
 
 def _fingerprint(config: CycleConfig, policy_fp: str, inputs: dict[str, str]) -> str:
-    cfg = config.dpo.model_dump(mode="json", exclude={"logging_steps", "preferences", "unpaired", "policy", "merge"})
+    cfg = config.dpo.model_dump(mode="json", exclude={"logging_steps", "preferences", "unpaired", "policy"})
     return stable_hash({"dpo": cfg, "policy": policy_fp, "inputs": inputs, "seed": config.run.seed})
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import _log
-from harness.artifacts import atomic_write_json, read_jsonl, sha256_file, sha256_tree, stable_hash, utc_now
+from harness.artifacts import atomic_write_json, read_jsonl, sha256_file, stable_hash, utc_now
 from harness.config import CycleConfig, RuleReward
 from harness.errors import HarnessError
-from harness.models import fingerprint as model_fingerprint, load_tokenizer
+from harness.models import fingerprint as model_fingerprint, load_tokenizer, resolve
 from rlhf import _stage, methods
 from rlhf._prefs import load_pairs, load_prompts, prompt_key
 
@@ -157,8 +157,8 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
     spec = resolve_policy(policy_ref, "online", trust_remote_code=config.model.trust_remote_code)
     out = run_dir / "online"
     fp = stable_hash({"online": cfg.model_dump(mode="json", exclude={"logging_steps", "policy", "reward_model", "prompts",
-                                                                      "preferences", "merge"}),
-                      "policy": model_fingerprint(spec), "reward_model": sha256_tree(rm_ref) if rm_ref else None,
+                                                                      "preferences"}),
+                      "policy": model_fingerprint(spec), "reward_model": model_fingerprint(resolve(rm_ref)) if rm_ref else None,
                       "prompts": sha256_file(prompt_source), "seed": config.run.seed})
     previous = _stage.check_output(out, fp, stage="online", force=force)
     if previous is not None:

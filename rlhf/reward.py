@@ -137,7 +137,7 @@ def pairwise_report(chosen: list[float], rejected: list[float]) -> dict[str, Any
 
 
 def _fingerprint(config: CycleConfig, backbone_fp: str, prefs_sha: str) -> str:
-    cfg = config.reward.model_dump(mode="json", exclude={"logging_steps", "preferences", "merge"})
+    cfg = config.reward.model_dump(mode="json", exclude={"logging_steps", "preferences"})
     return stable_hash({"reward": cfg, "backbone": backbone_fp, "preferences": prefs_sha, "seed": config.run.seed})
 
 

@@ -1,0 +1,37 @@
+from rlhf._prefs import prompt_key, split_by_prompt, unpair
+from tests.rlhf.conftest import preference_rows
+
+
+def _with_category(rows, every):
+    for i, r in enumerate(rows):
+        r["provenance"]["category"] = "safety" if i % every == 0 else "policy"
+    return rows
+
+
+def test_split_is_per_prompt_deterministic_and_stratified():
+    rows = preference_rows(40)
+    rows += [dict(r, chosen=[{"role": "assistant", "content": "Another good answer."}]) for r in rows[:10]]  # repeated prompts
+    rows = _with_category(rows, 5)
+    train, held = split_by_prompt(rows, 0.25, seed=1)
+    assert len(train) + len(held) == len(rows)
+    train_keys, held_keys = {prompt_key(r["prompt"]) for r in train}, {prompt_key(r["prompt"]) for r in held}
+    assert not train_keys & held_keys  # every pair of one prompt falls on the same side
+    cats = [r["provenance"]["category"] for r in held]
+    assert cats.count("safety") == 2 and cats.count("policy") >= 6  # 25 % of each category's 8 and 32 prompts
+    assert split_by_prompt(list(reversed(rows)), 0.25, seed=1)[1] == list(reversed(held))  # order does not matter
+    assert split_by_prompt(rows, 0.25, seed=2)[1] != held  # the seed matters
+
+
+def test_split_edge_cases():
+    one = preference_rows(1)
+    assert split_by_prompt(one, 0.5, 0) == (one, [])
+    two = preference_rows(2)
+    train, held = split_by_prompt(two, 0.9, 0)
+    assert len(train) == 1 and len(held) == 1  # never all held out
+    assert split_by_prompt(two, 0.0, 0) == (two, [])
+
+
+def test_unpair_keeps_both_sides():
+    rows = unpair(preference_rows(3))
+    assert [r["label"] for r in rows] == [True, False] * 3
+    assert rows[0]["completion"] == preference_rows(3)[0]["chosen"]
