@@ -183,11 +183,17 @@ def run(config: CycleConfig) -> ExportResult:
     atomic_write_json(out_dir / "agreement.json", stats)
     atomic_write_jsonl(out_dir / "preferences.jsonl", prefs)
     atomic_write_json(out_dir / "summary.json", summary)
-    if summary.get("mode") == "rating":  # unpaired thumbs-up/down for KTO (dpo.objective: kto)
-        unpaired = unpaired_from_ratings(rows, tasks)
+    # Unpaired thumbs-up/down for KTO (dpo.objective: kto), from ratings only. Without both kinds there
+    # is nothing for KTO to contrast: no file (KTO then splits the pairs), and no stale file either.
+    unpaired = unpaired_from_ratings(rows, tasks) if summary.get("mode") == "rating" else []
+    if len({r["label"] for r in unpaired}) == 2:
         atomic_write_jsonl(out_dir / "unpaired.jsonl", unpaired)
+    else:
+        (out_dir / "unpaired.jsonl").unlink(missing_ok=True)
+    if summary.get("mode") == "rating":
         summary["unpaired"] = {"desirable": sum(r["label"] for r in unpaired),
-                               "undesirable": sum(not r["label"] for r in unpaired)}
+                               "undesirable": sum(not r["label"] for r in unpaired),
+                               "written": len({r["label"] for r in unpaired}) == 2}
         atomic_write_json(out_dir / "summary.json", summary)
     update_manifest(config.run_dir(), "feedback_export", {"policy": fb.resolution, "pairs": len(prefs),
                                                           "simulated": summary["simulated"]})

@@ -121,6 +121,12 @@ def merge(
     print(json.dumps({"output": str(result.output), "max_abs_logit_diff": result.max_abs_diff}, indent=2))
 
 
+def _ref(value: str) -> str:
+    """A model reference from the command line: an existing path is made absolute (relative to the
+    working directory, not to the config file); builtin:, hub ids and 'none' pass through."""
+    return str(Path(value).resolve()) if Path(value).exists() else value
+
+
 def _stage_overrides(overrides: Optional[list[str]], section: str, **paths: Optional[Path]) -> list[str]:
     extra = list(overrides or [])
     for key, value in paths.items():
@@ -160,7 +166,7 @@ def dpo(
 
     extra = _stage_overrides(overrides, "dpo", preferences=preferences)
     if policy:
-        extra.append(f"dpo.policy={policy}")
+        extra.append(f"dpo.policy={_ref(policy)}")
     cfg = _with_run_id(_load(config, extra))
     result = dpo_stage.run(cfg, force=force)
     m = result.metrics
@@ -183,9 +189,9 @@ def online(
 
     extra = list(overrides or [])
     if policy:
-        extra.append(f"online.policy={policy}")
+        extra.append(f"online.policy={_ref(policy)}")
     if reward_model:
-        extra.append(f"online.reward_model={reward_model}")
+        extra.append(f"online.reward_model={_ref(reward_model)}")
     cfg = _with_run_id(_load(config, extra))
     result = online_stage.run(cfg, force=force)
     m = result.metrics

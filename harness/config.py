@@ -254,7 +254,7 @@ class _PreferenceTraining(_Section):
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     batch_size: int = Field(8, gt=0, description="Per-device batch size.")
     gradient_accumulation_steps: int = Field(1, gt=0)
-    max_length: int = Field(512, gt=8, description="Longest prompt + response, in tokens; longer pairs are dropped.")
+    max_length: int = Field(512, gt=8, description="Longest prompt + response, in tokens; longer pairs are left out (and counted).")
     logging_steps: int = Field(5, gt=0)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 where the hardware does it natively, else fp32.")
@@ -339,6 +339,9 @@ class OnlineConfig(_PreferenceTraining):
         if self.kl_ceiling is not None and self.kl_coef == 0:
             raise ValueError("kl_ceiling needs kl_coef > 0: with kl_coef 0 the trainer does not measure KL. "
                              "Set kl_coef (e.g. 0.04) or kl_ceiling: null")
+        names = [r.name for r in self.rules]
+        if len(set(names)) != len(names):
+            raise ValueError(f"rule names must be unique (they name the logged rewards), got {names}")
         generation_batch = self.batch_size * self.gradient_accumulation_steps
         if generation_batch % self.num_generations:
             raise ValueError(f"num_generations ({self.num_generations}) must divide batch_size x gradient_accumulation_steps "

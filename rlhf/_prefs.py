@@ -132,12 +132,14 @@ def split_by_prompt(rows: list[dict[str, Any]], fraction: float, seed: int) -> t
     groups: dict[str, list[str]] = {}
     for key in sorted(category, key=rank):
         groups.setdefault(category[key], []).append(key)
-    held = {k for keys in groups.values() for k in keys[:round(fraction * len(keys))]}
-    ordered = sorted(category, key=rank)
-    if not held:
-        held = {ordered[0]}
-    if len(held) == len(category):
-        held.discard(next(k for k in reversed(ordered) if k in held))
+    # Largest-remainder allocation: the held-out total is round(fraction x prompts), shared across
+    # categories in proportion to their size, so small categories are represented too.
+    total = min(len(category) - 1, max(1, int(fraction * len(category) + 0.5)))
+    quota = {c: fraction * len(keys) for c, keys in groups.items()}
+    take = {c: int(q) for c, q in quota.items()}
+    for c in sorted(groups, key=lambda c: (-(quota[c] - take[c]), c))[:max(0, total - sum(take.values()))]:
+        take[c] += 1
+    held = {k for c, keys in groups.items() for k in keys[:take[c]]}
     return ([r for r in rows if prompt_key(r["prompt"]) not in held],
             [r for r in rows if prompt_key(r["prompt"]) in held])
 

@@ -17,7 +17,7 @@ from harness.errors import HarnessError
 from harness.models import ADAPTER_META
 
 __all__ = ["check_output", "common_args", "snapshot_trainable", "changed_tensors", "save_adapter",
-           "merge_into", "write_result", "finite_or_fail", "peak_memory"]
+           "merge_into", "write_result", "finite_or_fail", "peak_memory", "reset_peak_memory"]
 
 
 def check_output(out: Path, fingerprint: str, *, stage: str, force: bool) -> dict | None:
@@ -97,10 +97,20 @@ def merge_into(adapter: Path, output: Path, *, trust_remote_code: bool, atol: fl
     return merge_adapter(adapter, output, atol=atol, trust_remote_code=trust_remote_code).output
 
 
-def peak_memory() -> dict[str, float]:
+def reset_peak_memory() -> None:
+    """Start a stage's GPU peak from zero (the process RSS peak cannot be reset)."""
     import torch
 
-    out = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_memory() -> dict[str, float]:
+    """Peak memory after training: the process's RSS peak so far (it includes earlier work in the
+    same process) and, on a GPU, the stage's own peak CUDA allocation."""
+    import torch
+
+    out = {"process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if torch.cuda.is_available():
         out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return out

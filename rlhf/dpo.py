@@ -31,7 +31,7 @@ from harness.errors import HarnessError
 from harness.models import ModelSpec, fingerprint as model_fingerprint, load_model, load_tokenizer, resolve
 from rlhf import _stage, methods
 from rlhf._chat import render_prompt
-from rlhf._prefs import load_pairs, load_unpaired, split_by_prompt, unpair
+from rlhf._prefs import load_pairs, load_unpaired, prompt_key, split_by_prompt, unpair
 
 __all__ = ["DPOResult", "run", "resolve_policy", "load_policy", "policy_base_ref", "sequence_logps"]
 
@@ -72,6 +72,12 @@ def load_policy(spec: ModelSpec, *, quantization_config: Any = None) -> tuple[An
     if spec.kind == "adapter":
         return load_model(spec, is_trainable=True, quantization_config=quantization_config, device_map=device_map), False
     return load_model(spec, quantization_config=quantization_config, device_map=device_map), True
+
+
+def adapter_method(spec: ModelSpec) -> str:
+    """lora or dora, for an adapter being continued."""
+    config = json.loads((Path(spec.location) / "adapter_config.json").read_text())
+    return "dora" if config.get("use_dora") else "lora"
 
 
 def policy_base_ref(spec: ModelSpec) -> str:
@@ -123,6 +129,18 @@ def sequence_logps(model: Any, tokenizer: Any, prompts: list[list[dict]], respon
     finally:
         model.train(was_training)
     return out
+
+
+def _fits(rows: list[dict], tokenizer: Any, max_length: int, sides: tuple[str, ...]) -> tuple[list[dict], int]:
+    """Rows whose prompt + response fit in ``max_length`` tokens, and how many did not. Truncating
+    instead would leave some responses with no tokens to learn from."""
+    kept = []
+    for r in rows:
+        texts = [tokenizer.apply_chat_template([*r["prompt"], *r[side]], tokenize=False) for side in sides]
+        lengths = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        if max(lengths) <= max_length:
+            kept.append(r)
+    return kept, len(rows) - len(kept)
 
 
 def _pair_scores(policy: ModelSpec, reference: ModelSpec, pairs: list[dict], beta: float, batch_size: int,
@@ -200,8 +218,8 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
                                hint="export ratings with 'harness feedback export', or leave dpo.unpaired unset")
         unpaired_rows = load_unpaired(unpaired_path)
         inputs["unpaired"] = sha256_file(unpaired_path)
-        held_keys = {json.dumps(p["prompt"]) for p in held_pairs}
-        unpaired_rows = [r for r in unpaired_rows if json.dumps(r["prompt"]) not in held_keys]
+        held_keys = {prompt_key(p["prompt"]) for p in held_pairs}  # held-out prompts stay out of training
+        unpaired_rows = [r for r in unpaired_rows if prompt_key(r["prompt"]) not in held_keys]
     else:
         unpaired_rows = unpair(train_pairs) if cfg.objective == "kto" else []
 
@@ -218,6 +236,14 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
     model, fresh = load_policy(spec, quantization_config=plan.quantization_config)
     tokenizer = load_tokenizer(spec)
     model.config.use_cache = False
+    train_pairs, too_long = _fits(train_pairs, tokenizer, cfg.max_length, ("chosen", "rejected"))
+    held_pairs, held_too_long = _fits(held_pairs, tokenizer, cfg.max_length, ("chosen", "rejected"))
+    unpaired_rows, unpaired_too_long = _fits(unpaired_rows, tokenizer, cfg.max_length, ("completion",))
+    if not (unpaired_rows if cfg.objective == "kto" else train_pairs):
+        raise HarnessError(f"every training example is longer than dpo.max_length={cfg.max_length} tokens",
+                           hint="raise dpo.max_length")
+    if too_long or held_too_long or unpaired_too_long:
+        _log.warn(f"left out {too_long + held_too_long + unpaired_too_long} examples longer than dpo.max_length={cfg.max_length}")
     what = f"{len(unpaired_rows)} unpaired examples" if cfg.objective == "kto" else f"{len(train_pairs)} pairs"
     start = f"continuing adapter {spec.location}" if not fresh else f"a new {plan.method} adapter on {spec.describe()}"
     _log.info(f"{cfg.objective.upper()} ({start}; beta {cfg.beta}, lr {plan.learning_rate:g}, precision {precision}) "
@@ -251,23 +277,26 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
                              callbacks=[MetricsLogger(metrics_path, "kto")])
     trainable, total = methods.count_parameters(trainer.model)
     before = _stage.snapshot_trainable(trainer.model)
+    _stage.reset_peak_memory()
     started = time.perf_counter()
     train_out = trainer.train()
     elapsed = time.perf_counter() - started
+    memory = _stage.peak_memory()
     _stage.finite_or_fail(train_out.training_loss, "dpo")
     changed, unchanged = _stage.changed_tensors(trainer.model, before)
 
     loss, steps = train_out.training_loss, train_out.global_step
     base_ref = policy_base_ref(spec)
     adapter = _stage.save_adapter(trainer.model, tokenizer, out / "adapter", {
-        "base": base_ref, "base_location": spec.base_spec.location, "method": plan.method if fresh else "lora",
+        "base": base_ref, "base_location": spec.base_spec.location, "method": plan.method if fresh else adapter_method(spec),
         "stage": cfg.objective, "started_from": policy_ref})
     del trainer, model
     score_kw = {"beta": cfg.beta, "batch_size": cfg.batch_size, "max_length": cfg.max_length}
     saved = resolve(str(adapter), trust_remote_code=config.model.trust_remote_code)
     scored = _pair_scores(saved, spec, train_pairs + held_pairs, **score_kw)
     train_rows, held_rows = scored[:len(train_pairs)], scored[len(train_pairs):]
-    atomic_write_jsonl(out / "pair_scores.jsonl", [{"split": "train", **r} for r in train_rows]
+    trained_on = "train" if not use_unpaired else "not_held_out"  # KTO from ratings trains on other rows
+    atomic_write_jsonl(out / "pair_scores.jsonl", [{"split": trained_on, **r} for r in train_rows]
                        + [{"split": "heldout", **r} for r in held_rows])
     train_summary, held_summary = _summary(train_rows), _summary(held_rows)
 
@@ -275,10 +304,11 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
     metrics = {
         "train_loss": loss, "global_step": steps, "train_seconds": round(elapsed, 2),
         "train_pairs": len(train_pairs), "train_unpaired": len(unpaired_rows), "heldout_pairs": len(held_pairs),
+        "left_out_too_long": too_long + held_too_long + unpaired_too_long,
         "train": train_summary, "heldout": held_summary,
         "trainable_parameters": trainable, "total_parameters": total,
         "trainable_tensors_changed": changed, "trainable_tensors": len(before), "unchanged_tensors": unchanged,
-        **_stage.peak_memory(),
+        **memory,
     }
     _stage.write_result(
         out, run_dir, stage="dpo", fingerprint=fp, model_path=adapter, config=cfg.model_dump(mode="json"),

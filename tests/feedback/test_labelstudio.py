@@ -127,8 +127,11 @@ def test_rating_only_review(review_config, ls_data_dir, tmp_path):
     summary = exported.summary
     assert summary["mode"] == "rating" and sum(summary["resolved"].values()) == 4 and summary["simulated"]
     # Unpaired thumbs-up/down for KTO: mean rating >= 4 desirable, <= 2 undesirable, the middle left out.
-    unpaired = [json.loads(line) for line in (exported.preferences_path.parent / "unpaired.jsonl").read_text().splitlines()]
-    assert summary["unpaired"]["desirable"] + summary["unpaired"]["undesirable"] == len(unpaired) <= 8
+    path = exported.preferences_path.parent / "unpaired.jsonl"
+    both = summary["unpaired"]["desirable"] > 0 and summary["unpaired"]["undesirable"] > 0
+    assert summary["unpaired"]["written"] is both and path.exists() is both  # KTO needs both kinds
+    unpaired = [json.loads(line) for line in path.read_text().splitlines()] if both else []
+    assert not both or summary["unpaired"]["desirable"] + summary["unpaired"]["undesirable"] == len(unpaired) <= 8
     for row in unpaired:
         mean = row["provenance"]["mean_rating"]
         assert row["label"] is (mean >= 4) and (mean >= 4 or mean <= 2)

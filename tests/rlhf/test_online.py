@@ -54,10 +54,14 @@ def test_rloo_with_the_reward_model_stops_at_the_kl_ceiling(tmp_path, preference
                              "online.rules=[{name: polite, pattern: '(?i)thank', kind: match, weight: 0.5}]"])
     result = online.run(cfg)
     m = result.metrics
-    # The first step samples from the starting policy itself (KL 0); the first update moves it past the ceiling.
-    assert m["stopped_by_kl_ceiling"] is not None and m["stopped_by_kl_ceiling"]["kl"] > 1e-9
-    assert m["global_step"] < 4
-    assert m["trainable_tensors_changed"] > 0 and math.isfinite(m["train_loss"])
+    # The first step samples from the starting policy itself (KL 0); the first update moves it past the
+    # ceiling, training stops, and the weights of the last step within the ceiling are put back.
+    tripped = m["stopped_by_kl_ceiling"]
+    assert tripped is not None and tripped["kl"] > 1e-9 and m["global_step"] < 4
+    assert tripped["restored_weights_of_step"] == tripped["step"] - 1
+    if tripped["step"] == 2:  # restored to the weights step 1 started from: the starting adapter itself
+        assert m["trainable_tensors_changed"] == 0
+    assert math.isfinite(m["train_loss"])
     step = m["curve"][0]
     assert {"reward", "kl", "mean_length", "reward_model", "rule_polite", "length_penalty"} <= set(step)
     # 8 sampled tokens, target 4: the length penalty is -0.01 per token beyond it.
@@ -71,6 +75,7 @@ def test_rloo_with_the_reward_model_stops_at_the_kl_ceiling(tmp_path, preference
     ("online.kl_coef=-0.1", "kl_coef must be >= 0"),
     ("online.num_generations=3", "must divide batch_size"),
     ("online.rules=[{name: r, pattern: '(unclosed'}]", "not a valid regular expression"),
+    ("online.rules=[{name: r, pattern: a}, {name: r, pattern: b}]", "rule names must be unique"),
 ])
 def test_bad_online_config_exits_2(tmp_path, capsys, override, message):
     assert main(["online", "model.base=builtin:tiny-random", f"run.root={tmp_path}", "run.id=o", override]) == 2
