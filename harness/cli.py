@@ -23,10 +23,12 @@ data_app = typer.Typer(no_args_is_help=True, help="Prepare training data.")
 models_app = typer.Typer(no_args_is_help=True, help="Built-in and local models.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect configurations.")
 feedback_app = typer.Typer(no_args_is_help=True, help="Human review in Label Studio: serve, push, simulate, pull, export.")
+ledger_app = typer.Typer(no_args_is_help=True, help="The tamper-evident decision ledger: verify, show.")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
 app.add_typer(feedback_app, name="feedback")
+app.add_typer(ledger_app, name="ledger")
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Cycle YAML file.", dir_okay=False)
 OverridesArg = typer.Argument(None, help="Dotted overrides, e.g. sft.max_steps=2 run.id=try1.", show_default=False)
@@ -371,6 +373,38 @@ def models_prepare(name: str = typer.Argument(..., help="builtin:NAME or NAME"))
     print(path)
 
 
+LedgerOpt = typer.Option(None, "--path", help="Ledger file (default: $HARNESS_LEDGER or $HARNESS_HOME/ledger/ledger.jsonl).",
+                         dir_okay=False)
+
+
+@ledger_app.command("verify")
+def ledger_verify(path: Optional[Path] = LedgerOpt) -> None:
+    """Check the hash chain; report the first edited, deleted, inserted or reordered entry (exit 1)."""
+    from harness import ledger
+
+    check = ledger.verify(path)
+    print(json.dumps(check.as_dict(), indent=2))
+    if check.ok:
+        _log.done(f"{check.path}: {check.entries} entries, chain intact")
+    else:
+        where = f" (line {check.line})" if check.line else ""
+        _log.warn(f"{check.path}: {check.problem}{where}: {check.message}")
+        raise typer.Exit(1)
+
+
+@ledger_app.command("show")
+def ledger_show(path: Optional[Path] = LedgerOpt, last: int = typer.Option(20, help="Show the last N entries.")) -> None:
+    """Print the latest ledger entries."""
+    from harness import ledger
+
+    entries = ledger.read_entries(Path(path or ledger.default_path()))
+    table = Table("seq", "time", "action", "actor", "subject")
+    for e in entries[-last:]:
+        table.add_row(str(e.get("seq")), str(e.get("time")), str(e.get("action")), str(e.get("actor")),
+                      json.dumps(e.get("subject"), sort_keys=True))
+    _log.console.print(table)
+
+
 @config_app.command("show")
 def config_show(config: Optional[Path] = ConfigOpt, overrides: Optional[list[str]] = OverridesArg) -> None:
     """Print the fully resolved configuration (defaults filled in)."""
@@ -390,7 +424,8 @@ def config_schema() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, click returns the code of a typer.Exit instead of raising it.
+        code = app(args=argv, standalone_mode=False)
     except HarnessError as exc:
         _log.console.print(f"[bold red]error:[/] {exc.render()}", markup=True, highlight=False, soft_wrap=True)
         return EXIT_USER_ERROR
@@ -406,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return EXIT_USER_ERROR
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,145 @@
+"""The tamper-evident ledger: an append-only JSONL file where every entry carries the hash of the one
+before it (promotions, rejections, sign-offs, rollbacks; who, when, what).
+
+Each entry is ``{"seq", "time", "actor", "action", "subject", "details", "prev_hash", "hash"}``
+where ``hash`` is the SHA-256 of the entry's canonical JSON without ``hash``. A small head file
+beside the ledger (``<ledger>.head``) records the number of entries and the last hash, so deleting
+entries at the end is detected too. Appends hold a file lock (concurrent cycles queue up), check the
+existing chain first (nothing is appended to a broken ledger), and replace the file atomically.
+
+``verify(path)`` reports the first entry that was edited, deleted, inserted or reordered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness._lock import file_lock
+from harness.artifacts import atomic_write_json, atomic_write_text, utc_now
+from harness.errors import HarnessError
+
+__all__ = ["LedgerCheck", "append", "verify", "read_entries", "default_path", "GENESIS"]
+
+GENESIS = "0" * 64
+ACTIONS = ("promote", "reject", "sign_off", "rollback", "decision", "repair")
+
+
+def default_path() -> Path:
+    from harness.models import harness_home
+
+    return Path(os.environ.get("HARNESS_LEDGER", harness_home() / "ledger" / "ledger.jsonl"))
+
+
+def _entry_hash(entry: dict[str, Any]) -> str:
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def _head_path(path: Path) -> Path:
+    return path.with_name(path.name + ".head")
+
+
+@dataclass
+class LedgerCheck:
+    path: Path
+    ok: bool
+    entries: int
+    problem: str | None = None  # edited | deleted | inserted | reordered | malformed | truncated
+    line: int | None = None
+    message: str = "the ledger is intact"
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "ok": self.ok, "entries": self.entries, "problem": self.problem,
+                "line": self.line, "message": self.message, **self.details}
+
+
+def read_entries(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def verify(path: Path | None = None) -> LedgerCheck:
+    """Walk the chain; return the first problem found (or ``ok``)."""
+    path = Path(path or default_path())
+    if not path.is_file():
+        head = _head_path(path)
+        if head.is_file() and json.loads(head.read_text()).get("entries", 0) > 0:
+            return LedgerCheck(path, False, 0, "deleted", None, f"{path} is missing but its head file records entries")
+        return LedgerCheck(path, True, 0, message="the ledger is empty")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    seqs_after: list[set[int]] = []  # for each line, the sequence numbers on the lines after it
+    later: set[int] = set()
+    for line in reversed(lines):
+        seqs_after.append(set(later))
+        try:
+            later.add(int(json.loads(line)["seq"]))
+        except (ValueError, TypeError, KeyError, json.JSONDecodeError):
+            pass
+    seqs_after.reverse()
+    seen: set[str] = set()
+    prev, expected_seq, count = GENESIS, 1, 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            return LedgerCheck(path, False, count, "malformed", number, f"line {number} is not valid JSON")
+        if not isinstance(entry, dict) or "hash" not in entry or "seq" not in entry:
+            return LedgerCheck(path, False, count, "malformed", number, f"line {number} is not a ledger entry")
+        if _entry_hash(entry) != entry["hash"]:
+            return LedgerCheck(path, False, count, "edited", number,
+                               f"entry {entry.get('seq')} (line {number}) was edited: its content no longer matches its hash")
+        if entry["seq"] != expected_seq or entry.get("prev_hash") != prev:
+            if entry["seq"] > expected_seq and expected_seq in seqs_after[number - 1]:
+                kind, what = "reordered", f"entry {entry['seq']} at line {number} comes before entry {expected_seq}"
+            elif entry["seq"] > expected_seq:
+                kind, what = "deleted", f"entries {expected_seq}-{entry['seq'] - 1} are missing before line {number}"
+            elif entry["hash"] in seen:
+                kind, what = "inserted", f"line {number} repeats entry {entry['seq']}"
+            elif entry["seq"] < expected_seq:
+                kind, what = "reordered", f"entry {entry['seq']} at line {number} comes after entry {expected_seq - 1}"
+            else:
+                kind, what = "inserted", f"entry {entry['seq']} at line {number} does not follow the entry before it"
+            return LedgerCheck(path, False, count, kind, number, what)
+        seen.add(entry["hash"])
+        prev, expected_seq, count = entry["hash"], expected_seq + 1, count + 1
+    head = _head_path(path)
+    if head.is_file():
+        h = json.loads(head.read_text())
+        if h.get("entries", 0) > count:
+            return LedgerCheck(path, False, count, "deleted", None,
+                               f"the last {h['entries'] - count} entries were removed (the head records {h['entries']})")
+        if h.get("entries") == count and h.get("last_hash") != prev:
+            return LedgerCheck(path, False, count, "edited", None, "the last entry differs from the one the head records")
+    return LedgerCheck(path, True, count, details={"last_hash": prev})
+
+
+def append(action: str, *, actor: str, subject: dict[str, Any], details: dict[str, Any] | None = None,
+           path: Path | None = None) -> dict[str, Any]:
+    """Append one entry under a lock; refuses to extend a ledger whose chain is broken."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown ledger action {action!r}")
+    path = Path(path or default_path())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(path.with_name(path.name + ".lock")):
+        check = verify(path)
+        if not check.ok:
+            raise HarnessError(f"the ledger {path} failed verification: {check.message}; nothing was appended",
+                               hint="restore it from a backup, then run 'harness ledger verify'")
+        entry = {"seq": check.entries + 1, "time": utc_now(), "actor": actor, "action": action,
+                 "subject": subject, "details": details or {}, "prev_hash": check.details.get("last_hash", GENESIS)}
+        entry["hash"] = _entry_hash(entry)
+        old = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if old and not old.endswith("\n"):
+            old += "\n"
+        atomic_write_text(path, old + json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
+        atomic_write_json(_head_path(path), {"entries": entry["seq"], "last_hash": entry["hash"], "updated": entry["time"]})
+    return entry
