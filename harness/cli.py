@@ -373,6 +373,36 @@ def models_prepare(name: str = typer.Argument(..., help="builtin:NAME or NAME"))
     print(path)
 
 
+@app.command()
+def gate(
+    config: Optional[Path] = ConfigOpt,
+    candidate: Optional[str] = typer.Option(None, "--candidate", help="Model to promote (overrides gate.candidate)."),
+    incumbent: Optional[str] = typer.Option(None, "--incumbent", help="Current champion (overrides gate.incumbent)."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy YAML (overrides gate.policy)."),
+    overrides: Optional[list[str]] = OverridesArg,
+) -> None:
+    """Decide, under a written policy, whether the candidate may replace the incumbent (exit 1: it may not)."""
+    from harness import gate as gate_stage
+
+    extra = _stage_overrides(overrides, "gate", policy=policy)
+    if candidate:
+        extra.append(f"gate.candidate={_ref(candidate)}")
+    if incumbent:
+        extra.append(f"gate.incumbent={_ref(incumbent)}")
+    result = gate_stage.run(_load(config, extra))
+    d = result.decision
+    table = Table("rule", "requirement", "result", "why")
+    for rule in d["rules"]:
+        for check in rule["checks"]:
+            table.add_row(rule["id"], f"{check.get('suite', '')} {rule['requirement']}".strip(),
+                          "[green]pass[/]" if check["passed"] else "[red]fail[/]", check["reason"])
+    _log.console.print(table)
+    print(json.dumps({"decision_id": d["decision_id"], "outcome": d["outcome"], "summary": d["summary"],
+                      "decision": str(result.decision_path)}, indent=2))
+    if not result.passed:
+        raise typer.Exit(1)
+
+
 LedgerOpt = typer.Option(None, "--path", help="Ledger file (default: $HARNESS_LEDGER or $HARNESS_HOME/ledger/ledger.jsonl).",
                          dir_okay=False)
 

@@ -25,7 +25,7 @@ from harness.errors import HarnessError
 __all__ = [
     "CycleConfig", "RunConfig", "ModelConfig", "DataConfig", "DataSource", "ReplayConfig",
     "DedupeConfig", "SFTConfig", "LoraOptions", "PrefixOptions", "FreezeOptions", "MergeConfig", "EvalConfig", "FeedbackConfig",
-    "RewardConfig", "DPOConfig", "OnlineConfig", "RuleReward",
+    "RewardConfig", "DPOConfig", "OnlineConfig", "RuleReward", "GateConfig",
     "load_config", "parse_overrides", "config_from_dict", "METHODS",
 ]
 
@@ -349,6 +349,14 @@ class OnlineConfig(_PreferenceTraining):
         return self
 
 
+class GateConfig(_Section):
+    policy: InputPath | None = Field(None, description="Gate policy YAML. Default: the shipped harness/policies/default.yaml.")
+    candidate: ModelRef | None = Field(None, description="Model to promote. Default: <run>/sft/adapter.")
+    incumbent: ModelRef | None = Field(None, description="Current champion it must beat. Default: model.base.")
+    eval_dir: InputPath | None = Field(None, description="Evaluation results (<fingerprint>/<group>/<suite>). Default: eval.output_dir or <run>/eval.")
+    feedback_dir: InputPath | None = Field(None, description="Review results (summary.json, tasks.jsonl). Default: <run>/feedback.")
+
+
 class CycleConfig(_Section):
     run: RunConfig = Field(default_factory=RunConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -360,6 +368,7 @@ class CycleConfig(_Section):
     reward: RewardConfig = Field(default_factory=RewardConfig)
     dpo: DPOConfig = Field(default_factory=DPOConfig)
     online: OnlineConfig = Field(default_factory=OnlineConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
 
     def run_dir(self) -> Path:
         if self.run.id is None:

@@ -1,0 +1,1 @@
+"""Shipped gate policies (YAML)."""

@@ -1,0 +1,187 @@
+"""The gate on constructed evidence: known per-sample results give known decisions and reasons."""
+
+import json
+import random
+
+import pytest
+import yaml
+
+from harness import gate, ledger
+from harness.cli import main
+from harness.config import load_config
+from harness.errors import HarnessError
+from harness.models import fingerprint, resolve
+from tests.conftest import write_jsonl
+
+
+@pytest.fixture
+def candidate_adapter(tmp_path, tiny_model_dir):
+    from peft import LoraConfig, get_peft_model
+
+    from harness.models import load_model, load_tokenizer
+
+    out = tmp_path / "candidate"
+    spec = resolve("builtin:tiny-random")
+    get_peft_model(load_model(spec), LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM")).save_pretrained(out)
+    load_tokenizer(spec).save_pretrained(out)
+    (out / "harness_adapter.json").write_text(json.dumps({"base": "builtin:tiny-random"}))
+    return out
+
+
+def _write_suite(eval_dir, fp, model, suite, values, metric="acc", version=1, data_hash="d1"):
+    folder = eval_dir / fp / suite
+    rows = [{"doc_id": i, "doc_hash": f"h{i}", "metrics": {metric: v}} for i, v in enumerate(values)]
+    write_jsonl(folder / "samples.jsonl", rows)
+    (folder / "summary.json").write_text(json.dumps({
+        "suite": suite, "suite_version": version, "data_hash": data_hash, "model": model, "model_fingerprint": fp,
+        "n": len(values), "metrics": {metric: {"estimate": sum(values) / len(values), "higher_is_better": True}}}))
+
+
+def _binary(p, n, seed):
+    rng = random.Random(seed)
+    return [1.0 if rng.random() < p else 0.0 for _ in range(n)]
+
+
+def _feedback(run_dir, cand_fp, inc_fp, win=(0.7, 0.6, 0.8), unsafe=(0.0, 0.0, 0.05)):
+    fb = run_dir / "feedback"
+    write_jsonl(fb / "tasks.jsonl", [{"task_key": "t1", "candidate": {"fingerprint": cand_fp}, "incumbent": {"fingerprint": inc_fp}}])
+    (fb / "summary.json").write_text(json.dumps({
+        "simulated": True,
+        "win_rate": {"estimate": win[0], "ci_low": win[1], "ci_high": win[2], "n": 60},
+        "unsafe_rate": {"estimate": unsafe[0], "ci_low": unsafe[1], "ci_high": unsafe[2], "n": 60}}))
+
+
+def _policy(tmp_path, rules, signoff=False):
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump({"name": "test", "version": 1, "signoff_required": signoff, "rules": rules}))
+    return path
+
+
+RULES = [
+    {"id": "domain", "kind": "compare", "suites": ["domain/*"], "metric": "acc", "require": "improve", "by": 0.05},
+    {"id": "retention", "kind": "compare", "suites": ["retention/general_knowledge"], "metric": "acc",
+     "require": "no_regress", "by": 0.02},
+    {"id": "wins", "kind": "feedback", "metric": "win_rate", "at_least": 0.5},
+    {"id": "unsafe", "kind": "feedback", "metric": "unsafe_rate", "at_most": 0.1},
+]
+
+
+@pytest.fixture
+def setup(tmp_path, candidate_adapter):
+    run_dir = tmp_path / "runs" / "g"
+    eval_dir = run_dir / "eval"
+    cand_fp, inc_fp = fingerprint(resolve(str(candidate_adapter))), fingerprint(resolve("builtin:tiny-random"))
+
+    def config(policy, *extra):
+        return load_config(None, ["model.base=builtin:tiny-random", f"run.root={tmp_path / 'runs'}", "run.id=g",
+                                  f"gate.policy={policy}", f"gate.candidate={candidate_adapter}", *extra])
+    return run_dir, eval_dir, cand_fp, inc_fp, config
+
+
+def test_passing_policy(setup, tmp_path, monkeypatch):
+    run_dir, eval_dir, cand_fp, inc_fp, config = setup
+    monkeypatch.setenv("HARNESS_LEDGER", str(tmp_path / "ledger.jsonl"))
+    base = _binary(0.4, 400, 0)
+    better = [1.0 if v or i % 3 == 0 else 0.0 for i, v in enumerate(base)]  # +~20 points, paired
+    _write_suite(eval_dir, inc_fp, "inc", "domain/handbook_mcq", base)
+    _write_suite(eval_dir, cand_fp, "cand", "domain/handbook_mcq", better)
+    gk = _binary(0.6, 300, 1)
+    _write_suite(eval_dir, inc_fp, "inc", "retention/general_knowledge", gk)
+    _write_suite(eval_dir, cand_fp, "cand", "retention/general_knowledge", gk)
+    _feedback(run_dir, cand_fp, inc_fp)
+    result = gate.run(config(_policy(tmp_path, RULES)))
+    d = result.decision
+    assert result.passed and d["outcome"] == "pass", [c["reason"] for r in d["rules"] for c in r["checks"]]
+    domain = d["rules"][0]["checks"][0]
+    assert domain["suite"] == "domain/handbook_mcq" and domain["n"] == 400 and domain["test"] == "mcnemar_exact"
+    assert domain["ci"][0] >= 0.05 and domain["estimate"] == pytest.approx(domain["candidate_value"] - domain["incumbent_value"])
+    assert len(domain["evidence"]) == 4 and all(e in d["inputs"] for e in domain["evidence"])
+    assert d["rules"][1]["checks"][0]["ci"] == [0.0, 0.0]  # identical results: no change at all
+    saved = json.loads((run_dir / "gate" / "decision.json").read_text())
+    assert saved["decision_id"] == d["decision_id"] and (run_dir / "gate" / f"{d['decision_id']}.json").is_file()
+    entry = ledger.read_entries(tmp_path / "ledger.jsonl")[-1]
+    assert entry["action"] == "decision" and entry["subject"]["decision_id"] == d["decision_id"]
+    assert ledger.verify(tmp_path / "ledger.jsonl").ok
+
+
+def test_failing_policy_names_its_reasons(setup, tmp_path, monkeypatch):
+    run_dir, eval_dir, cand_fp, inc_fp, config = setup
+    monkeypatch.setenv("HARNESS_LEDGER", str(tmp_path / "ledger.jsonl"))
+    base = _binary(0.4, 400, 0)
+    slightly = [1.0 if v or i % 40 == 0 else 0.0 for i, v in enumerate(base)]  # a small, uncertain gain
+    _write_suite(eval_dir, inc_fp, "inc", "domain/handbook_mcq", base)
+    _write_suite(eval_dir, cand_fp, "cand", "domain/handbook_mcq", slightly)
+    gk = _binary(0.6, 300, 1)
+    worse = [0.0 if i % 8 == 0 else v for i, v in enumerate(gk)]  # loses ~7 points of general knowledge
+    _write_suite(eval_dir, inc_fp, "inc", "retention/general_knowledge", gk)
+    _write_suite(eval_dir, cand_fp, "cand", "retention/general_knowledge", worse)
+    _feedback(run_dir, cand_fp, inc_fp, win=(0.55, 0.42, 0.68), unsafe=(0.05, 0.01, 0.15))
+    result = gate.run(config(_policy(tmp_path, RULES)))
+    d = result.decision
+    assert not result.passed and d["outcome"] == "fail"
+    status = {r["id"]: r["passed"] for r in d["rules"]}
+    assert status == {"domain": False, "retention": False, "wins": False, "unsafe": False}
+    reasons = {r["id"]: r["checks"][0]["reason"] for r in d["rules"]}
+    assert "is below the required +0.0500" in reasons["domain"]
+    assert "falls below the allowed loss -0.0200" in reasons["retention"]
+    assert "lower bound 0.420 is below 0.500" in reasons["wins"]
+    assert "upper bound 0.150 exceeds 0.100" in reasons["unsafe"]
+    # The point estimate of the win rate (0.55) would pass; the gate decides on the CI bound.
+    assert ledger.read_entries(tmp_path / "ledger.jsonl")[-1]["action"] == "reject"
+    assert main(["gate", "--policy", str(_policy(tmp_path, RULES)), "model.base=builtin:tiny-random",
+                 f"run.root={tmp_path / 'runs'}", "run.id=g", f"gate.candidate={run_dir.parent.parent / 'candidate'}"]) == 1
+
+
+def test_missing_and_mismatched_evidence_fail(setup, tmp_path, monkeypatch):
+    run_dir, eval_dir, cand_fp, inc_fp, config = setup
+    monkeypatch.setenv("HARNESS_LEDGER", str(tmp_path / "ledger.jsonl"))
+    base = _binary(0.4, 100, 0)
+    _write_suite(eval_dir, inc_fp, "inc", "domain/handbook_mcq", base)
+    _write_suite(eval_dir, cand_fp, "cand", "domain/handbook_mcq", base, version=99)  # another suite version
+    _write_suite(eval_dir, cand_fp, "cand", "retention/general_knowledge", base)  # incumbent has none
+    (eval_dir / cand_fp / "retention/general_knowledge/summary.json").write_text(json.dumps({
+        **json.loads((eval_dir / cand_fp / "retention/general_knowledge/summary.json").read_text()),
+        "model_fingerprint": "someoneelse"}))
+    _feedback(run_dir, "otherfp", inc_fp)  # reviews of another candidate
+    d = gate.run(config(_policy(tmp_path, RULES))).decision
+    reasons = {r["id"]: r["checks"][0]["reason"] for r in d["rules"]}
+    assert not d["passed"]
+    assert "suite version 99" in reasons["domain"]
+    assert "fingerprint someoneelse" in reasons["retention"]
+    assert "reviews compared other models" in reasons["wins"]
+    for f in (run_dir / "feedback" / "summary.json",):
+        f.unlink()
+    d = gate.run(config(_policy(tmp_path, RULES))).decision
+    assert "missing evidence" in d["rules"][2]["checks"][0]["reason"]
+
+
+@pytest.mark.parametrize("rule, message", [
+    ({"id": "x", "kind": "compare", "suites": ["domain/nonexistent"], "metric": "acc", "require": "improve", "by": 0},
+     "no suite matches 'domain/nonexistent'"),
+    ({"id": "x", "kind": "compare", "suites": ["domain/*"], "metric": "f1", "require": "improve", "by": 0},
+     "has a metric 'f1'"),
+    ({"id": "x", "kind": "compare", "suites": ["domain/*"], "metric": "acc", "require": "better", "by": 0}, "require"),
+    ({"id": "x", "kind": "feedback", "metric": "win_rate"}, "exactly one of at_least or at_most"),
+    ({"id": "x", "kind": "vibes"}, "kind"),
+])
+def test_bad_policies_exit_2(tmp_path, capsys, rule, message):
+    path = _policy(tmp_path, [rule])
+    assert main(["gate", "--policy", str(path), "model.base=builtin:tiny-random", f"run.root={tmp_path}", "run.id=b"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "policy.yaml" in err
+    assert not (tmp_path / "b" / "gate").exists()
+
+
+def test_shipped_policy_is_valid():
+    policy = gate.load_policy(gate.DEFAULT_POLICY)
+    assert policy.signoff_required and {r.kind for r in policy.rules} == {"compare", "feedback"}
+
+
+def test_decide_compare_orientation():
+    lower_is_better = {"difference": -2.0, "ci_low": -3.0, "ci_high": -1.0, "higher_is_better": False}
+    ok, why, oriented = gate.decide_compare(lower_is_better, "improve", 0.5)
+    assert ok and oriented["oriented_ci"] == [1.0, 3.0]
+    ok, _, _ = gate.decide_compare(lower_is_better, "within", 1.0)
+    assert not ok
+    with pytest.raises(HarnessError, match="does not exist"):
+        gate.load_policy(gate.DEFAULT_POLICY.with_name("nope.yaml"))
