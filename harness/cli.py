@@ -23,12 +23,14 @@ data_app = typer.Typer(no_args_is_help=True, help="Prepare training data.")
 models_app = typer.Typer(no_args_is_help=True, help="Built-in and local models.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect configurations.")
 feedback_app = typer.Typer(no_args_is_help=True, help="Human review in Label Studio: serve, push, simulate, pull, export.")
+registry_app = typer.Typer(no_args_is_help=True, help="The model registry (MLflow): list, show, rollback.")
 ledger_app = typer.Typer(no_args_is_help=True, help="The tamper-evident decision ledger: verify, show.")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(registry_app, name="registry")
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Cycle YAML file.", dir_okay=False)
 OverridesArg = typer.Argument(None, help="Dotted overrides, e.g. sft.max_steps=2 run.id=try1.", show_default=False)
@@ -401,6 +403,56 @@ def gate(
                       "decision": str(result.decision_path)}, indent=2))
     if not result.passed:
         raise typer.Exit(1)
+
+
+@app.command()
+def promote(
+    decision_id: str = typer.Argument(..., help="The id printed by 'harness gate' (dec-...)."),
+    approver: Optional[str] = typer.Option(None, "--approver", help="Who signs the promotion off (required by some policies)."),
+    config: Optional[Path] = ConfigOpt,
+    overrides: Optional[list[str]] = OverridesArg,
+) -> None:
+    """Make a passing decision's candidate the champion (registry alias + ledger entry)."""
+    from harness import registry
+
+    r = registry.promote(_load(config, overrides), decision_id, approver)
+    print(json.dumps({"model": r.model, "version": r.version, "decision_id": r.decision_id, "previous": r.previous}, indent=2))
+
+
+@registry_app.command("list")
+def registry_list(config: Optional[Path] = ConfigOpt, overrides: Optional[list[str]] = OverridesArg) -> None:
+    """Registered versions; the champion is marked."""
+    from harness import registry
+
+    rows = registry.list_versions(_load(config, overrides))
+    table = Table("version", "champion", "decision", "fingerprint", "candidate", "approver")
+    for r in rows:
+        table.add_row(r["version"], "yes" if r["champion"] else "", r["decision_id"] or "", r["fingerprint"] or "",
+                      r["candidate"] or "", r["approver"] or "")
+    _log.console.print(table)
+
+
+@registry_app.command("show")
+def registry_show(version: str = typer.Argument(...), config: Optional[Path] = ConfigOpt,
+                  overrides: Optional[list[str]] = OverridesArg) -> None:
+    """One registered version."""
+    from harness import registry
+
+    print(json.dumps(registry.show_version(_load(config, overrides), version), indent=2, default=str))
+
+
+@registry_app.command("rollback")
+def registry_rollback(
+    to: Optional[str] = typer.Option(None, "--to", help="Version to restore (default: the previous champion)."),
+    approver: Optional[str] = typer.Option(None, "--approver", help="Who decided the rollback."),
+    config: Optional[Path] = ConfigOpt,
+    overrides: Optional[list[str]] = OverridesArg,
+) -> None:
+    """Move the champion alias back to the previous champion (recorded in the ledger)."""
+    from harness import registry
+
+    r = registry.rollback(_load(config, overrides), approver, to)
+    print(json.dumps({"model": r.model, "champion": r.version, "was": r.previous}, indent=2))
 
 
 LedgerOpt = typer.Option(None, "--path", help="Ledger file (default: $HARNESS_LEDGER or $HARNESS_HOME/ledger/ledger.jsonl).",

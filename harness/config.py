@@ -25,7 +25,7 @@ from harness.errors import HarnessError
 __all__ = [
     "CycleConfig", "RunConfig", "ModelConfig", "DataConfig", "DataSource", "ReplayConfig",
     "DedupeConfig", "SFTConfig", "LoraOptions", "PrefixOptions", "FreezeOptions", "MergeConfig", "EvalConfig", "FeedbackConfig",
-    "RewardConfig", "DPOConfig", "OnlineConfig", "RuleReward", "GateConfig",
+    "RewardConfig", "DPOConfig", "OnlineConfig", "RuleReward", "GateConfig", "RegistryConfig",
     "load_config", "parse_overrides", "config_from_dict", "METHODS",
 ]
 
@@ -357,6 +357,11 @@ class GateConfig(_Section):
     feedback_dir: InputPath | None = Field(None, description="Review results (summary.json, tasks.jsonl). Default: <run>/feedback.")
 
 
+class RegistryConfig(_Section):
+    model_name: str = Field("harness-model", min_length=1, description="Registered model name in MLflow.")
+    experiment: str = Field("harness", min_length=1, description="MLflow experiment holding promotion runs.")
+
+
 class CycleConfig(_Section):
     run: RunConfig = Field(default_factory=RunConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -369,6 +374,7 @@ class CycleConfig(_Section):
     dpo: DPOConfig = Field(default_factory=DPOConfig)
     online: OnlineConfig = Field(default_factory=OnlineConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
 
     def run_dir(self) -> Path:
         if self.run.id is None:

@@ -1,0 +1,245 @@
+"""The model registry on MLflow: versions of promoted models and the ``champion`` alias.
+
+The alias moves only through :func:`promote` (a passing gate decision, plus a named approver where the
+policy requires a sign-off) and :func:`rollback`; each move is written to the ledger. A registered
+version carries the adapter (logged as run artifacts), the base model reference, the fingerprint and
+the decision id. Default store: SQLite under ``$HARNESS_HOME/mlflow``; ``MLFLOW_TRACKING_URI`` points
+the harness at another server.
+
+Crash safety: the registry is changed first and the ledger second. If a crash falls in between, the
+next registry command finds the champion alias pointing at a version the ledger has no record of,
+and records the move in the ledger as a ``repair`` (the version carries its decision id, so what
+happened is known) before doing anything else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import _log, ledger
+from harness.artifacts import read_json
+from harness.config import CycleConfig
+from harness.errors import HarnessError
+
+__all__ = ["tracking_uri", "promote", "rollback", "list_versions", "show_version", "champion", "check_consistency",
+           "find_decision", "PromoteResult"]
+
+ALIAS = "champion"
+
+
+def tracking_uri() -> str:
+    from harness.models import harness_home
+
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    folder = harness_home() / "mlflow"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def _client():
+    import logging
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # schema migrations on first use are not news
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(uri, uri)
+
+
+def _experiment(client, name: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):  # artifacts beside the database, not in the working directory
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def _model_exists(client, name: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+        return True
+    except MlflowException:
+        return False
+
+
+def champion(client, name: str) -> Any | None:
+    from mlflow.exceptions import MlflowException
+
+    if not _model_exists(client, name):
+        return None
+    try:
+        return client.get_model_version_by_alias(name, ALIAS)
+    except MlflowException:
+        return None
+
+
+def _ledger_champion(name: str) -> str | None:
+    """The version the ledger says is champion (its latest promote, rollback or repair for this model)."""
+    current = None
+    for e in ledger.read_entries(ledger.default_path()):
+        if e["action"] in ("promote", "rollback", "repair") and e["subject"].get("model") == name:
+            current = str(e["subject"].get("version"))
+    return current
+
+
+def check_consistency(client, name: str) -> None:
+    """Registry and ledger must agree on the champion; a registry move the ledger missed is recorded."""
+    check = ledger.verify()
+    if not check.ok:
+        raise HarnessError(f"the ledger failed verification: {check.message}",
+                           hint="restore the ledger from a backup; nothing in the registry was changed")
+    current = champion(client, name)
+    in_registry = str(current.version) if current is not None else None
+    in_ledger = _ledger_champion(name)
+    if in_registry == in_ledger:
+        return
+    if current is not None and current.tags.get("decision_id"):
+        ledger.append("repair", actor="harness registry", subject={"model": name, "version": in_registry},
+                      details={"reason": "the champion alias moved without a ledger entry (interrupted command); "
+                                         "recorded from the registry", "decision_id": current.tags.get("decision_id"),
+                               "ledger_said": in_ledger})
+        _log.warn(f"the ledger missed the last champion change ({name} v{in_registry}); recorded it as a repair")
+        return
+    raise HarnessError(f"the registry's champion ({in_registry}) and the ledger's ({in_ledger}) disagree and the "
+                       "registry version carries no decision id", hint="inspect with 'harness registry list' and fix by hand")
+
+
+def find_decision(config: CycleConfig, decision_id: str) -> tuple[dict[str, Any], Path]:
+    """A gate decision by id: in this run's gate folder, else in any run under run.root."""
+    candidates = []
+    if config.run.id is not None:
+        candidates.append(config.run_dir() / "gate" / f"{decision_id}.json")
+    candidates += sorted(Path(config.run.root).glob(f"*/gate/{decision_id}.json"))
+    for path in candidates:
+        if path.is_file():
+            return read_json(path), path
+    raise HarnessError(f"unknown decision '{decision_id}'",
+                       hint="run 'harness gate' first; decision ids are printed and stored in runs/<id>/gate/")
+
+
+@dataclass(frozen=True)
+class PromoteResult:
+    model: str
+    version: str
+    decision_id: str
+    previous: str | None
+
+
+def promote(config: CycleConfig, decision_id: str, approver: str | None) -> PromoteResult:
+    """Register the decision's candidate and move the champion alias to it."""
+    from harness.artifacts import sha256_file
+    from harness.models import resolve
+
+    name = config.registry.model_name
+    decision, path = find_decision(config, decision_id)
+    if not decision.get("passed"):
+        failed = [r["id"] for r in decision.get("rules", []) if not r.get("passed")]
+        raise HarnessError(f"decision {decision_id} did not pass (failed: {', '.join(failed)}); nothing was promoted",
+                           hint="fix the candidate and run the gate again")
+    if decision.get("signoff_required") and not approver:
+        raise HarnessError(f"the policy of decision {decision_id} requires a sign-off; nothing was promoted",
+                           hint="pass --approver NAME (recorded in the registry and the ledger)")
+    client = _client()
+    check_consistency(client, name)
+    done = [e for e in ledger.read_entries(ledger.default_path())
+            if e["action"] == "promote" and e["subject"].get("decision_id") == decision_id]
+    if done:
+        raise HarnessError(f"decision {decision_id} was already promoted ({name} v{done[-1]['subject']['version']}, "
+                           f"{done[-1]['time']})", hint="a decision promotes once; run the gate again for a new one")
+    cand = decision["candidate"]
+    spec = resolve(cand["ref"])
+    previous = champion(client, name)
+    import mlflow
+
+    experiment_id = _experiment(client, config.registry.experiment)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"promote {decision_id}") as run:
+        mlflow.log_params({"decision_id": decision_id, "candidate": cand["ref"], "fingerprint": cand["fingerprint"],
+                           "base": spec.base_spec.ref, "incumbent": decision["incumbent"]["ref"],
+                           "policy": f"{decision['policy']['name']} v{decision['policy']['version']}",
+                           "run_id": decision.get("run_id"), "approver": approver or ""})
+        for rule in decision["rules"]:
+            for i, check in enumerate(rule["checks"]):
+                if isinstance(check.get("estimate"), (int, float)):
+                    mlflow.log_metric(f"{rule['id']}.{i}.estimate", float(check["estimate"]))
+        mlflow.log_artifact(str(path), artifact_path="gate")
+        if spec.kind in ("adapter", "local"):
+            mlflow.log_artifacts(spec.location, artifact_path="model")
+            source = mlflow.get_artifact_uri("model")
+        else:
+            source = spec.location  # a hub id or built-in: the reference is the artifact
+    if not _model_exists(client, name):
+        client.create_registered_model(name, description="Models promoted by the harness gate.")
+    version = client.create_model_version(name, source, run_id=run.info.run_id, tags={
+        "decision_id": decision_id, "fingerprint": cand["fingerprint"], "candidate": cand["ref"],
+        "base": spec.base_spec.ref, "approver": approver or "", "decision_sha256": sha256_file(path)})
+    client.set_registered_model_alias(name, ALIAS, version.version)
+    # The registry moved; now the ledger (a crash here is repaired by the next registry command).
+    if approver:
+        ledger.append("sign_off", actor=approver, subject={"decision_id": decision_id, "model": name,
+                                                            "version": str(version.version)})
+    ledger.append("promote", actor=approver or "harness promote",
+                  subject={"decision_id": decision_id, "model": name, "version": str(version.version)},
+                  details={"previous_champion": str(previous.version) if previous else None,
+                           "fingerprint": cand["fingerprint"], "candidate": cand["ref"]})
+    _log.done(f"{name} v{version.version} is the champion (decision {decision_id}"
+              + (f", approved by {approver}" if approver else "") + ")")
+    return PromoteResult(name, str(version.version), decision_id, str(previous.version) if previous else None)
+
+
+def rollback(config: CycleConfig, approver: str | None, to_version: str | None = None) -> PromoteResult:
+    """Move the champion back to the previous champion (per the ledger), or to ``to_version``."""
+    name = config.registry.model_name
+    client = _client()
+    check_consistency(client, name)
+    current = champion(client, name)
+    if current is None:
+        raise HarnessError(f"{name} has no champion to roll back", hint="promote a decision first")
+    history = [str(e["subject"]["version"]) for e in ledger.read_entries(ledger.default_path())
+               if e["action"] in ("promote", "rollback", "repair") and e["subject"].get("model") == name]
+    if to_version is None:
+        earlier = [v for v in history if v != str(current.version)]
+        if not earlier:
+            raise HarnessError(f"{name} v{current.version} is the only champion there has been", hint="nothing to roll back to")
+        to_version = earlier[-1]
+    target = client.get_model_version(name, str(to_version))
+    client.set_registered_model_alias(name, ALIAS, target.version)
+    ledger.append("rollback", actor=approver or "harness registry rollback",
+                  subject={"model": name, "version": str(target.version), "decision_id": target.tags.get("decision_id")},
+                  details={"from_version": str(current.version)})
+    _log.done(f"{name}: champion rolled back from v{current.version} to v{target.version}")
+    return PromoteResult(name, str(target.version), target.tags.get("decision_id", ""), str(current.version))
+
+
+def list_versions(config: CycleConfig) -> list[dict[str, Any]]:
+    name = config.registry.model_name
+    client = _client()
+    if not _model_exists(client, name):
+        return []
+    champ = champion(client, name)
+    rows = []
+    for v in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)):
+        rows.append({"version": str(v.version), "champion": champ is not None and str(champ.version) == str(v.version),
+                     "decision_id": v.tags.get("decision_id"), "fingerprint": v.tags.get("fingerprint"),
+                     "candidate": v.tags.get("candidate"), "base": v.tags.get("base"),
+                     "approver": v.tags.get("approver"), "source": v.source, "created": v.creation_timestamp})
+    return rows
+
+
+def show_version(config: CycleConfig, version: str) -> dict[str, Any]:
+    rows = {r["version"]: r for r in list_versions(config)}
+    if str(version) not in rows:
+        raise HarnessError(f"{config.registry.model_name} has no version {version}",
+                           hint="see 'harness registry list'")
+    return rows[str(version)]
