@@ -48,6 +48,9 @@ class CompareRule(_Strict):
     metric: str = Field(min_length=1)
     require: Literal["improve", "no_regress", "within"]
     by: float = Field(ge=0, description="improve: least gain; no_regress: largest allowed loss; within: tolerance.")
+    min_effect: float | None = Field(
+        None, gt=0, description="improve: the smallest true gain this rule is meant to detect; "
+                                "bench/gate_power.py measures the rule's power there (goal >= 90 %).")
     description: str = ""
 
 
