@@ -238,9 +238,15 @@ def run(config: CycleConfig) -> GateResult:
                 for f in evidence:
                     inputs[f] = sha256_file(f)
                 if suite not in rows_cache:
-                    rows_cache[suite] = compare_suite(inc_suites[suite], cand_suites[suite], seed=seed,
-                                                      n_resamples=config.eval.bootstrap_resamples,
-                                                      suite_dirs=tuple(config.eval.suite_dirs))
+                    try:
+                        rows_cache[suite] = compare_suite(inc_suites[suite], cand_suites[suite], seed=seed,
+                                                          n_resamples=config.eval.bootstrap_resamples,
+                                                          suite_dirs=tuple(config.eval.suite_dirs))
+                    except HarnessError as exc:  # e.g. the two sides were scored on different data
+                        rows_cache[suite] = []
+                        checks.append({"suite": suite, "metric": rule.metric, "passed": False,
+                                       "reason": f"unusable evidence: {exc.message}", "evidence": evidence})
+                        continue
                 row = next((r for r in rows_cache[suite] if r["metric"] == rule.metric), None)
                 if row is None:
                     checks.append({"suite": suite, "metric": rule.metric, "passed": False,

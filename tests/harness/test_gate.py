@@ -185,3 +185,15 @@ def test_decide_compare_orientation():
     assert not ok
     with pytest.raises(HarnessError, match="does not exist"):
         gate.load_policy(gate.DEFAULT_POLICY.with_name("nope.yaml"))
+
+
+def test_evidence_scored_on_different_data_fails_the_rule(setup, tmp_path, monkeypatch):
+    run_dir, eval_dir, cand_fp, inc_fp, config = setup
+    monkeypatch.setenv("HARNESS_LEDGER", str(tmp_path / "ledger.jsonl"))
+    base = _binary(0.4, 100, 0)
+    _write_suite(eval_dir, inc_fp, "inc", "domain/handbook_mcq", base, data_hash="d1")
+    _write_suite(eval_dir, cand_fp, "cand", "domain/handbook_mcq", base, data_hash="d2")
+    rules = [RULES[0]]
+    d = gate.run(config(_policy(tmp_path, rules))).decision
+    check = d["rules"][0]["checks"][0]
+    assert not d["passed"] and "unusable evidence" in check["reason"] and "different data" in check["reason"]
