@@ -455,6 +455,24 @@ def registry_rollback(
     print(json.dumps({"model": r.model, "champion": r.version, "was": r.previous}, indent=2))
 
 
+@app.command()
+def report(
+    run_id: Optional[str] = typer.Argument(None, help="Run id (overrides run.id)."),
+    config: Optional[Path] = ConfigOpt,
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also print audit.pdf with headless Chromium."),
+    overrides: Optional[list[str]] = OverridesArg,
+) -> None:
+    """Write the run's audit report: report/audit.html (self-contained), audit.pdf, audit.json."""
+    from reports import audit
+
+    extra = list(overrides or [])
+    if run_id:
+        extra.append(f"run.id={run_id}")
+    result = audit.run(_load(config, extra), pdf=pdf)
+    print(json.dumps({"html": str(result.html), "pdf": str(result.pdf) if result.pdf else None,
+                      "json": str(result.json)}, indent=2))
+
+
 LedgerOpt = typer.Option(None, "--path", help="Ledger file (default: $HARNESS_LEDGER or $HARNESS_HOME/ledger/ledger.jsonl).",
                          dir_okay=False)
 

@@ -1,0 +1,1 @@
+"""Audit reports (HTML, PDF, JSON) for compliance readers."""

@@ -1,0 +1,130 @@
+"""The audit report of a promoted and of a rejected candidate: HTML in Chromium, PDF text, JSON schema."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from harness import gate, registry
+from harness.config import load_config
+from harness.models import fingerprint, resolve
+from reports import audit
+from tests.conftest import write_jsonl
+from tests.harness.test_gate import RULES, _binary, _feedback, _policy, _write_suite
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _need_browser():
+    if CHROMIUM is None:
+        if os.environ.get("HARNESS_REQUIRE_BROWSER") == "1":
+            pytest.fail("chromium is not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture
+def cycle(tmp_path, monkeypatch, tiny_model_dir):
+    from peft import LoraConfig, get_peft_model
+
+    from harness.models import load_model, load_tokenizer
+
+    monkeypatch.setenv("HARNESS_LEDGER", str(tmp_path / "ledger.jsonl"))
+    (tmp_path / "mlflow").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    cand = tmp_path / "candidate"
+    spec = resolve("builtin:tiny-random")
+    get_peft_model(load_model(spec), LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM")).save_pretrained(cand)
+    load_tokenizer(spec).save_pretrained(cand)
+    (cand / "harness_adapter.json").write_text(json.dumps({"base": "builtin:tiny-random"}))
+    run_dir = tmp_path / "runs" / "audit"
+    cand_fp, inc_fp = fingerprint(resolve(str(cand))), fingerprint(spec)
+    write_jsonl(run_dir / "sft" / "metrics.jsonl", [{"stage": "sft", "step": s, "loss": 3.0 / s} for s in range(1, 6)])
+
+    def config(*extra):
+        return load_config(None, ["model.base=builtin:tiny-random", f"run.root={tmp_path / 'runs'}", "run.id=audit",
+                                  f"gate.candidate={cand}", "registry.model_name=audit-model", *extra])
+    return run_dir, cand_fp, inc_fp, config
+
+
+def _evidence(run_dir, cand_fp, inc_fp, gain):
+    base = _binary(0.4, 300, 0)
+    better = [1.0 if v or (gain and i % 3 == 0) else 0.0 for i, v in enumerate(base)]
+    _write_suite(run_dir / "eval", inc_fp, "builtin:tiny-random", "domain/handbook_mcq", base)
+    _write_suite(run_dir / "eval", cand_fp, "candidate", "domain/handbook_mcq", better)
+    gk = _binary(0.6, 300, 1)
+    _write_suite(run_dir / "eval", inc_fp, "builtin:tiny-random", "retention/general_knowledge", gk)
+    _write_suite(run_dir / "eval", cand_fp, "candidate", "retention/general_knowledge", gk)
+    _feedback(run_dir, cand_fp, inc_fp)
+    for path in (run_dir / "eval").glob("*/*/*/summary.json"):  # what harness eval adds: CIs per metric
+        summary = json.loads(path.read_text())
+        for m in summary["metrics"].values():
+            m.update(ci_low=m["estimate"] - 0.05, ci_high=m["estimate"] + 0.05, n=summary["n"])
+        path.write_text(json.dumps(summary))
+
+
+def test_report_of_a_promoted_candidate(cycle, tmp_path):
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+    from pypdf import PdfReader
+
+    run_dir, cand_fp, inc_fp, config = cycle
+    _evidence(run_dir, cand_fp, inc_fp, gain=True)
+    policy = _policy(tmp_path, RULES, signoff=True)
+    decision = gate.run(config(f"gate.policy={policy}")).decision
+    assert decision["passed"]
+    registry.promote(config(), decision["decision_id"], "Ana Lima")
+    result = audit.run(config())
+
+    doc = json.loads(result.json.read_text())
+    jsonschema.validate(doc, json.loads(audit.SCHEMA_PATH.read_text()))
+    assert doc["decision"]["status"] == "promoted" and doc["decision"]["approver"] == "Ana Lima"
+    assert {m["role"] for m in doc["evaluation"]} == {"candidate", "incumbent"}
+    assert doc["ledger"]["ok"] and doc["curves"]["sft"][0]["loss"] == 3.0
+
+    html = result.html.read_text()
+    assert "<link" not in html and 'src="http' not in html and "data:image/png;base64," in html  # opens offline
+    shot = tmp_path / "audit.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1200, "height": 1600})
+        page.goto(result.html.resolve().as_uri())
+        for section in audit.SECTIONS:
+            heading = page.get_by_role("heading", name=section, exact=True)
+            heading.scroll_into_view_if_needed()
+            assert heading.is_visible(), section
+        assert page.get_by_text("Promoted.", exact=False).first.is_visible()
+        for chart in ("evaluation chart", "curve_sft"):
+            assert page.locator(f'img[alt="{chart}"]').evaluate("img => img.naturalWidth") > 100, chart
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert shot.stat().st_size > 50_000
+
+    text = " ".join(page.extract_text() for page in PdfReader(str(result.pdf)).pages)
+    text = " ".join(text.split())
+    for section in audit.SECTIONS:
+        assert section in text, section
+    assert "Ana Lima" in text and decision["decision_id"] in text
+
+
+def test_report_of_a_rejected_candidate_without_pdf(cycle, tmp_path):
+    run_dir, cand_fp, inc_fp, config = cycle
+    _evidence(run_dir, cand_fp, inc_fp, gain=False)
+    decision = gate.run(config(f"gate.policy={_policy(tmp_path, RULES)}")).decision
+    assert not decision["passed"]
+    result = audit.run(config(), pdf=False)
+    doc = json.loads(result.json.read_text())
+    assert result.pdf is None and doc["decision"]["status"] == "rejected"
+    assert doc["decision"]["failed_rules"] == ["domain"] and "domain" in doc["decision"]["plain"]
+    assert "Rejected." in result.html.read_text()
+
+
+def test_report_needs_a_decision(tmp_path, capsys):
+    from harness.cli import main
+
+    (tmp_path / "r").mkdir()
+    assert main(["report", "r", f"run.root={tmp_path}", "--no-pdf"]) == 2
+    assert "no gate decision" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "report").exists()
