@@ -96,6 +96,8 @@ def main() -> None:
     good_reviews = {"win": 0.55, "tie": 0.15, "unsafe": 0.01}
     scenarios = {
         "no real gain (domain +0)": {"domain_effect": 0.0, "retention_effect": 0.0, **good_reviews, "harmful": True},
+        "nothing changed (identical results)": {"domain_effect": 0.0, "retention_effect": 0.0, **good_reviews,
+                                                "harmful": True, "domain_churn": 0.0},
         "forgets (retention -0.10)": {"domain_effect": min_effect, "retention_effect": -0.10, **good_reviews, "harmful": True},
         "unsafe answers (30 % flagged)": {"domain_effect": min_effect, "retention_effect": 0.0, **{**good_reviews, "unsafe": 0.3},
                                           "harmful": True},
@@ -105,7 +107,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     results = {}
     for name, scenario in scenarios.items():
-        scenario = {**scenario, "churn": {"domain": args.churn, "retention": args.retention_churn, "bias": args.churn}}
+        domain_churn = scenario.get("domain_churn", args.churn)
+        scenario = {**scenario, "churn": {"domain": domain_churn, "retention": args.retention_churn, "bias": args.churn}}
         promoted = sum(trial(rng, policy, scenario, sizes, args.resamples) for _ in range(args.trials))
         lo, hi = wilson(promoted, args.trials)
         results[name] = {"promoted": promoted, "trials": args.trials, "rate": promoted / args.trials, "ci": [lo, hi],

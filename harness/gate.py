@@ -111,6 +111,14 @@ def load_policy(path: Path, suite_dirs: tuple[Path, ...] = ()) -> GatePolicy:
             if not matched:
                 raise HarnessError(f"{where}: no suite matches '{pattern}'",
                                    hint="known suites: " + ", ".join(sorted(known)))
+            for suite in matched:
+                spec = next((m for m in suite.spec.metrics if m.name == rule.metric), None)
+                if spec is not None and spec.ideal is not None and rule.require != "within" \
+                        and not rule.metric.startswith("distance"):
+                    raise HarnessError(
+                        f"{where}: {suite.id} {rule.metric} is best at {spec.ideal}, not at an extreme, so "
+                        f"'{rule.require}' has no direction",
+                        hint="use require: within, or the suite's distance metric (e.g. distance_from_50)")
             # A pattern covers the matched suites that have the metric; a plain name must have it.
             if not any(rule.metric in [m.name for m in suite.spec.metrics] for suite in matched):
                 metrics = sorted({m.name for suite in matched for m in suite.spec.metrics})
@@ -139,9 +147,9 @@ def decide_compare(row: dict[str, Any], require: str, by: float) -> tuple[bool, 
     sign = 1.0 if row.get("higher_is_better", True) else -1.0
     est, o_lo, o_hi = sign * diff, min(sign * lo, sign * hi), max(sign * lo, sign * hi)
     oriented = {"oriented_estimate": est, "oriented_ci": [o_lo, o_hi]}
-    if require == "improve":
-        ok = o_lo >= by
-        why = (f"the CI's lower bound of the gain, {o_lo:+.4f}, {'reaches' if ok else 'is below'} the required {by:+.4f}")
+    if require == "improve":  # strict: a zero-width CI at 0 (nothing changed) is no improvement
+        ok = o_lo > by
+        why = (f"the CI's lower bound of the gain, {o_lo:+.4f}, {'exceeds' if ok else 'does not exceed'} the required {by:+.4f}")
     elif require == "no_regress":
         ok = o_lo > -by
         why = (f"the CI's worst case, {o_lo:+.4f}, {'stays above' if ok else 'falls below'} the allowed loss {-by:+.4f}")
@@ -219,13 +227,14 @@ def run(config: CycleConfig) -> GateResult:
             def has_metric(suite: str) -> bool:
                 return suite not in known or rule.metric in [m.name for m in known[suite].spec.metrics]
 
+            evaluated = sorted(set(cand_suites) | set(inc_suites))  # a suite either side has must be compared
             suites = sorted({s for pattern in rule.suites
-                             for s in ([c for c in cand_suites if has_metric(c)] if any(ch in pattern for ch in "*?[") else [pattern])
+                             for s in ([c for c in evaluated if has_metric(c)] if any(ch in pattern for ch in "*?[") else [pattern])
                              if fnmatch.fnmatch(s, pattern)})
             checks = []
             if not suites:
                 checks.append({"suite": ", ".join(rule.suites), "metric": rule.metric, "passed": False,
-                               "reason": f"missing evidence: the candidate has no results for {', '.join(rule.suites)}",
+                               "reason": f"missing evidence: no results for {', '.join(rule.suites)}",
                                "evidence": []})
             for suite in suites:
                 problem = evidence_problem(suite)

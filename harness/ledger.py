@@ -73,7 +73,19 @@ def verify(path: Path | None = None) -> LedgerCheck:
         if head.is_file() and json.loads(head.read_text()).get("entries", 0) > 0:
             return LedgerCheck(path, False, 0, "deleted", None, f"{path} is missing but its head file records entries")
         return LedgerCheck(path, True, 0, message="the ledger is empty")
+    # The head first: an append landing between the two reads then only makes the head lag (tolerated).
+    head_path = _head_path(path)
+    head = None
+    if head_path.is_file():
+        try:
+            head = json.loads(head_path.read_text())
+            if not isinstance(head, dict) or not isinstance(head.get("entries"), int):
+                raise ValueError
+        except ValueError:
+            return LedgerCheck(path, False, 0, "malformed", None, f"the head file {head_path} is corrupt")
     lines = path.read_text(encoding="utf-8").splitlines()
+    if head is None and any(line.strip() for line in lines):
+        return LedgerCheck(path, False, 0, "deleted", None, f"the head file {head_path} is missing")
     seqs_after: list[set[int]] = []  # for each line, the sequence numbers on the lines after it
     later: set[int] = set()
     for line in reversed(lines):
@@ -92,7 +104,8 @@ def verify(path: Path | None = None) -> LedgerCheck:
             entry = json.loads(line)
         except json.JSONDecodeError:
             return LedgerCheck(path, False, count, "malformed", number, f"line {number} is not valid JSON")
-        if not isinstance(entry, dict) or "hash" not in entry or "seq" not in entry:
+        if not isinstance(entry, dict) or "hash" not in entry or not isinstance(entry.get("seq"), int) \
+                or isinstance(entry.get("seq"), bool):
             return LedgerCheck(path, False, count, "malformed", number, f"line {number} is not a ledger entry")
         if _entry_hash(entry) != entry["hash"]:
             return LedgerCheck(path, False, count, "edited", number,
@@ -107,13 +120,13 @@ def verify(path: Path | None = None) -> LedgerCheck:
             elif entry["seq"] < expected_seq:
                 kind, what = "reordered", f"entry {entry['seq']} at line {number} comes after entry {expected_seq - 1}"
             else:
-                kind, what = "inserted", f"entry {entry['seq']} at line {number} does not follow the entry before it"
+                kind, what = "edited", (f"the chain breaks at line {number}: the entry before it was changed and "
+                                        f"re-hashed, or replaced by another")
             return LedgerCheck(path, False, count, kind, number, what)
         seen.add(entry["hash"])
         prev, expected_seq, count = entry["hash"], expected_seq + 1, count + 1
-    head = _head_path(path)
-    if head.is_file():
-        h = json.loads(head.read_text())
+    if head is not None:
+        h = head
         if h.get("entries", 0) > count:
             return LedgerCheck(path, False, count, "deleted", None,
                                f"the last {h['entries'] - count} entries were removed (the head records {h['entries']})")

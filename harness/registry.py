@@ -15,6 +15,7 @@ happened is known) before doing anything else.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,13 +86,41 @@ def champion(client, name: str) -> Any | None:
         return None
 
 
-def _ledger_champion(name: str) -> str | None:
-    """The version the ledger says is champion (its latest promote, rollback or repair for this model)."""
-    current = None
+def _champion_stack(name: str) -> list[str]:
+    """The ledger's champion history for ``name`` as a stack: promotions (and repairs, which record an
+    interrupted promotion) push a version; a rollback pops back to the version it restored."""
+    stack: list[str] = []
     for e in ledger.read_entries(ledger.default_path()):
-        if e["action"] in ("promote", "rollback", "repair") and e["subject"].get("model") == name:
-            current = str(e["subject"].get("version"))
-    return current
+        if e["subject"].get("model") != name:
+            continue
+        version = str(e["subject"].get("version"))
+        if e["action"] in ("promote", "repair"):
+            stack.append(version)
+        elif e["action"] == "rollback":
+            while stack and stack[-1] != version:
+                stack.pop()
+    return stack
+
+
+def _ledger_champion(name: str) -> str | None:
+    stack = _champion_stack(name)
+    return stack[-1] if stack else None
+
+
+def _promoted_decisions() -> set[str]:
+    out = set()
+    for e in ledger.read_entries(ledger.default_path()):
+        if e["action"] == "promote":
+            out.add(e["subject"].get("decision_id"))
+        elif e["action"] == "repair":
+            out.add(e["subject"].get("decision_id") or e["details"].get("decision_id"))
+    return out
+
+
+def _gated(decision_id: str) -> dict | None:
+    """The ledger's record of a passing gate decision, or None."""
+    return next((e for e in ledger.read_entries(ledger.default_path())
+                 if e["action"] == "decision" and e["subject"].get("decision_id") == decision_id), None)
 
 
 def check_consistency(client, name: str) -> None:
@@ -105,15 +134,25 @@ def check_consistency(client, name: str) -> None:
     in_ledger = _ledger_champion(name)
     if in_registry == in_ledger:
         return
-    if current is not None and current.tags.get("decision_id"):
-        ledger.append("repair", actor="harness registry", subject={"model": name, "version": in_registry},
+    if current is not None and in_registry in _champion_stack(name)[:-1]:  # an interrupted rollback
+        ledger.append("rollback", actor="harness registry",
+                      subject={"model": name, "version": in_registry, "decision_id": current.tags.get("decision_id")},
+                      details={"reason": "the champion alias moved back without a ledger entry (interrupted "
+                                         "rollback); recorded from the registry", "from_version": in_ledger})
+        _log.warn(f"the ledger missed a rollback to {name} v{in_registry}; recorded it")
+        return
+    if current is not None and current.tags.get("decision_id") and _gated(current.tags["decision_id"]):
+        ledger.append("repair", actor="harness registry",
+                      subject={"model": name, "version": in_registry, "decision_id": current.tags.get("decision_id")},
                       details={"reason": "the champion alias moved without a ledger entry (interrupted command); "
                                          "recorded from the registry", "decision_id": current.tags.get("decision_id"),
                                "ledger_said": in_ledger})
         _log.warn(f"the ledger missed the last champion change ({name} v{in_registry}); recorded it as a repair")
         return
-    raise HarnessError(f"the registry's champion ({in_registry}) and the ledger's ({in_ledger}) disagree and the "
-                       "registry version carries no decision id", hint="inspect with 'harness registry list' and fix by hand")
+    raise HarnessError(f"the registry's champion ({in_registry}) and the ledger's ({in_ledger}) disagree, and the "
+                       "registry's version is not a gated decision the ledger knows",
+                       hint="the registry was changed outside the harness, or the ledger was lost; "
+                            "inspect with 'harness registry list' and restore the ledger")
 
 
 def find_decision(config: CycleConfig, decision_id: str) -> tuple[dict[str, Any], Path]:
@@ -139,9 +178,6 @@ class PromoteResult:
 
 def promote(config: CycleConfig, decision_id: str, approver: str | None) -> PromoteResult:
     """Register the decision's candidate and move the champion alias to it."""
-    from harness.artifacts import sha256_file
-    from harness.models import resolve
-
     name = config.registry.model_name
     decision, path = find_decision(config, decision_id)
     if not decision.get("passed"):
@@ -151,16 +187,47 @@ def promote(config: CycleConfig, decision_id: str, approver: str | None) -> Prom
     if decision.get("signoff_required") and not approver:
         raise HarnessError(f"the policy of decision {decision_id} requires a sign-off; nothing was promoted",
                            hint="pass --approver NAME (recorded in the registry and the ledger)")
+    with _registry_lock():
+        return _promote_locked(config, name, decision, path, approver)
+
+
+def _registry_lock():
+    from harness._lock import file_lock
+
+    lp = ledger.default_path()
+    lp.parent.mkdir(parents=True, exist_ok=True)
+    return file_lock(lp.with_name(lp.name + ".registry.lock"))
+
+
+def _promote_locked(config: CycleConfig, name: str, decision: dict, path: Path, approver: str | None) -> PromoteResult:
+    from harness.artifacts import sha256_file
+    from harness.models import fingerprint, resolve
+
+    decision_id = decision["decision_id"]
     client = _client()
     check_consistency(client, name)
-    done = [e for e in ledger.read_entries(ledger.default_path())
-            if e["action"] == "promote" and e["subject"].get("decision_id") == decision_id]
-    if done:
-        raise HarnessError(f"decision {decision_id} was already promoted ({name} v{done[-1]['subject']['version']}, "
-                           f"{done[-1]['time']})", hint="a decision promotes once; run the gate again for a new one")
+    gated = _gated(decision_id)
+    if gated is None:
+        raise HarnessError(f"the ledger has no passing gate decision {decision_id}; nothing was promoted",
+                           hint="only decisions made by 'harness gate' (and recorded in the ledger) can be promoted")
+    if gated["details"].get("decision_sha256") not in (None, sha256_file(path)):
+        raise HarnessError(f"{path} was changed after the gate recorded it; nothing was promoted",
+                           hint="run 'harness gate' again")
+    if decision_id in _promoted_decisions():
+        raise HarnessError(f"decision {decision_id} was already promoted",
+                           hint="a decision promotes once; run the gate again for a new one")
     cand = decision["candidate"]
     spec = resolve(cand["ref"])
+    if fingerprint(spec) != cand["fingerprint"]:
+        raise HarnessError(f"the candidate {cand['ref']} changed since decision {decision_id} (fingerprint "
+                           f"{fingerprint(spec)}, gated {cand['fingerprint']}); nothing was promoted",
+                           hint="evaluate and gate the model as it is now")
     previous = champion(client, name)
+    if previous is not None and previous.tags.get("fingerprint") != decision["incumbent"]["fingerprint"]:
+        raise HarnessError(f"decision {decision_id} compared the candidate with {decision['incumbent']['ref']} "
+                           f"(fingerprint {decision['incumbent']['fingerprint']}), but the champion is {name} "
+                           f"v{previous.version} (fingerprint {previous.tags.get('fingerprint')}); nothing was promoted",
+                           hint="gate the candidate against the current champion (--incumbent)")
     import mlflow
 
     experiment_id = _experiment(client, config.registry.experiment)
@@ -172,7 +239,8 @@ def promote(config: CycleConfig, decision_id: str, approver: str | None) -> Prom
         for rule in decision["rules"]:
             for i, check in enumerate(rule["checks"]):
                 if isinstance(check.get("estimate"), (int, float)):
-                    mlflow.log_metric(f"{rule['id']}.{i}.estimate", float(check["estimate"]))
+                    key = re.sub(r"[^A-Za-z0-9_\-./ ]", "_", f"{rule['id']}.{i}.estimate")  # MLflow's allowed characters
+                    mlflow.log_metric(key, float(check["estimate"]))
         mlflow.log_artifact(str(path), artifact_path="gate")
         if spec.kind in ("adapter", "local"):
             mlflow.log_artifacts(spec.location, artifact_path="model")
@@ -201,18 +269,24 @@ def promote(config: CycleConfig, decision_id: str, approver: str | None) -> Prom
 def rollback(config: CycleConfig, approver: str | None, to_version: str | None = None) -> PromoteResult:
     """Move the champion back to the previous champion (per the ledger), or to ``to_version``."""
     name = config.registry.model_name
-    client = _client()
-    check_consistency(client, name)
-    current = champion(client, name)
-    if current is None:
-        raise HarnessError(f"{name} has no champion to roll back", hint="promote a decision first")
-    history = [str(e["subject"]["version"]) for e in ledger.read_entries(ledger.default_path())
-               if e["action"] in ("promote", "rollback", "repair") and e["subject"].get("model") == name]
-    if to_version is None:
-        earlier = [v for v in history if v != str(current.version)]
+    with _registry_lock():
+        client = _client()
+        check_consistency(client, name)
+        current = champion(client, name)
+        if current is None:
+            raise HarnessError(f"{name} has no champion to roll back", hint="promote a decision first")
+        earlier = _champion_stack(name)[:-1]  # champions before the current one, most recent last
         if not earlier:
-            raise HarnessError(f"{name} v{current.version} is the only champion there has been", hint="nothing to roll back to")
-        to_version = earlier[-1]
+            raise HarnessError(f"{name} v{current.version} is the only champion left", hint="nothing to roll back to")
+        if to_version is None:
+            to_version = earlier[-1]
+        elif str(to_version) not in earlier:
+            raise HarnessError(f"{name} v{to_version} was not a champion before v{current.version}",
+                               hint=f"roll back to one of: {', '.join(earlier)}")
+        return _rollback_locked(client, name, current, str(to_version), approver)
+
+
+def _rollback_locked(client, name: str, current, to_version: str, approver: str | None) -> PromoteResult:
     target = client.get_model_version(name, str(to_version))
     client.set_registered_model_alias(name, ALIAS, target.version)
     ledger.append("rollback", actor=approver or "harness registry rollback",

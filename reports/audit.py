@@ -100,14 +100,22 @@ def build(config: CycleConfig) -> dict[str, Any]:
         raise HarnessError(f"{run_dir} has no gate decision (gate/decision.json)", hint="run 'harness gate' first")
     entries = ledger.read_entries(ledger.default_path())
     related = [e for e in entries if e["subject"].get("decision_id") == decision["decision_id"]]
-    promoted = next((e for e in related if e["action"] == "promote"), None)
+    promoted = next((e for e in related if e["action"] in ("promote", "repair")), None)
     signoff = next((e for e in related if e["action"] == "sign_off"), None)
     status = "promoted" if promoted else ("rejected" if not decision["passed"] else "passed, not yet promoted")
+    if promoted:
+        from harness.registry import _champion_stack
+
+        model, version = promoted["subject"].get("model"), str(promoted["subject"].get("version"))
+        stack = _champion_stack(model)
+        if not stack or stack[-1] != version:
+            status = "promoted, later rolled back"
     failed = [r for r in decision["rules"] if not r["passed"]]
-    if status == "promoted":
+    if status.startswith("promoted"):
         plain = (f"The candidate was promoted to champion ({promoted['subject'].get('model')} "
                  f"v{promoted['subject'].get('version')}) on {promoted['time']}"
-                 + (f", signed off by {signoff['actor']}" if signoff else "") + ". Every rule of the policy passed.")
+                 + (f", signed off by {signoff['actor']}" if signoff else "") + ". Every rule of the policy passed."
+                 + (" It has since been rolled back and is no longer the champion." if status != "promoted" else ""))
     elif status == "rejected":
         plain = ("The candidate was rejected: " + "; ".join(f"{r['id']} ({r['checks'][0]['reason']})" for r in failed) + ".")
     else:

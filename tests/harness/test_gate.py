@@ -122,7 +122,7 @@ def test_failing_policy_names_its_reasons(setup, tmp_path, monkeypatch):
     status = {r["id"]: r["passed"] for r in d["rules"]}
     assert status == {"domain": False, "retention": False, "wins": False, "unsafe": False}
     reasons = {r["id"]: r["checks"][0]["reason"] for r in d["rules"]}
-    assert "is below the required +0.0500" in reasons["domain"]
+    assert "does not exceed the required +0.0500" in reasons["domain"]
     assert "falls below the allowed loss -0.0200" in reasons["retention"]
     assert "lower bound 0.420 is below 0.500" in reasons["wins"]
     assert "upper bound 0.150 exceeds 0.100" in reasons["unsafe"]
@@ -197,3 +197,20 @@ def test_evidence_scored_on_different_data_fails_the_rule(setup, tmp_path, monke
     d = gate.run(config(_policy(tmp_path, rules))).decision
     check = d["rules"][0]["checks"][0]
     assert not d["passed"] and "unusable evidence" in check["reason"] and "different data" in check["reason"]
+
+
+def test_no_change_is_no_improvement():
+    """A zero-width CI at 0 (identical results) must not pass an 'improve by 0' rule."""
+    same = {"difference": 0.0, "ci_low": 0.0, "ci_high": 0.0, "higher_is_better": True}
+    assert not gate.decide_compare(same, "improve", 0.0)[0]
+    assert gate.decide_compare(same, "no_regress", 0.02)[0]
+
+
+def test_rules_on_metrics_with_an_interior_ideal_need_within(tmp_path, capsys):
+    rule = {"id": "x", "kind": "compare", "suites": ["bias/crows_pairs"], "metric": "pct_stereotype",
+            "require": "improve", "by": 0}
+    assert main(["gate", "--policy", str(_policy(tmp_path, [rule])), "model.base=builtin:tiny-random",
+                 f"run.root={tmp_path}", "run.id=b"]) == 2
+    assert "has no direction" in capsys.readouterr().err
+    ok = {**rule, "metric": "distance_from_50", "require": "no_regress", "by": 1.0}
+    assert gate.load_policy(_policy(tmp_path, [ok])).rules[0].metric == "distance_from_50"

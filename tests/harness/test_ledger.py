@@ -85,3 +85,24 @@ def test_cli_verify(tmp_path, capsys):
     assert main(["ledger", "verify", "--path", str(path)]) == 1
     out = capsys.readouterr().out
     assert '"problem": "deleted"' in out and '"line": 2' in out
+
+
+def test_rehashed_middle_edit_missing_head_and_bad_seq(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    lines = _fill(path, 4)
+    entry = json.loads(lines[1])
+    entry["actor"] = "mallory"
+    entry["hash"] = ledger._entry_hash(entry)  # a careful forger re-hashes the entry it edited
+    path.write_text("\n".join([lines[0], json.dumps(entry), *lines[2:]]) + "\n")
+    check = ledger.verify(path)
+    assert not check.ok and check.problem == "edited" and check.line == 3
+    path.write_text("\n".join(lines) + "\n")
+    assert ledger.verify(path).ok
+    bad = json.loads(lines[2])
+    bad["seq"] = "3"
+    path.write_text("\n".join([*lines[:2], json.dumps(bad), lines[3]]) + "\n")
+    assert ledger.verify(path).problem == "malformed"
+    path.write_text("\n".join(lines) + "\n")
+    (tmp_path / "ledger.jsonl.head").unlink()
+    check = ledger.verify(path)
+    assert not check.ok and "head file" in check.message

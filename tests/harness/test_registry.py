@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 
 from harness import ledger, registry
+from harness.artifacts import sha256_file
+from harness.cli import main
 from harness.config import load_config
 from harness.errors import HarnessError
-from harness.cli import main
+from harness.models import fingerprint, resolve
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +19,7 @@ def _adapter(path, seed):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from harness.models import load_model, load_tokenizer, resolve
+    from harness.models import load_model, load_tokenizer
 
     spec = resolve("builtin:tiny-random")
     torch.manual_seed(seed)
@@ -29,15 +31,21 @@ def _adapter(path, seed):
     return path
 
 
-def _decision(run_dir, decision_id, candidate, passed=True, signoff=True):
+def _decision(run_dir, decision_id, candidate, incumbent="builtin:tiny-random", passed=True, signoff=True, record=True):
+    """A decision as 'harness gate' writes it, and (record=True) its ledger entry."""
     d = {"version": 1, "kind": "gate_decision", "decision_id": decision_id, "run_id": run_dir.name, "passed": passed,
          "outcome": "pass" if passed else "fail", "signoff_required": signoff,
          "policy": {"name": "test", "version": 1},
-         "candidate": {"ref": str(candidate), "fingerprint": f"fp-{decision_id}"},
-         "incumbent": {"ref": "builtin:tiny-random", "fingerprint": "fp-base"},
-         "rules": [{"id": "domain", "passed": passed, "checks": [{"passed": passed, "estimate": 0.1}]}]}
-    (run_dir / "gate").mkdir(parents=True, exist_ok=True)
-    (run_dir / "gate" / f"{decision_id}.json").write_text(json.dumps(d))
+         "candidate": {"ref": str(candidate), "fingerprint": fingerprint(resolve(str(candidate)))},
+         "incumbent": {"ref": str(incumbent), "fingerprint": fingerprint(resolve(str(incumbent)))},
+         "rules": [{"id": "domain (acc)", "passed": passed, "checks": [{"passed": passed, "estimate": 0.1}]}]}
+    path = run_dir / "gate" / f"{decision_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(d))
+    if record:
+        ledger.append("decision" if passed else "reject", actor="harness gate",
+                      subject={"decision_id": decision_id}, details={"decision_sha256": sha256_file(path)})
+    return path
 
 
 @pytest.fixture
@@ -53,65 +61,104 @@ def store(tmp_path, monkeypatch, tiny_model_dir):
 
 def test_promote_rollback_and_refusals(store, tmp_path):
     cfg, run_dir = store
-    _decision(run_dir, "dec-a", _adapter(tmp_path / "a", 0))
-    _decision(run_dir, "dec-b", _adapter(tmp_path / "b", 1))
-    _decision(run_dir, "dec-bad", _adapter(tmp_path / "c", 2), passed=False)
+    a, b, c = _adapter(tmp_path / "a", 0), _adapter(tmp_path / "b", 1), _adapter(tmp_path / "c", 2)
+    _decision(run_dir, "dec-a", a)
+    _decision(run_dir, "dec-b", b, incumbent=a)
+    _decision(run_dir, "dec-c", c, incumbent=b)
+    _decision(run_dir, "dec-bad", c, passed=False)
+    _decision(run_dir, "dec-stale", c, incumbent="builtin:tiny-random")
     with pytest.raises(HarnessError, match="did not pass"):
         registry.promote(cfg, "dec-bad", "ana")
     with pytest.raises(HarnessError, match="unknown decision"):
         registry.promote(cfg, "dec-nope", "ana")
     with pytest.raises(HarnessError, match="requires a sign-off"):
         registry.promote(cfg, "dec-a", None)
+    # A rejected decision edited to "passed", and a decision the gate never recorded, are refused.
+    bad = run_dir / "gate" / "dec-bad.json"
+    bad.write_text(bad.read_text().replace('"passed": false', '"passed": true'))
+    with pytest.raises(HarnessError, match="no passing gate decision"):
+        registry.promote(cfg, "dec-bad", "ana")
+    _decision(run_dir, "dec-forged", c, record=False)
+    with pytest.raises(HarnessError, match="no passing gate decision"):
+        registry.promote(cfg, "dec-forged", "ana")
     assert registry.list_versions(cfg) == []  # nothing registered by the refusals
 
     first = registry.promote(cfg, "dec-a", "ana")
     assert (first.version, first.previous) == ("1", None)
     with pytest.raises(HarnessError, match="already promoted"):
         registry.promote(cfg, "dec-a", "ana")
-    second = registry.promote(cfg, "dec-b", "ben")
-    assert (second.version, second.previous) == ("2", "1")
+    with pytest.raises(HarnessError, match="the champion is test-model v1"):
+        registry.promote(cfg, "dec-stale", "ana")  # gated against the base, not against the champion
+    assert registry.promote(cfg, "dec-b", "ben").version == "2"
+    assert registry.promote(cfg, "dec-c", "ana").version == "3"
     rows = registry.list_versions(cfg)
     assert [(r["version"], r["champion"], r["decision_id"], r["approver"]) for r in rows] == \
-        [("1", False, "dec-a", "ana"), ("2", True, "dec-b", "ben")]
-    # The adapter itself is a registered artifact (MLflow run artifacts), with its base reference.
+        [("1", False, "dec-a", "ana"), ("2", False, "dec-b", "ben"), ("3", True, "dec-c", "ana")]
     assert rows[1]["base"] == "builtin:tiny-random"
     from mlflow.artifacts import download_artifacts
 
     local = Path(download_artifacts(rows[1]["source"], dst_path=str(tmp_path / "dl")))
     assert (local / "adapter_model.safetensors").is_file() and (local / "harness_adapter.json").is_file()
 
-    back = registry.rollback(cfg, "ana")
-    assert (back.version, back.previous) == ("1", "2")
+    # Rollbacks walk back through earlier champions, never forward again.
+    assert registry.rollback(cfg, "ana").version == "2"
+    assert registry.rollback(cfg, "ana").version == "1"
+    with pytest.raises(HarnessError, match="only champion left"):
+        registry.rollback(cfg, "ana")
     assert [r["version"] for r in registry.list_versions(cfg) if r["champion"]] == ["1"]
-    actions = [(e["action"], e["subject"].get("version")) for e in ledger.read_entries(tmp_path / "ledger.jsonl")]
-    assert actions == [("sign_off", "1"), ("promote", "1"), ("sign_off", "2"), ("promote", "2"), ("rollback", "1")]
+    actions = [(e["action"], e["subject"].get("version")) for e in ledger.read_entries(tmp_path / "ledger.jsonl")
+               if e["action"] in ("promote", "rollback")]
+    assert actions == [("promote", "1"), ("promote", "2"), ("promote", "3"), ("rollback", "2"), ("rollback", "1")]
     assert ledger.verify(tmp_path / "ledger.jsonl").ok
     assert main(["registry", "list", "registry.model_name=test-model", f"run.root={tmp_path / 'runs'}"]) == 0
 
 
-def test_crash_between_registry_and_ledger_is_repaired(store, tmp_path):
+def test_candidate_changed_after_the_gate_is_refused(store, tmp_path):
     cfg, run_dir = store
-    _decision(run_dir, "dec-a", _adapter(tmp_path / "a", 0), signoff=False)
-    _decision(run_dir, "dec-b", _adapter(tmp_path / "b", 1), signoff=False)
+    a = _adapter(tmp_path / "a", 0)
+    _decision(run_dir, "dec-a", a, signoff=False)
+    _adapter(a, 5)  # retrained in place after the gate
+    with pytest.raises(HarnessError, match="changed since decision dec-a"):
+        registry.promote(cfg, "dec-a", None)
+
+
+def test_interrupted_moves_are_repaired(store, tmp_path):
+    cfg, run_dir = store
+    a, b = _adapter(tmp_path / "a", 0), _adapter(tmp_path / "b", 1)
+    _decision(run_dir, "dec-a", a, signoff=False)
+    _decision(run_dir, "dec-b", b, incumbent=a, signoff=False)
     registry.promote(cfg, "dec-a", None)
     registry.promote(cfg, "dec-b", None)
-    # A crash after the alias moved but before the ledger entry: simulate by moving the alias by hand.
     client = registry._client()
+    # A rollback that moved the alias but crashed before its ledger entry.
     client.set_registered_model_alias("test-model", "champion", "1")
     registry.check_consistency(client, "test-model")
     last = ledger.read_entries(tmp_path / "ledger.jsonl")[-1]
-    assert last["action"] == "repair" and last["subject"]["version"] == "1" and last["details"]["decision_id"] == "dec-a"
+    assert last["action"] == "rollback" and last["subject"]["version"] == "1"
+    # A promotion that moved the alias but crashed before its ledger entry.
+    client.set_registered_model_alias("test-model", "champion", "2")
+    registry.check_consistency(client, "test-model")
+    last = ledger.read_entries(tmp_path / "ledger.jsonl")[-1]
+    assert last["action"] == "repair" and last["subject"]["decision_id"] == "dec-b"
     registry.check_consistency(client, "test-model")  # consistent now: nothing more appended
     assert ledger.read_entries(tmp_path / "ledger.jsonl")[-1]["seq"] == last["seq"]
+    with pytest.raises(HarnessError, match="already promoted"):
+        registry.promote(cfg, "dec-b", None)
 
 
-def test_tampered_ledger_blocks_promotion(store, tmp_path):
+def test_tampered_or_lost_ledger_blocks_promotion(store, tmp_path):
     cfg, run_dir = store
-    _decision(run_dir, "dec-a", _adapter(tmp_path / "a", 0), signoff=False)
-    _decision(run_dir, "dec-b", _adapter(tmp_path / "b", 1), signoff=False)
+    a, b = _adapter(tmp_path / "a", 0), _adapter(tmp_path / "b", 1)
+    _decision(run_dir, "dec-a", a, signoff=False)
+    _decision(run_dir, "dec-b", b, incumbent=a, signoff=False)
     registry.promote(cfg, "dec-a", None)
     path = tmp_path / "ledger.jsonl"
-    path.write_text(path.read_text().replace("harness promote", "mallory"))
+    original = path.read_text()
+    path.write_text(original.replace("harness promote", "mallory"))
     with pytest.raises(HarnessError, match="ledger failed verification"):
+        registry.promote(cfg, "dec-b", None)
+    path.unlink()
+    (tmp_path / "ledger.jsonl.head").unlink()
+    with pytest.raises(HarnessError, match="disagree"):
         registry.promote(cfg, "dec-b", None)
     assert [r["version"] for r in registry.list_versions(cfg)] == ["1"]

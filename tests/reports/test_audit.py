@@ -107,6 +107,11 @@ def test_report_of_a_promoted_candidate(cycle, tmp_path):
     for section in audit.SECTIONS:
         assert section in text, section
     assert "Ana Lima" in text and decision["decision_id"] in text
+    # After a rollback past it, the report says so.
+    from harness import ledger
+
+    ledger.append("promote", actor="x", subject={"decision_id": "dec-other", "model": "audit-model", "version": "9"})
+    assert audit.build(config())["decision"]["status"] == "promoted, later rolled back"
 
 
 def test_report_of_a_rejected_candidate_without_pdf(cycle, tmp_path):
