@@ -8,7 +8,6 @@ import sys
 import pytest
 
 from feedback import preferences, pull, push, server, simulate
-from harness.config import load_config
 from harness.errors import HarnessError
 
 pytestmark = pytest.mark.integration
