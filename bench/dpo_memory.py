@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench._child import emit, run_child  # noqa: E402
 
 
 def demo_pairs(n: int) -> list[dict]:
@@ -103,7 +103,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     if args.variant:  # child process
-        print("RESULT " + json.dumps(run_variant(args)))
+        emit(run_variant(args))
         return
 
     from harness.models import resolve
@@ -115,13 +115,8 @@ def main() -> None:
         data.write_text("".join(json.dumps(r) + "\n" for r in demo_pairs(args.pairs)))
         for variant in ("explicit", "implicit"):
             print(f"running {variant} reference ...", file=sys.stderr, flush=True)
-            out = subprocess.run([sys.executable, __file__, "--variant", variant, "--data", str(data), "--model", args.model,
-                                  "--batch", str(args.batch), "--steps", str(args.steps), "--max-length", str(args.max_length)],
-                                 capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-            line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
-            if out.returncode != 0 or line is None:
-                sys.exit(f"{variant} failed:\n{out.stderr[-4000:]}")
-            results.append(json.loads(line[7:]))
+            results.append(run_child(__file__, variant, ["--data", str(data), "--model", args.model, "--batch", str(args.batch),
+                                                         "--steps", str(args.steps), "--max-length", str(args.max_length)]))
     explicit, implicit = results
     print(f"\nDPO + LoRA on {args.model}: {args.steps} steps, batch {args.batch}, {args.pairs} pairs, "
           f"precision {implicit['precision']}")

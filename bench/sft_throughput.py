@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +24,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench._child import emit, run_child  # noqa: E402
 
 
 def mixed_length_chats(n: int, seed: int = 0) -> list[dict]:
@@ -100,8 +100,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     if args.variant:  # child process
-        result = (run_trl if args.variant == "trl" else run_harness)(args, args.data_dir)
-        print("RESULT " + json.dumps(result))
+        emit((run_trl if args.variant == "trl" else run_harness)(args, args.data_dir))
         return
 
     from harness import data
@@ -120,14 +119,9 @@ def main() -> None:
         results = []
         for variant in ("trl", "harness"):
             print(f"running {variant} ...", file=sys.stderr, flush=True)
-            out = subprocess.run([sys.executable, __file__, "--variant", variant, "--data-dir", str(tmp / "data"),
-                                  "--model", args.model, "--examples", str(args.examples), "--batch", str(args.batch),
-                                  "--max-length", str(args.max_length)],
-                                 capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-            line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
-            if out.returncode != 0 or line is None:
-                sys.exit(f"{variant} failed:\n{out.stderr[-4000:]}")
-            results.append(json.loads(line[7:]))
+            results.append(run_child(__file__, variant, ["--data-dir", str(tmp / "data"), "--model", args.model,
+                                                         "--examples", str(args.examples), "--batch", str(args.batch),
+                                                         "--max-length", str(args.max_length)]))
     a, b = results
     if abs(a["tokens"] - b["tokens"]) > 0.01 * a["tokens"]:
         print(f"warning: the variants trained on different token counts ({a['tokens']} vs {b['tokens']})")

@@ -22,7 +22,7 @@ from harness.artifacts import iter_jsonl
 from harness.errors import HarnessError
 
 __all__ = ["load_pairs", "load_unpaired", "unpair", "split_by_prompt", "load_prompts", "prompt_key",
-           "render_conversation"]
+           "render_conversation", "completion_text"]
 
 _ROLES = ("system", "user", "assistant")
 
@@ -168,3 +168,10 @@ def render_conversation(tokenizer: Any, prompt: list[dict[str, str]], response: 
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(messages, tokenize=False)
     return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
+
+
+def completion_text(content: Any) -> str:
+    """A completion as TRL passes it (a string, or a list of chat messages) -> its assistant text."""
+    if isinstance(content, str):
+        return content
+    return "".join(m.get("content", "") for m in content if m.get("role", "assistant") == "assistant")

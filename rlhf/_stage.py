@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import resource
 import shutil
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,28 @@ from harness.artifacts import (
 from harness.errors import HarnessError
 from harness.models import ADAPTER_META
 
-__all__ = ["check_output", "common_args", "snapshot_trainable", "changed_tensors", "save_adapter",
-           "merge_into", "write_result", "finite_or_fail", "peak_memory", "reset_peak_memory"]
+__all__ = ["StageResult", "Trained", "check_output", "common_args", "default_policy", "train", "snapshot_trainable",
+           "changed_tensors", "save_adapter", "merge_into", "write_result", "finite_or_fail", "peak_memory",
+           "reset_peak_memory"]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What ``run`` of a preference stage returns."""
+
+    output_dir: Path
+    model_path: Path
+    metrics: dict[str, Any] = field(default_factory=dict)
+    up_to_date: bool = False
+
+
+def default_policy(policy: str | None, run_dir: Path, stage: str) -> str:
+    """``<stage>.policy``, or the run's SFT adapter, which must then exist."""
+    ref = policy or str(run_dir / "sft" / "adapter")
+    if policy is None and not Path(ref).is_dir():
+        raise HarnessError(f"no SFT adapter at {ref} to start from",
+                           hint=f"run 'harness sft' first, or set {stage}.policy to an adapter or model")
+    return ref
 
 
 def check_output(out: Path, fingerprint: str, *, stage: str, force: bool) -> dict | None:
@@ -59,6 +81,33 @@ def common_args(cfg: Any, *, output_dir: Path, seed: int, precision: str, learni
         seed=seed, data_seed=seed, logging_steps=cfg.logging_steps, logging_first_step=True,
         save_strategy="no", report_to=[], gradient_checkpointing=False,
     )
+
+
+@dataclass(frozen=True)
+class Trained:
+    loss: float
+    steps: int
+    seconds: float
+    metrics: dict[str, Any]  # parameter counts, which trainable tensors changed, peak memory
+
+
+def train(trainer: Any, stage: str) -> Trained:
+    """Run ``trainer.train()`` and check what every stage checks: a finite loss, which trainable
+    tensors changed, the peak memory of the training itself."""
+    from rlhf.methods import count_parameters
+
+    trainable, total = count_parameters(trainer.model)
+    before = snapshot_trainable(trainer.model)
+    reset_peak_memory()
+    started = time.perf_counter()
+    out = trainer.train()
+    seconds = time.perf_counter() - started
+    memory = peak_memory()
+    finite_or_fail(out.training_loss, stage)
+    changed, unchanged = changed_tensors(trainer.model, before)
+    return Trained(out.training_loss, out.global_step, seconds, {
+        "trainable_parameters": trainable, "total_parameters": total, "trainable_tensors_changed": changed,
+        "trainable_tensors": len(before), "unchanged_tensors": unchanged, **memory})
 
 
 def snapshot_trainable(model: Any) -> dict[str, Any]:

@@ -19,8 +19,6 @@ Writes ``<run>/dpo/adapter/``, ``metrics.jsonl``, ``pair_scores.jsonl``, ``resul
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +37,7 @@ __all__ = ["DPOResult", "run", "resolve_policy", "load_policy", "policy_base_ref
 DEFAULT_LR = 1e-4  # LoRA preference updates: an order below SFT's LoRA rate
 
 
-@dataclass(frozen=True)
-class DPOResult:
-    output_dir: Path
-    model_path: Path
-    metrics: dict[str, Any] = field(default_factory=dict)
-    up_to_date: bool = False
+DPOResult = _stage.StageResult  # output_dir, model_path, metrics, up_to_date
 
 
 def resolve_policy(ref: str, stage: str, *, trust_remote_code: bool) -> ModelSpec:
@@ -199,10 +192,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
 
     cfg = config.dpo
     run_dir = config.run_dir()
-    policy_ref = cfg.policy or str(run_dir / "sft" / "adapter")
-    if cfg.policy is None and not Path(policy_ref).is_dir():
-        raise HarnessError(f"no SFT adapter at {policy_ref} to start from",
-                           hint="run 'harness sft' first, or set dpo.policy to an adapter or model")
+    policy_ref = _stage.default_policy(cfg.policy, run_dir, "dpo")
     prefs_path = cfg.preferences or run_dir / "feedback" / "preferences.jsonl"
     unpaired_path = cfg.unpaired or run_dir / "feedback" / "unpaired.jsonl"
     use_unpaired = cfg.objective == "kto" and (cfg.unpaired is not None or unpaired_path.is_file())
@@ -275,17 +265,9 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
         trainer = KTOTrainer(model=model, args=args, processing_class=tokenizer, peft_config=peft_config,
                              train_dataset=Dataset.from_list(strip(unpaired_rows, ("prompt", "completion", "label"))),
                              callbacks=[MetricsLogger(metrics_path, "kto")])
-    trainable, total = methods.count_parameters(trainer.model)
-    before = _stage.snapshot_trainable(trainer.model)
-    _stage.reset_peak_memory()
-    started = time.perf_counter()
-    train_out = trainer.train()
-    elapsed = time.perf_counter() - started
-    memory = _stage.peak_memory()
-    _stage.finite_or_fail(train_out.training_loss, "dpo")
-    changed, unchanged = _stage.changed_tensors(trainer.model, before)
+    trained = _stage.train(trainer, "dpo")
 
-    loss, steps = train_out.training_loss, train_out.global_step
+    loss, steps, elapsed = trained.loss, trained.steps, trained.seconds
     base_ref = policy_base_ref(spec)
     adapter = _stage.save_adapter(trainer.model, tokenizer, out / "adapter", {
         "base": base_ref, "base_location": spec.base_spec.location, "method": plan.method if fresh else adapter_method(spec),
@@ -306,9 +288,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
         "train_pairs": len(train_pairs), "train_unpaired": len(unpaired_rows), "heldout_pairs": len(held_pairs),
         "left_out_too_long": too_long + held_too_long + unpaired_too_long,
         "train": train_summary, "heldout": held_summary,
-        "trainable_parameters": trainable, "total_parameters": total,
-        "trainable_tensors_changed": changed, "trainable_tensors": len(before), "unchanged_tensors": unchanged,
-        **memory,
+        **trained.metrics,
     }
     _stage.write_result(
         out, run_dir, stage="dpo", fingerprint=fp, model_path=adapter, config=cfg.model_dump(mode="json"),

@@ -16,8 +16,6 @@ mean reward (and per reward function), KL, and response lengths.
 from __future__ import annotations
 
 import re
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +25,14 @@ from harness.config import CycleConfig, RuleReward
 from harness.errors import HarnessError
 from harness.models import fingerprint as model_fingerprint, load_tokenizer, resolve
 from rlhf import _stage, methods
-from rlhf._prefs import load_pairs, load_prompts, prompt_key, split_by_prompt
+from rlhf._prefs import completion_text as _text, load_pairs, load_prompts, prompt_key, split_by_prompt
 
 __all__ = ["OnlineResult", "run", "RuleRewardFunc", "LengthPenalty", "KLCeiling"]
 
 DEFAULT_LR = 1e-4
 
 
-@dataclass(frozen=True)
-class OnlineResult:
-    output_dir: Path
-    model_path: Path
-    metrics: dict[str, Any] = field(default_factory=dict)
-    up_to_date: bool = False
-
-
-def _text(completion: Any) -> str:
-    if isinstance(completion, str):
-        return completion
-    return "".join(m.get("content", "") for m in completion)
+OnlineResult = _stage.StageResult  # output_dir, model_path, metrics, up_to_date
 
 
 class RuleRewardFunc:
@@ -102,12 +89,9 @@ class KLCeiling(_callback_base()):
         self._start: dict[str, Any] | None = None
         self._good: dict[str, Any] | None = None
 
-    def _trainable(self, model) -> dict[str, Any]:
-        return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-
     def on_step_begin(self, args, state, control, model=None, **kwargs):
         if self.ceiling is not None and model is not None:
-            self._start = self._trainable(model)
+            self._start = _stage.snapshot_trainable(model)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.ceiling is not None:
@@ -178,10 +162,7 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
 
     cfg = config.online
     run_dir = config.run_dir()
-    policy_ref = cfg.policy or str(run_dir / "sft" / "adapter")
-    if cfg.policy is None and not Path(policy_ref).is_dir():
-        raise HarnessError(f"no SFT adapter at {policy_ref} to start from",
-                           hint="run 'harness sft' first, or set online.policy to an adapter or model")
+    policy_ref = _stage.default_policy(cfg.policy, run_dir, "online")
     rm_ref = None if cfg.reward_model == "none" else (cfg.reward_model or str(run_dir / "reward" / "adapter"))
     if rm_ref is not None and not Path(rm_ref).exists() and cfg.reward_model is None:
         raise HarnessError(f"no reward model at {rm_ref}",
@@ -244,15 +225,7 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
                       train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
                       peft_config=plan.peft_config if fresh else None,
                       callbacks=[MetricsLogger(metrics_path, "online"), ceiling])
-    trainable, total = methods.count_parameters(trainer.model)
-    before = _stage.snapshot_trainable(trainer.model)
-    _stage.reset_peak_memory()
-    started = time.perf_counter()
-    train_out = trainer.train()
-    elapsed = time.perf_counter() - started
-    memory = _stage.peak_memory()
-    _stage.finite_or_fail(train_out.training_loss, "online")
-    changed, unchanged = _stage.changed_tensors(trainer.model, before)
+    trained = _stage.train(trainer, "online")
 
     logs = [r for r in read_jsonl(metrics_path) if "reward" in r]
     curve = [{"step": r["step"], "reward": r["reward"], "kl": r.get("kl"),
@@ -264,14 +237,12 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
         "stage": f"online-{cfg.algorithm}", "started_from": policy_ref})
     merged = _stage.merge_into(adapter, out / "merged", trust_remote_code=config.model.trust_remote_code) if cfg.merge else None
     metrics = {
-        "train_loss": train_out.training_loss, "global_step": train_out.global_step, "train_seconds": round(elapsed, 2),
+        "train_loss": trained.loss, "global_step": trained.steps, "train_seconds": round(trained.seconds, 2),
         "prompts": len(prompts), "reward": _first_last(_series(logs, "reward")),
         "kl": _first_last(_series(logs, "kl")), "mean_length": _first_last(_series(logs, "completions/mean_length")),
         "per_reward": {n: _first_last(_series(logs, f"rewards/{n}/mean")) for n in names},
         "stopped_by_kl_ceiling": ceiling.tripped, "curve": curve,
-        "trainable_parameters": trainable, "total_parameters": total,
-        "trainable_tensors_changed": changed, "trainable_tensors": len(before), "unchanged_tensors": unchanged,
-        **memory,
+        **trained.metrics,
     }
     _stage.write_result(
         out, run_dir, stage="online", fingerprint=fp, model_path=adapter, config=cfg.model_dump(mode="json"),
@@ -284,5 +255,5 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
     r = metrics["reward"]
     shown = f"mean reward {r['first']:.3f} -> {r['last']:.3f}" if r["first"] is not None else "no reward logged"
     stop = f"; stopped at the KL ceiling (step {ceiling.tripped['step']})" if ceiling.tripped else ""
-    _log.done(f"online RL ({cfg.algorithm}) trained {train_out.global_step} steps in {elapsed:.0f}s: {shown}{stop}; saved {adapter}")
+    _log.done(f"online RL ({cfg.algorithm}) trained {trained.steps} steps in {trained.seconds:.0f}s: {shown}{stop}; saved {adapter}")
     return OnlineResult(out, adapter, metrics)

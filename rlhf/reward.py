@@ -15,8 +15,6 @@ as its reward function, with the same text rendering as training.
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +24,12 @@ from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.models import ADAPTER_META, fingerprint as model_fingerprint, load_model, load_tokenizer, resolve
 from rlhf import _stage, methods
-from rlhf._prefs import load_pairs, render_conversation, split_by_prompt
+from rlhf._prefs import completion_text as _text, load_pairs, render_conversation, split_by_prompt
 
 __all__ = ["RewardResult", "RewardScorer", "run", "load_scorer", "pairwise_report"]
 
 
-@dataclass(frozen=True)
-class RewardResult:
-    output_dir: Path
-    model_path: Path
-    metrics: dict[str, Any] = field(default_factory=dict)
-    up_to_date: bool = False
-
-
-def _text(content: Any) -> str:
-    """A completion as TRL passes it (a string, or a list of chat messages) -> its text."""
-    if isinstance(content, str):
-        return content
-    return "".join(m.get("content", "") for m in content if m.get("role", "assistant") == "assistant")
+RewardResult = _stage.StageResult  # output_dir, model_path, metrics, up_to_date
 
 
 def _prompt_messages(prompt: Any) -> list[dict[str, str]]:
@@ -227,16 +213,8 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
     metrics_path = out / "metrics.jsonl"
     trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(train_tok), processing_class=tok,
                             peft_config=plan.peft_config, callbacks=[MetricsLogger(metrics_path, "reward")])
-    trainable, total = methods.count_parameters(trainer.model)
-    before = _stage.snapshot_trainable(trainer.model)
-    _stage.reset_peak_memory()
-    started = time.perf_counter()
-    train_out = trainer.train()
-    elapsed = time.perf_counter() - started
-    memory = _stage.peak_memory()
-    _stage.finite_or_fail(train_out.training_loss, "reward")
-    changed, unchanged = _stage.changed_tensors(trainer.model, before)
-    loss, steps = train_out.training_loss, train_out.global_step
+    trained = _stage.train(trainer, "reward")
+    loss, steps, elapsed = trained.loss, trained.steps, trained.seconds
 
     adapter = _stage.save_adapter(trainer.model, tok, out / "adapter",
                                   {"base": backbone_ref, "base_location": spec.location, "method": plan.method,
@@ -268,9 +246,7 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
         "train_loss": loss, "global_step": steps,
         "train_seconds": round(elapsed, 2), "train_pairs": len(train_tok), "dropped_too_long": dropped, "heldout_dropped_too_long": held_dropped,
         "heldout": held_report, "heldout_initial": initial, "train_pairwise": train_report,
-        "trainable_parameters": trainable, "total_parameters": total,
-        "trainable_tensors_changed": changed, "trainable_tensors": len(before), "unchanged_tensors": unchanged,
-        **memory,
+        **trained.metrics,
     }
     _stage.write_result(
         out, run_dir, stage="reward", fingerprint=fp, model_path=adapter, config=cfg.model_dump(mode="json"),

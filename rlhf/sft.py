@@ -33,7 +33,7 @@ from harness.config import CycleConfig
 from harness.data import load_prepared
 from harness.errors import HarnessError
 from harness.models import ADAPTER_META, load_model, load_tokenizer, resolve
-from rlhf import methods
+from rlhf import _stage, methods
 from rlhf._chat import tokenize_chat
 
 __all__ = ["SFTResult", "run", "resolve_precision", "MetricsLogger", "build_training_args"]
@@ -276,7 +276,7 @@ def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SF
     trainable, total = methods.count_parameters(trainer.model)
     quantized = sum(1 for m in trainer.model.modules()
                     if type(m).__name__ == "Linear4bit" and type(m).__module__.startswith("bitsandbytes"))
-    before = {n: p.detach().float().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    before = _stage.snapshot_trainable(trainer.model)
 
     initial_eval = None
     if val_tok and not last_ckpt:
@@ -287,9 +287,7 @@ def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SF
     elapsed = time.perf_counter() - started
     final_eval = trainer.evaluate()["eval_loss"] if val_tok else None
 
-    unchanged = [n for n, p in trainer.model.named_parameters()
-                 if n in before and torch.equal(before[n], p.detach().float())]
-    changed = len(before) - len(unchanged)
+    changed, unchanged = _stage.changed_tensors(trainer.model, before)
     logs = read_jsonl(metrics_path)
     eval_curve = [{"step": r["step"], "eval_loss": r["eval_loss"]} for r in logs if "eval_loss" in r]
     tokens_seen = max((r.get("num_tokens", 0) for r in logs), default=0)
