@@ -183,6 +183,19 @@ def _suites_with_results(folder: Path) -> dict[str, Path]:
     return {p.parent.parent.name + "/" + p.parent.name: p.parent for p in sorted(folder.glob("*/*/summary.json"))}
 
 
+def _feedback_evidence(summary_path: Path, tasks_path: Path, cand_fp: str, inc_fp: str) -> tuple[dict | None, str | None]:
+    """``(summary, None)``, or ``(None, why the review evidence cannot be used)``."""
+    if not summary_path.is_file() or not tasks_path.is_file():
+        return None, f"missing evidence: no review summary in {summary_path.parent} (run harness feedback export)"
+    tasks = read_jsonl(tasks_path)
+    wrong = {t["candidate"].get("fingerprint") for t in tasks} - {cand_fp} | \
+        {t["incumbent"].get("fingerprint") for t in tasks} - {inc_fp}
+    if wrong:
+        return None, (f"the reviews compared other models (fingerprints {', '.join(sorted(map(str, wrong)))}), "
+                      f"not candidate {cand_fp} vs incumbent {inc_fp}")
+    return read_json(summary_path), None
+
+
 def run(config: CycleConfig) -> GateResult:
     """Decide on ``gate.candidate`` vs ``gate.incumbent`` under ``gate.policy``; see the module docstring."""
     from harness import ledger
@@ -221,6 +234,12 @@ def run(config: CycleConfig) -> GateResult:
                 return (f"{side} results for {suite} are from suite version {summary.get('suite_version')}; "
                         f"the current version is {known[suite].version}: re-run harness eval")
         return None
+
+    fb_dir = Path(g.feedback_dir or run_dir / "feedback")
+    summary_path, tasks_path = fb_dir / "summary.json", fb_dir / "tasks.jsonl"
+    feedback: tuple[dict | None, str | None] = (None, None)
+    if any(isinstance(r, FeedbackRule) for r in policy.rules):  # read the review evidence once for all its rules
+        feedback = _feedback_evidence(summary_path, tasks_path, cand_fp, inc_fp)
 
     for rule in policy.rules:
         if isinstance(rule, CompareRule):
@@ -273,28 +292,20 @@ def run(config: CycleConfig) -> GateResult:
                                            f"by {'at least' if rule.require == 'improve' else 'at most' if rule.require == 'no_regress' else '±'} {rule.by:g}",
                             "passed": all(c["passed"] for c in checks), "checks": checks})
         else:
-            fb_dir = Path(g.feedback_dir or run_dir / "feedback")
-            summary_path, tasks_path = fb_dir / "summary.json", fb_dir / "tasks.jsonl"
+            summary, problem = feedback
             check: dict[str, Any] = {"metric": rule.metric, "evidence": [str(summary_path), str(tasks_path)]}
             bound = f"at least {rule.at_least:g}" if rule.at_least is not None else f"at most {rule.at_most:g}"
-            if not summary_path.is_file() or not tasks_path.is_file():
-                check.update(passed=False, reason=f"missing evidence: no review summary in {fb_dir} (run harness feedback export)")
+            if problem:
+                check.update(passed=False, reason=problem)
             else:
-                tasks = read_jsonl(tasks_path)
-                wrong = {t["candidate"].get("fingerprint") for t in tasks} - {cand_fp} | \
-                    {t["incumbent"].get("fingerprint") for t in tasks} - {inc_fp}
-                if wrong:
-                    check.update(passed=False, reason=f"the reviews compared other models (fingerprints {', '.join(sorted(map(str, wrong)))}), "
-                                                      f"not candidate {cand_fp} vs incumbent {inc_fp}")
-                else:
-                    stat = read_json(summary_path)[rule.metric]
-                    ok, why = decide_feedback(stat, rule.at_least, rule.at_most)
-                    check.update(passed=ok, reason=why, n=stat.get("n"), estimate=stat.get("estimate"),
-                                 ci=[stat.get("ci_low"), stat.get("ci_high")],
-                                 test="bootstrap CI" if rule.metric == "win_rate" else "Wilson CI",
-                                 simulated=read_json(summary_path).get("simulated"))
-                    inputs[str(summary_path)] = sha256_file(summary_path)
-                    inputs[str(tasks_path)] = sha256_file(tasks_path)
+                stat = summary[rule.metric]
+                ok, why = decide_feedback(stat, rule.at_least, rule.at_most)
+                check.update(passed=ok, reason=why, n=stat.get("n"), estimate=stat.get("estimate"),
+                             ci=[stat.get("ci_low"), stat.get("ci_high")],
+                             test="bootstrap CI" if rule.metric == "win_rate" else "Wilson CI",
+                             simulated=summary.get("simulated"))
+                inputs[str(summary_path)] = sha256_file(summary_path)
+                inputs[str(tasks_path)] = sha256_file(tasks_path)
             results.append({"id": rule.id, "kind": "feedback", "description": rule.description,
                             "requirement": f"{rule.metric} {bound} (CI bound)", "passed": check["passed"], "checks": [check]})
 
