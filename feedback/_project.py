@@ -74,8 +74,8 @@ def get_or_create_project(client: Any, title: str, label_config: str, overlap: i
                                       description="Blind review of model responses (harness)")
     except Exception as exc:
         body = getattr(exc, "body", None) or str(exc)
-        raise HarnessError(f"Label Studio rejected the project's labeling template: {str(body)[:400]}",
-                           hint=f"check the template (shipped ones are in {TEMPLATES})") from None
+        raise HarnessError(f"Label Studio refused to create the project '{title}': {str(body)[:400]}",
+                           hint=f"check feedback.project and the labeling template (shipped ones are in {TEMPLATES})") from None
 
 
 def project_tasks(client: Any, project_id: int) -> dict[str, tuple[int, dict[str, Any]]]:

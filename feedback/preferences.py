@@ -20,6 +20,7 @@ from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.stats import bootstrap_ci
 from feedback.agreement import agreement, resolve_labels
+from feedback.push import feedback_dir
 from feedback.pull import UNSAFE_FLAGS, load_tasks
 
 __all__ = ["ExportResult", "run", "build", "unpaired_from_ratings"]
@@ -169,9 +170,13 @@ def _from_ratings(rows: list[dict], tasks: dict[str, dict], stats: dict, seed: i
     return prefs, stats, summary
 
 
+def _text(messages: list[dict]) -> str:
+    return "".join(str(m.get("content") or "") for m in messages).strip()
+
+
 def run(config: CycleConfig) -> ExportResult:
     fb = config.feedback
-    out_dir = config.run_dir() / "feedback"
+    out_dir = feedback_dir(config)
     tasks = load_tasks(out_dir)
     path = out_dir / "annotations.jsonl"
     if not path.is_file():
@@ -180,12 +185,21 @@ def run(config: CycleConfig) -> ExportResult:
     if not rows:
         raise HarnessError("no annotations yet: nothing to export", hint="ask reviewers to label, then pull again")
     prefs, stats, summary = build(rows, tasks, policy=fb.resolution, min_agreement=fb.min_agreement, seed=config.run.seed)
+    # A judgement between an empty (or identical) response and another counts for the win rate, but it
+    # is no training pair: the preference stages need two different, non-empty responses.
+    usable = [p for p in prefs if _text(p["chosen"]) and _text(p["rejected"]) and _text(p["chosen"]) != _text(p["rejected"])]
+    if len(usable) < len(prefs):
+        _log.warn(f"{len(prefs) - len(usable)} preference pairs left out of preferences.jsonl: a response was empty "
+                  "or both were the same")
+        summary["dropped"] = {**summary.get("dropped", {}), "empty_or_identical_pair": len(prefs) - len(usable)}
+        summary["pairs"], prefs = len(usable), usable
     atomic_write_json(out_dir / "agreement.json", stats)
     atomic_write_jsonl(out_dir / "preferences.jsonl", prefs)
     atomic_write_json(out_dir / "summary.json", summary)
     # Unpaired thumbs-up/down for KTO (dpo.objective: kto), from ratings only. Without both kinds there
     # is nothing for KTO to contrast: no file (KTO then splits the pairs), and no stale file either.
-    unpaired = unpaired_from_ratings(rows, tasks) if summary.get("mode") == "rating" else []
+    unpaired = [r for r in (unpaired_from_ratings(rows, tasks) if summary.get("mode") == "rating" else [])
+                if _text(r["completion"])]
     if len({r["label"] for r in unpaired}) == 2:
         atomic_write_jsonl(out_dir / "unpaired.jsonl", unpaired)
     else:
@@ -195,7 +209,7 @@ def run(config: CycleConfig) -> ExportResult:
                                "undesirable": sum(not r["label"] for r in unpaired),
                                "written": len({r["label"] for r in unpaired}) == 2}
         atomic_write_json(out_dir / "summary.json", summary)
-    update_manifest(config.run_dir(), "feedback_export", {"policy": fb.resolution, "pairs": len(prefs),
+    update_manifest(config.run_dir(), f"{out_dir.name}_export", {"policy": fb.resolution, "pairs": len(prefs),
                                                           "simulated": summary["simulated"]})
     win = summary["win_rate"]
     _log.done(f"{len(prefs)} preference pairs; candidate win rate "

@@ -23,7 +23,7 @@ from harness.config import CycleConfig
 from harness.errors import HarnessError
 from feedback import server
 from feedback._project import find_project, with_retry
-from feedback.push import project_title
+from feedback.push import feedback_dir, project_title
 
 __all__ = ["PullResult", "run", "normalize_annotation", "load_tasks", "SIMULATED_PREFIX"]
 
@@ -111,7 +111,7 @@ def _snapshot(client: Any, project_id: int) -> bytes:
 
 def run(config: CycleConfig) -> PullResult:
     fb = config.feedback
-    out_dir = config.run_dir() / "feedback"
+    out_dir = feedback_dir(config)
     tasks_meta = load_tasks(out_dir)
     creds = server.credentials(fb.url, data_dir=fb.data_dir, token_env=fb.token_env)
     client = server.connect(creds)

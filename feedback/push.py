@@ -1,7 +1,7 @@
 """Push candidate-vs-incumbent responses to Label Studio for blind pairwise review.
 
 ``run(config) -> PushResult``: reads the review prompts, generates both models' responses (greedy,
-batched, cached per model fingerprint so a repeated push regenerates nothing), shuffles left/right
+batched, cached per model fingerprint in ``<run>/responses/`` so a repeated push regenerates nothing), shuffles left/right
 per task with the mapping kept only in ``<run>/feedback/tasks.jsonl``, and imports tasks that are not
 in the project yet (task key = hash of prompt and both responses): pushing twice adds nothing.
 """
@@ -23,7 +23,7 @@ from harness.models import fingerprint, resolve
 from feedback import server
 from feedback._project import get_or_create_project, guidelines, project_tasks, template, with_retry
 
-__all__ = ["PushResult", "run", "read_prompts", "task_key", "project_title", "models_under_review"]
+__all__ = ["PushResult", "run", "read_prompts", "task_key", "project_title", "models_under_review", "feedback_dir"]
 
 
 @dataclass(frozen=True)
@@ -57,20 +57,29 @@ def task_key(prompt: str, response_a: str, response_b: str) -> str:
 
 
 def project_title(config: CycleConfig) -> str:
-    return config.feedback.project or f"{config.run.id} review"
+    return config.feedback.project or f"{config.run.id[:43]} review"  # Label Studio allows 50 characters
+
+
+def feedback_dir(config: CycleConfig) -> Path:
+    """Where this review round's tasks, responses and labels live: feedback.output_dir or <run>/feedback."""
+    return Path(config.feedback.output_dir or config.run_dir() / "feedback")
 
 
 def models_under_review(config: CycleConfig) -> tuple[str, str]:
     fb = config.feedback
     candidate = fb.candidate or str(config.run_dir() / "sft" / "adapter")
-    incumbent = fb.incumbent or config.model.base
-    return candidate, incumbent
+    if fb.incumbent is None:
+        from harness.gate import default_incumbent
+
+        return candidate, default_incumbent(config)
+    return candidate, fb.incumbent
 
 
-def _responses(config: CycleConfig, ref: str, prompts: list[dict], out_dir: Path) -> tuple[list[str], str]:
+def _responses(config: CycleConfig, ref: str, prompts: list[dict]) -> tuple[list[str], str]:
+    """Greedy responses of ``ref``, cached per model fingerprint for the whole run (review rounds share them)."""
     spec = resolve(ref, trust_remote_code=config.model.trust_remote_code)
     fp = fingerprint(spec)
-    cache = out_dir / f"responses_{fp}.jsonl"
+    cache = config.run_dir() / "responses" / f"{fp}.jsonl"
     known: dict[str, str] = {}
     if cache.is_file():
         for row in read_jsonl(cache):
@@ -90,14 +99,14 @@ def _responses(config: CycleConfig, ref: str, prompts: list[dict], out_dir: Path
 
 def run(config: CycleConfig) -> PushResult:
     fb = config.feedback
-    out_dir = config.run_dir() / "feedback"
+    out_dir = feedback_dir(config)
     prompts = read_prompts(fb.prompts, fb.limit)
     creds = server.credentials(fb.url, data_dir=fb.data_dir, token_env=fb.token_env)
     client = server.connect(creds)
     candidate, incumbent = models_under_review(config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cand_out, cand_fp = _responses(config, candidate, prompts, out_dir)
-    inc_out, inc_fp = _responses(config, incumbent, prompts, out_dir)
+    cand_out, cand_fp = _responses(config, candidate, prompts)
+    inc_out, inc_fp = _responses(config, incumbent, prompts)
 
     project = get_or_create_project(client, project_title(config), template(fb.template), fb.overlap)
     existing = project_tasks(client, project.id)
@@ -145,7 +154,7 @@ def run(config: CycleConfig) -> PushResult:
         row["task_id"] = ids[row["task_key"]][0] if row["task_key"] in ids else None
     tasks_path = out_dir / "tasks.jsonl"
     atomic_write_jsonl(tasks_path, rows)
-    update_manifest(config.run_dir(), "feedback_push", {
+    update_manifest(config.run_dir(), f"{out_dir.name}_push", {
         "project": project.title, "project_id": project.id, "url": creds.url, "prompts": str(fb.prompts),
         "candidate": {"ref": candidate, "fingerprint": cand_fp}, "incumbent": {"ref": incumbent, "fingerprint": inc_fp},
         "tasks": len(rows), "created": len(new_tasks), "pushed": utc_now(),

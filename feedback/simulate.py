@@ -20,7 +20,7 @@ from harness.config import CycleConfig
 from feedback import server
 from feedback._project import find_project, with_retry
 from feedback.pull import SIMULATED_PREFIX, load_tasks
-from feedback.push import project_title
+from feedback.push import feedback_dir, project_title
 
 __all__ = ["SimulateResult", "run", "judge"]
 
@@ -113,7 +113,7 @@ def _reviewer(client: Any, i: int) -> Any:
 
 def run(config: CycleConfig) -> SimulateResult:
     fb = config.feedback
-    tasks = load_tasks(config.run_dir() / "feedback")
+    tasks = load_tasks(feedback_dir(config))
     client = server.connect(server.credentials(fb.url, data_dir=fb.data_dir, token_env=fb.token_env))
     project = find_project(client, project_title(config))
     if project is None:

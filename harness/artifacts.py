@@ -59,9 +59,16 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _writer() -> bool:
+    """Under ``accelerate launch`` every process runs the stage; only the main one writes artifacts."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part."""
     path = Path(path)
+    if not _writer():
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -139,6 +146,9 @@ def staged_dir(final: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if not _writer():  # another launched process: the main one writes the folder
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
     old = None
     if final.exists():
         old = final.with_name(f".{final.name}.old.{os.getpid()}")

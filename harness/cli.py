@@ -33,6 +33,26 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(registry_app, name="registry")
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Cycle YAML file.", dir_okay=False)
+LauncherOpt = typer.Option("none", "--launcher", help="none, or accelerate: re-launch under 'accelerate launch'.")
+AccelerateConfigOpt = typer.Option(
+    None, "--accelerate-config", help="accelerate config file, or a shipped one: ddp, fsdp, deepspeed_zero3.")
+NumProcessesOpt = typer.Option(None, "--num-processes", help="Processes (GPUs) for the launcher; default: the config's.")
+_ARGV: list[str] = []  # the raw command line, for re-launching a stage under accelerate
+
+
+def _maybe_relaunch(stage: str, launcher: str, accelerate_config: Optional[str], num_processes: Optional[int]) -> None:
+    """With --launcher accelerate, run this same command under 'accelerate launch' and exit with its code."""
+    if launcher == "none":
+        return
+    if launcher != "accelerate":
+        raise HarnessError(f"--launcher {launcher}: unknown launcher", hint="use none or accelerate")
+    if not accelerate_config:
+        raise HarnessError("--launcher accelerate needs --accelerate-config",
+                           hint="a file from 'accelerate config', or one of: ddp, fsdp, deepspeed_zero3")
+    from harness import launch
+
+    args = _ARGV[_ARGV.index(stage) + 1:] if stage in _ARGV else []
+    raise typer.Exit(launch.relaunch(stage, args, accelerate_config, num_processes=num_processes))
 OverridesArg = typer.Argument(None, help="Dotted overrides, e.g. sft.max_steps=2 run.id=try1.", show_default=False)
 
 
@@ -81,15 +101,50 @@ def data_prepare(
 
 
 @app.command()
+def cycle(
+    config: Optional[Path] = ConfigOpt,
+    from_stage: Optional[str] = typer.Option(None, "--from", help="Re-run this stage and every later one, even if unchanged."),
+    until: Optional[str] = typer.Option(None, "--until", help="Stop after this stage ('feedback': once the review tasks are pushed)."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue an earlier cycle by its run id (e.g. after the reviewers labeled)."),
+    overrides: Optional[list[str]] = OverridesArg,
+) -> None:
+    """The whole loop: data, SFT, eval, feedback, reward, DPO, online RL, eval, gate, promote, report.
+
+    Re-running skips every stage whose config and inputs are unchanged (by hash); stages:
+    data sft eval feedback reward dpo online final_eval review gate promote report.
+    Exit codes: 0 finished (promoted, or awaiting sign-off), 1 rejected by the gate, 2 a stage failed
+    (it says which; the next run resumes there), 3 paused waiting for reviewers.
+    """
+    from harness import cycle as cycle_stage
+
+    extra = list(overrides or [])
+    if resume:
+        root = _load(config, extra).run.root if config else Path("runs")
+        cfg, config_file, extra = cycle_stage.resume_config(resume, root, extra) if config is None else (
+            _load(config, [*extra, f"run.id={resume}"]), config, extra)
+    else:
+        cfg, config_file = _with_run_id(_load(config, extra)), config
+    result = cycle_stage.run(cfg, config_file=config_file, overrides=extra, from_stage=from_stage, until=until)
+    print(json.dumps({"run_dir": str(result.run_dir), "outcome": result.outcome, "decision_id": result.decision_id,
+                      "report": str(result.report) if result.report else None}, indent=2))
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+@app.command()
 def sft(
     config: Optional[Path] = ConfigOpt,
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model reference (overrides model.base)."),
     data: Optional[Path] = typer.Option(None, "--data", "-d", help="Prepared data folder (overrides sft.data_dir)."),
     resume: bool = typer.Option(False, help="Continue an unfinished run from its last checkpoint."),
     force: bool = typer.Option(False, help="Discard an earlier run in the same folder and start over."),
+    launcher: str = LauncherOpt,
+    accelerate_config: Optional[str] = AccelerateConfigOpt,
+    num_processes: Optional[int] = NumProcessesOpt,
     overrides: Optional[list[str]] = OverridesArg,
 ) -> None:
     """Supervised fine-tuning with full, lora, qlora, dora, prefix, ia3 or freeze."""
+    _maybe_relaunch("sft", launcher, accelerate_config, num_processes)
     from rlhf import sft as sft_stage
 
     extra = list(overrides or [])
@@ -144,9 +199,13 @@ def reward(
     config: Optional[Path] = ConfigOpt,
     preferences: Optional[Path] = typer.Option(None, "--preferences", "-p", help="Preference pairs JSONL (overrides reward.preferences)."),
     force: bool = typer.Option(False, help="Discard an earlier reward model of this run and train again."),
+    launcher: str = LauncherOpt,
+    accelerate_config: Optional[str] = AccelerateConfigOpt,
+    num_processes: Optional[int] = NumProcessesOpt,
     overrides: Optional[list[str]] = OverridesArg,
 ) -> None:
     """Train a reward model (LoRA + score head) on reviewers' preference pairs."""
+    _maybe_relaunch("reward", launcher, accelerate_config, num_processes)
     from rlhf import reward as reward_stage
 
     cfg = _with_run_id(_load(config, _stage_overrides(overrides, "reward", preferences=preferences)))
@@ -163,9 +222,13 @@ def dpo(
     policy: Optional[str] = typer.Option(None, "--policy", help="Adapter or model to start from (overrides dpo.policy)."),
     preferences: Optional[Path] = typer.Option(None, "--preferences", "-p", help="Preference pairs JSONL (overrides dpo.preferences)."),
     force: bool = typer.Option(False, help="Discard an earlier DPO run of this run id and train again."),
+    launcher: str = LauncherOpt,
+    accelerate_config: Optional[str] = AccelerateConfigOpt,
+    num_processes: Optional[int] = NumProcessesOpt,
     overrides: Optional[list[str]] = OverridesArg,
 ) -> None:
     """Preference-tune the policy with DPO (or KTO: dpo.objective=kto); the reference is the starting policy."""
+    _maybe_relaunch("dpo", launcher, accelerate_config, num_processes)
     from rlhf import dpo as dpo_stage
 
     extra = _stage_overrides(overrides, "dpo", preferences=preferences)
@@ -186,9 +249,13 @@ def online(
     policy: Optional[str] = typer.Option(None, "--policy", help="Adapter or model to start from (overrides online.policy)."),
     reward_model: Optional[str] = typer.Option(None, "--reward-model", help="Reward model adapter, or 'none' (overrides online.reward_model)."),
     force: bool = typer.Option(False, help="Discard an earlier online RL run of this run id and train again."),
+    launcher: str = LauncherOpt,
+    accelerate_config: Optional[str] = AccelerateConfigOpt,
+    num_processes: Optional[int] = NumProcessesOpt,
     overrides: Optional[list[str]] = OverridesArg,
 ) -> None:
     """Online RL (PPO family: GRPO or RLOO) against the reward model, with a KL leash and ceiling."""
+    _maybe_relaunch("online", launcher, accelerate_config, num_processes)
     from rlhf import online as online_stage
 
     extra = list(overrides or [])
@@ -523,6 +590,8 @@ def config_schema() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _ARGV
+    _ARGV = list(argv if argv is not None else sys.argv[1:])
     try:
         # Without standalone mode, click returns the code of a typer.Exit instead of raising it.
         code = app(args=argv, standalone_mode=False)

@@ -25,7 +25,7 @@ from harness.errors import HarnessError
 __all__ = [
     "CycleConfig", "RunConfig", "ModelConfig", "DataConfig", "DataSource", "ReplayConfig",
     "DedupeConfig", "SFTConfig", "LoraOptions", "PrefixOptions", "FreezeOptions", "MergeConfig", "EvalConfig", "FeedbackConfig",
-    "RewardConfig", "DPOConfig", "OnlineConfig", "RuleReward", "GateConfig", "RegistryConfig",
+    "RewardConfig", "DPOConfig", "OnlineConfig", "RuleReward", "GateConfig", "RegistryConfig", "CycleOptions",
     "load_config", "parse_overrides", "config_from_dict", "METHODS",
 ]
 
@@ -204,6 +204,9 @@ class EvalConfig(_Section):
         description="Suites by name (group/name or name) or whole groups (domain, retention, bias).",
     )
     limit: int | None = Field(None, gt=0, description="Score only the first N documents of each suite (quick runs).")
+    suite_limits: dict[str, Annotated[int, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description="Per suite (group/name or name) or group: score only its first N documents; overrides 'limit'.")
     seed: int | None = Field(None, ge=0, description="Seed for sampling and bootstrap. Default: run.seed.")
     batch_size: int = Field(16, gt=0)
     max_length: int = Field(
@@ -224,10 +227,11 @@ class FeedbackConfig(_Section):
     venv: InputPath | None = Field(None, description="Label Studio's own virtual env. Default: .venv-labelstudio or $HARNESS_LS_VENV.")
     data_dir: Path | None = Field(None, description="Local server's data folder. Default: $HARNESS_HOME/labelstudio.")
     port: int | None = Field(None, ge=1024, le=65535, description="Local server port. Default: a free one.")
-    project: str | None = Field(None, description="Label Studio project title. Default: '<run.id> review'.")
+    project: str | None = Field(None, max_length=50, description="Label Studio project title (at most 50 characters). Default: '<run.id> review'.")
     prompts: InputPath | None = Field(None, description="Review prompts (JSONL with 'prompt'; optional id, category, reference, unsafe_markers).")
     candidate: ModelRef | None = Field(None, description="Model under review. Default: <run>/sft/adapter.")
-    incumbent: ModelRef | None = Field(None, description="Model it is compared with. Default: model.base.")
+    incumbent: ModelRef | None = Field(
+        None, description="Model it is compared with. Default: the registry's champion, or model.base before the first promotion.")
     template: Literal["pairwise", "rating"] = Field(
         "pairwise", description="pairwise: compare two responses; rating: rate each response alone (preferences from mean ratings).")
     overlap: int = Field(2, ge=1, le=10, description="Reviewers per task.")
@@ -240,6 +244,12 @@ class FeedbackConfig(_Section):
     resolution: Literal["majority", "drop_ties", "drop_low_agreement"] = Field(
         "majority", description="How one label is chosen per task from several reviewers.")
     min_agreement: float = Field(0.5, ge=0, le=1, description="For drop_low_agreement: least share agreeing with the majority.")
+    output_dir: Path | None = Field(None, description="Where tasks, responses and reviews go. Default: <run>/feedback.")
+    simulate: bool = Field(
+        False, description="harness cycle: scripted reviewers label the tasks (unattended demos; marked simulated).")
+    wait_minutes: float = Field(
+        0, ge=0, description="harness cycle: how long to wait for reviewers to finish before pausing (0: pause at once; "
+                             "continue later with harness cycle --resume RUN_ID).")
 
 
 class _PreferenceTraining(_Section):
@@ -352,7 +362,8 @@ class OnlineConfig(_PreferenceTraining):
 class GateConfig(_Section):
     policy: InputPath | None = Field(None, description="Gate policy YAML. Default: the shipped harness/policies/default.yaml.")
     candidate: ModelRef | None = Field(None, description="Model to promote. Default: <run>/sft/adapter.")
-    incumbent: ModelRef | None = Field(None, description="Current champion it must beat. Default: model.base.")
+    incumbent: ModelRef | None = Field(
+        None, description="Current champion it must beat. Default: the registry's champion, or model.base before the first promotion.")
     eval_dir: InputPath | None = Field(None, description="Evaluation results (<fingerprint>/<group>/<suite>). Default: eval.output_dir or <run>/eval.")
     feedback_dir: InputPath | None = Field(None, description="Review results (summary.json, tasks.jsonl). Default: <run>/feedback.")
 
@@ -360,6 +371,28 @@ class GateConfig(_Section):
 class RegistryConfig(_Section):
     model_name: str = Field("harness-model", min_length=1, description="Registered model name in MLflow.")
     experiment: str = Field("harness", min_length=1, description="MLflow experiment holding promotion runs.")
+
+
+class CycleOptions(_Section):
+    """What ``harness cycle`` runs beyond the stages' own sections."""
+
+    align: list[Literal["dpo", "online"]] = Field(
+        default_factory=lambda: ["dpo", "online"],
+        description="Preference stages, in order; online RL continues DPO's adapter when both run. Empty: the SFT "
+                    "adapter is the candidate. online needs the reward model, which the cycle trains first.")
+    review_final: bool = Field(
+        True, description="Reviewers also compare the final candidate with the incumbent (the gate's review evidence).")
+    approver: str | None = Field(
+        None, description="Who signs off a passing decision. Without one (and a policy that needs a sign-off) the cycle "
+                          "stops before promotion: run harness promote DECISION --approver NAME.")
+    promote: bool = Field(True, description="Promote a passing candidate (false: stop after the gate).")
+    pdf: bool = Field(True, description="Also print the audit report as PDF (needs Chromium).")
+
+    @model_validator(mode="after")
+    def _check_align(self):
+        if len(set(self.align)) != len(self.align):
+            raise ValueError(f"each preference stage may appear once in align, got {self.align}")
+        return self
 
 
 class CycleConfig(_Section):
@@ -375,6 +408,7 @@ class CycleConfig(_Section):
     online: OnlineConfig = Field(default_factory=OnlineConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    cycle: CycleOptions = Field(default_factory=CycleOptions)
 
     def run_dir(self) -> Path:
         if self.run.id is None:

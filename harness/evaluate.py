@@ -269,6 +269,14 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _suite_config(cfg: EvalConfig, suite: Suite) -> EvalConfig:
+    """``cfg`` with the suite's own document limit (``eval.suite_limits``: by id, then name, then group)."""
+    for name in (suite.id, suite.spec.name, suite.spec.group):
+        if name in cfg.suite_limits:
+            return cfg.model_copy(update={"limit": cfg.suite_limits[name]})
+    return cfg
+
+
 def run(config: CycleConfig) -> EvalResult:
     """Score ``config.eval.models`` (default: ``model.base``) on ``config.eval.suites``."""
     cfg = config.eval
@@ -308,7 +316,8 @@ def run(config: CycleConfig) -> EvalResult:
         fp = fingerprint(spec)
         slot = _ModelSlot(spec, cfg)
         for suite, files, data_hash in prepared:
-            suite_settings = dict(settings)
+            scfg = _suite_config(cfg, suite)
+            suite_settings = {**settings, "limit": scfg.limit}
             if suite.spec.kind == "kl_drift":
                 suite_settings["reference"] = reference_fp
             key = stable_hash({"model": fp, "suite": suite.id, "version": suite.version, "data": data_hash,
@@ -324,16 +333,16 @@ def run(config: CycleConfig) -> EvalResult:
                 result.results.append(SuiteResult(spec.ref, fp, suite.id, dest, True, summary))
                 continue
             started = time.perf_counter()
-            _log.info(f"scoring {spec.ref} on {suite.id}" + (f" (first {cfg.limit} documents)" if cfg.limit else ""))
+            _log.info(f"scoring {spec.ref} on {suite.id}" + (f" (first {scfg.limit} documents)" if scfg.limit else ""))
             if suite.spec.kind == "kl_drift":
                 model, tok = slot.load()
                 ref_model, ref_tok = (model, tok) if reference_fp == fp else reference_slot.load()
-                records = _score_kl_drift(suite, model, tok, ref_model, ref_tok, files, cfg)
+                records = _score_kl_drift(suite, model, tok, ref_model, ref_tok, files, scfg)
             else:
-                records = _score_lm_eval(suite, slot.lm(), files, cfg, seed)
+                records = _score_lm_eval(suite, slot.lm(), files, scfg, seed)
             if not records:
                 raise HarnessError(f"suite {suite.id} produced no samples", hint="check its data file and --limit")
-            metrics, by_category = _summarize(suite, records, cfg, seed)
+            metrics, by_category = _summarize(suite, records, scfg, seed)
             summary = {
                 "version": ARTIFACT_VERSION, "kind": "eval_summary", "status": "complete", "created": utc_now(),
                 "suite": suite.id, "suite_version": suite.version, "description": suite.spec.description,

@@ -32,7 +32,7 @@ from harness.artifacts import atomic_write_json, read_json, read_jsonl, sha256_f
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 
-__all__ = ["GatePolicy", "GateResult", "load_policy", "run", "DEFAULT_POLICY", "decide_compare", "decide_feedback"]
+__all__ = ["GatePolicy", "GateResult", "load_policy", "run", "DEFAULT_POLICY", "decide_compare", "decide_feedback", "default_incumbent"]
 
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policies" / "default.yaml"
 
@@ -196,6 +196,13 @@ def _feedback_evidence(summary_path: Path, tasks_path: Path, cand_fp: str, inc_f
     return read_json(summary_path), None
 
 
+def default_incumbent(config: CycleConfig) -> str:
+    """The registry's champion when there is one, else ``model.base``."""
+    from harness.registry import champion_ref
+
+    return champion_ref(config) or config.model.base
+
+
 def run(config: CycleConfig) -> GateResult:
     """Decide on ``gate.candidate`` vs ``gate.incumbent`` under ``gate.policy``; see the module docstring."""
     from harness import ledger
@@ -207,7 +214,7 @@ def run(config: CycleConfig) -> GateResult:
     policy_path = Path(g.policy or DEFAULT_POLICY)
     policy = load_policy(policy_path, tuple(config.eval.suite_dirs))
     candidate = g.candidate or str(run_dir / "sft" / "adapter")
-    incumbent = g.incumbent or config.model.base
+    incumbent = g.incumbent or default_incumbent(config)
     eval_dir = Path(g.eval_dir or config.eval.output_dir or run_dir / "eval")
     cand_fp, cand_dir = _model_dir(eval_dir, candidate)
     inc_fp, inc_dir = _model_dir(eval_dir, incumbent)

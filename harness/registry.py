@@ -25,8 +25,8 @@ from harness.artifacts import read_json
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 
-__all__ = ["tracking_uri", "promote", "rollback", "list_versions", "show_version", "champion", "check_consistency",
-           "find_decision", "PromoteResult"]
+__all__ = ["tracking_uri", "promote", "rollback", "list_versions", "show_version", "champion", "champion_ref",
+           "is_promoted", "check_consistency", "find_decision", "PromoteResult"]
 
 ALIAS = "champion"
 
@@ -115,6 +115,38 @@ def _promoted_decisions() -> set[str]:
         elif e["action"] == "repair":
             out.add(e["subject"].get("decision_id") or e["details"].get("decision_id"))
     return out
+
+
+def is_promoted(decision_id: str) -> bool:
+    """Has the ledger recorded this decision's promotion (by the cycle or by hand)?"""
+    return decision_id in _promoted_decisions()
+
+
+def champion_ref(config: CycleConfig) -> str | None:
+    """A model reference for the current champion (its adapter folder, or the registry's copy of it),
+    or None when nothing was promoted yet. Without a champion in the ledger, MLflow is not touched."""
+    name = config.registry.model_name
+    if _ledger_champion(name) is None:
+        return None
+    client = _client()
+    check_consistency(client, name)
+    current = champion(client, name)
+    if current is None:
+        return None
+    from harness.models import fingerprint, harness_home, resolve
+
+    ref = current.tags.get("candidate") or current.source
+    if ref.startswith(("/", ".", "~")):  # a folder: use it only while it still holds the promoted weights
+        if not Path(ref).exists() or fingerprint(resolve(ref)) != current.tags.get("fingerprint"):
+            import mlflow
+
+            dest = harness_home() / "registry" / name / str(current.version)
+            if not dest.is_dir():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                ref = mlflow.artifacts.download_artifacts(artifact_uri=current.source, dst_path=str(dest.parent / f".{current.version}.tmp"))
+                Path(ref).rename(dest)
+            ref = str(dest)
+    return ref
 
 
 def _gated(decision_id: str) -> dict | None:

@@ -1,18 +1,37 @@
 #!/usr/bin/env bash
-# The main job: set up (once), then run the demo on the built-in SmolLM2-135M-Instruct model.
-# Today the demo prepares the handbook data and fine-tunes with LoRA; the full tune -> evaluate ->
-# align cycle takes over this script as its stages land.
+# The main job: set up (once), then run the whole demo cycle on the built-in SmolLM2-135M-Instruct:
+# data -> SFT -> eval -> Label Studio review (scripted reviewers) -> reward model -> DPO -> online RL
+# -> eval -> review -> gate -> promote -> audit report. Pass a config and overrides to change it:
+#   bash scripts/demo.sh examples/demo/cycle.yaml sft.max_steps=8
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 H=.venv/bin/harness
 CONFIG=${1:-examples/demo/cycle.yaml}
 shift || true
-$H data prepare --config "$CONFIG" "$@"
-$H sft --config "$CONFIG" "$@"
+started=$(date +%s)
+code=0
+$H cycle --config "$CONFIG" "$@" || code=$?
+elapsed=$(( $(date +%s) - started ))
+RUN=$($H config show --config "$CONFIG" "$@" | sed -n '/^run:/,/^[a-z]/s/^  id: //p' | head -1)
+HOME_DIR=${HARNESS_HOME:-$HOME/.cache/harness}
 echo
-echo "Demo finished. Look at:"
-echo "  runs/demo/data/data_card.json    what went into training, and what was dropped and why"
-echo "  runs/demo/sft/result.json        losses (validation before -> after), throughput, parameters"
-echo "  runs/demo/sft/metrics.jsonl      the training curve"
-echo "  runs/demo/sft/adapter/           the LoRA adapter (use it anywhere a model is accepted)"
+case $code in
+  0) echo "Demo cycle finished in $((elapsed / 60)) min $((elapsed % 60)) s." ;;
+  1) echo "Demo cycle finished in $((elapsed / 60)) min $((elapsed % 60)) s: the gate rejected the candidate (see the report for why)." ;;
+  *) echo "The demo cycle stopped (exit code $code); run the same command again to continue where it stopped."; exit "$code" ;;
+esac
+cat <<EOF
+Look at:
+  runs/$RUN/report/audit.html     the audit report: decision, evaluation with CIs, reviewers, training curves, ledger
+                                  (also audit.pdf and audit.json)
+  runs/$RUN/cycle.json            every stage: status, time, one-line result (re-running skips unchanged stages)
+  Label Studio                    $($H feedback status --config "$CONFIG" 2>/dev/null | sed -n 's/.*"url": "\([^"]*\)".*/\1/p')
+                                  log in as admin@harness.local, password in $HOME_DIR/labelstudio/secrets.json
+                                  projects '$RUN review' and '$RUN review (final)'
+  MLflow UI                       .venv/bin/mlflow ui --backend-store-uri sqlite:///$HOME_DIR/mlflow/mlflow.db
+                                  then http://127.0.0.1:5000 (model 'harness-model', alias 'champion')
+  .venv/bin/harness ledger verify the tamper-evident decision ledger
+Stop Label Studio with: .venv/bin/harness feedback stop
+EOF
+exit "$code"

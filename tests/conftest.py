@@ -40,6 +40,28 @@ def learnable_chats(n: int = 48, seed: int = 0) -> list[dict]:
     return rows
 
 
+def random_adapter(out: Path) -> Path:
+    """A LoRA adapter on builtin:tiny-random with large random weights: a model that differs from its
+    base, and (unlike the bare tiny model) answers with words rather than blank lines."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from harness.models import load_model, load_tokenizer, resolve
+
+    spec = resolve("builtin:tiny-random")
+    torch.manual_seed(0)
+    model = get_peft_model(load_model(spec), LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
+                                                        task_type="CAUSAL_LM", init_lora_weights=False))
+    with torch.no_grad():  # make the adapter matter: its outputs move the log-probs by whole nats
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.mul_(50.0)
+    model.save_pretrained(out)
+    load_tokenizer(spec).save_pretrained(out)
+    (out / "harness_adapter.json").write_text(json.dumps({"base": "builtin:tiny-random"}))
+    return out
+
+
 @pytest.fixture
 def chat_file(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "chats.jsonl", learnable_chats())
@@ -63,3 +85,18 @@ def prepared_data(tmp_path_factory, tiny_model_dir) -> Path:
     cfg = load_config(None, [f"data.sources=[{{path: {src}, domain: tickets}}]", f"data.output_dir={root / 'data'}",
                              "data.dedupe.near=false"])
     return data.run(cfg).output_dir
+
+
+@pytest.fixture(scope="session")
+def ls_data_dir(tmp_path_factory) -> Path:
+    """A real Label Studio server for the integration tests, started once per test session."""
+    from feedback import server
+
+    if not (server.default_venv() / "bin" / "label-studio").is_file():
+        if os.environ.get("HARNESS_REQUIRE_LABEL_STUDIO") == "1":
+            pytest.fail(f"Label Studio is not installed in {server.default_venv()} (scripts/setup.sh installs it)")
+        pytest.skip("Label Studio venv not installed (scripts/setup.sh installs it; CI requires it)")
+    data_dir = tmp_path_factory.mktemp("labelstudio")
+    server.serve(data_dir=data_dir, timeout=300)
+    yield data_dir
+    server.stop(data_dir)

@@ -185,7 +185,7 @@ def test_wrong_token_and_unreachable_server(ls_data_dir, monkeypatch):
 def test_template_rejected_by_label_studio(ls_data_dir):
     from feedback._project import get_or_create_project
 
-    with pytest.raises(HarnessError, match="rejected the project's labeling template"):
+    with pytest.raises(HarnessError, match="refused to create the project"):
         get_or_create_project(_client(ls_data_dir), "bad template", "<View><Pairwise name='x' toName='nowhere'/></View>", 1)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -40,21 +39,6 @@ def preferences_file(tmp_path: Path) -> Path:
 def start_adapter(tmp_path_factory, tiny_model_dir) -> Path:
     """A LoRA adapter on builtin:tiny-random with non-zero weights, so it differs from its base: the
     preference stages must use it (not the bare base) as their reference."""
-    import torch
-    from peft import LoraConfig, get_peft_model
+    from tests.conftest import random_adapter
 
-    from harness.models import load_model, load_tokenizer, resolve
-
-    out = tmp_path_factory.mktemp("start") / "adapter"
-    spec = resolve("builtin:tiny-random")
-    torch.manual_seed(0)
-    model = get_peft_model(load_model(spec), LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
-                                                        task_type="CAUSAL_LM", init_lora_weights=False))
-    with torch.no_grad():  # make the adapter matter: its outputs move the log-probs by whole nats
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.mul_(50.0)
-    model.save_pretrained(out)
-    load_tokenizer(spec).save_pretrained(out)
-    (out / "harness_adapter.json").write_text(json.dumps({"base": "builtin:tiny-random"}))
-    return out
+    return random_adapter(tmp_path_factory.mktemp("start") / "adapter")

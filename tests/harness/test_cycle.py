@@ -1,0 +1,170 @@
+"""``harness cycle`` end to end on the tiny model: a real Label Studio (scripted reviewers), a real
+MLflow store and ledger; resuming by hash, --from, --until feedback, a failing stage, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness import ledger
+from harness.cli import main
+from harness.cycle import state_path
+from tests.conftest import learnable_chats, random_adapter, write_jsonl
+
+pytestmark = pytest.mark.integration
+
+LENIENT = {
+    "name": "test-lenient", "version": 1, "signoff_required": True,
+    "description": "Keeps general knowledge within a wide margin; reviewers must not be unanimous against it.",
+    "rules": [
+        {"id": "knowledge-kept", "kind": "compare", "suites": ["retention/general_knowledge"], "metric": "acc",
+         "require": "no_regress", "by": 1.0},
+        {"id": "reviewers", "kind": "feedback", "metric": "win_rate", "at_least": 0.0},
+    ],
+}
+
+
+@pytest.fixture
+def cycle_env(tmp_path, monkeypatch, ls_data_dir):
+    """A cycle config on builtin:tiny-random, its own ledger and MLflow store, run from tmp_path."""
+    monkeypatch.setenv("HARNESS_LEDGER", str(tmp_path / "ledger.jsonl"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "chats.jsonl", learnable_chats(48))
+    colors = ["red", "green", "blue", "amber", "violet", "teal"]
+    write_jsonl(tmp_path / "prompts.jsonl", [
+        {"id": f"p{i}", "prompt": f"Ticket {100 + i}: which queue handles {colors[i % 6]} items?", "category": "queues",
+         "reference": f"The {colors[i % 6]} queue handles {colors[i % 6]} items", "unsafe_markers": ["zzz-never"]}
+        for i in range(12)])
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(LENIENT))
+    incumbent = random_adapter(tmp_path / "incumbent")  # the current model in production
+    config = {
+        "run": {"id": "c1"},
+        "model": {"base": "builtin:tiny-random"},
+        "data": {"sources": [{"path": "chats.jsonl", "domain": "tickets"}], "dedupe": {"near": False}},
+        # a full fine-tune answers the ticket questions, so reviewers see two different answers
+        "sft": {"method": "full", "max_steps": 30, "learning_rate": 1.0e-2, "eval_every": 15, "warmup_ratio": 0},
+        "eval": {"suites": ["domain/handbook_mcq", "retention/general_knowledge", "bias/crows_pairs"], "limit": 6,
+                 "bootstrap_resamples": 200},
+        "feedback": {"prompts": "prompts.jsonl", "max_new_tokens": 10, "simulate": True, "data_dir": str(ls_data_dir),
+                     "project": f"cycle {tmp_path.name}", "simulate_noise": [0.0, 0.1]},
+        "reward": {"max_steps": 2, "max_length": 96, "validation_fraction": 0.25},
+        "dpo": {"max_steps": 2, "max_length": 96, "validation_fraction": 0.25},
+        "online": {"max_steps": 2, "batch_size": 4, "num_generations": 2, "max_completion_length": 8},
+        "gate": {"policy": "policy.yaml", "incumbent": str(incumbent)},
+        "cycle": {"approver": "Ana Lima", "pdf": False},
+    }
+    path = tmp_path / "cycle.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _result(out: str) -> dict:
+    """The JSON summary 'harness cycle' prints last (trainers also log to stdout)."""
+    return json.loads(out[out.rindex("\n{\n") + 1:] if "\n{\n" in out else out)
+
+
+def _state(run_dir: Path) -> dict:
+    return json.loads(state_path(run_dir).read_text())
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime_ns
+
+
+def test_cycle_runs_end_to_end_and_resumes_by_hash(cycle_env, tmp_path, capsys):
+    assert main(["cycle", "--config", str(cycle_env)]) == 0
+    out = _result(capsys.readouterr().out)
+    run_dir = tmp_path / "runs" / "c1"
+    assert out["outcome"] == "promoted" and out["decision_id"].startswith("dec-")
+    state = _state(run_dir)
+    assert [s for s in state["stages"]] == ["data", "sft", "eval", "feedback", "reward", "dpo", "online",
+                                            "final_eval", "review", "gate", "promote", "report"]
+    assert all(s["status"] == "done" for s in state["stages"].values()), state["stages"]
+    # the final candidate is online RL's adapter, which continued DPO's, which continued SFT's model
+    decision = json.loads((run_dir / "gate" / "decision.json").read_text())
+    assert decision["candidate"]["ref"] == str(run_dir / "online" / "adapter")
+    assert decision["incumbent"]["ref"] == str(tmp_path / "incumbent") and decision["passed"]
+    online_manifest = json.loads((run_dir / "online" / "result.json").read_text())
+    assert str(run_dir / "dpo" / "adapter") in json.dumps(online_manifest)
+    # the gate's review evidence is the second round, on the final candidate
+    review_tasks = [json.loads(x) for x in (run_dir / "review" / "tasks.jsonl").read_text().splitlines()]
+    assert {t["candidate"]["ref"] for t in review_tasks} == {str(run_dir / "online" / "adapter")}
+    assert (run_dir / "feedback" / "preferences.jsonl").read_text().strip()
+    actions = [e["action"] for e in ledger.read_entries(tmp_path / "ledger.jsonl")]
+    assert actions == ["decision", "sign_off", "promote"]
+    assert (run_dir / "report" / "audit.html").is_file() and Path(out["report"]).resolve() == run_dir / "report" / "audit.html"
+
+    # Unchanged: nothing runs again, nothing new in the ledger.
+    sft_model = run_dir / "sft" / "model" / "model.safetensors"
+    before = _mtime(sft_model)
+    assert main(["cycle", "--config", str(cycle_env)]) == 0
+    capsys.readouterr()
+    state = _state(run_dir)
+    assert {s["this_run"] for s in state["stages"].values()} == {"skipped"}
+    assert len(ledger.read_entries(tmp_path / "ledger.jsonl")) == 3 and _mtime(sft_model) == before
+
+    # A DPO setting changes: DPO and everything downstream of it runs again; SFT and the first eval do not.
+    # (The run keeps the incumbent it started with; promoting over its own champion needs a new run.)
+    assert main(["cycle", "--config", str(cycle_env), "dpo.beta=0.2", "cycle.promote=false"]) == 0
+    capsys.readouterr()
+    state = _state(run_dir)
+    ran = {k for k, s in state["stages"].items() if s["this_run"] not in ("skipped",)}
+    assert ran == {"dpo", "online", "final_eval", "review", "gate", "promote", "report"}, state["stages"]
+    assert _mtime(sft_model) == before
+    assert state["stages"]["promote"]["status"] == "not promoted" and state["outcome"] == "passed, not promoted"
+
+    # --from forces a stage that did not change, and everything after it
+    assert main(["cycle", "--config", str(cycle_env), "dpo.beta=0.2", "cycle.promote=false", "--from", "gate"]) == 0
+    state = _state(run_dir)
+    assert {k for k, s in state["stages"].items() if s["this_run"] != "skipped"} == {"gate", "promote", "report"}
+
+
+def test_failing_stage_stops_the_cycle_and_the_next_run_resumes_there(cycle_env, tmp_path, capsys):
+    code = main(["cycle", "--config", str(cycle_env), "--until", "dpo"])
+    assert code == 0
+    run_dir = tmp_path / "runs" / "c1"
+    assert _state(run_dir)["outcome"] == "stopped after dpo (--until)"
+    missing = tmp_path / "no-such-reward-model"
+    code = main(["cycle", "--config", str(cycle_env), f"online.reward_model={missing}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "the cycle stopped at stage 'online'" in err and "--resume c1" in err
+    state = _state(run_dir)
+    assert state["stages"]["online"]["status"] == "failed" and "final_eval" not in state["stages"]
+    assert state["outcome"] == "failed at online"
+    # fixed: the cycle continues at online; data, SFT, eval, feedback, reward and DPO are not redone
+    assert main(["cycle", "--config", str(cycle_env)]) == 0
+    state = _state(run_dir)
+    assert {k for k, s in state["stages"].items() if s["this_run"] == "skipped"} == {
+        "data", "sft", "eval", "feedback", "reward", "dpo"}
+    assert state["stages"]["online"]["status"] == "done" and state["outcome"] == "promoted"
+
+
+def test_until_feedback_pauses_for_real_reviewers(cycle_env, tmp_path, capsys):
+    args = ["cycle", "--config", str(cycle_env), "feedback.simulate=false"]
+    assert main([*args, "--until", "feedback"]) == 0
+    out = _result(capsys.readouterr().out)
+    assert out["outcome"] == "paused"
+    run_dir = tmp_path / "runs" / "c1"
+    state = _state(run_dir)
+    assert state["stages"]["feedback"]["status"] == "paused" and "reward" not in state["stages"]
+    assert (run_dir / "feedback" / "tasks.jsonl").is_file()
+    # resumed before anyone labeled: it says how far the reviewers are, and exits 3
+    assert main(["cycle", "--resume", "c1"]) == 3
+    captured = capsys.readouterr()
+    assert "waiting for reviewers: 0 of 12 tasks have 2 reviews" in captured.err
+    assert _result(captured.out)["outcome"] == "waiting"
+
+
+def test_cycle_bad_input(cycle_env, tmp_path, capsys):
+    assert main(["cycle", "--config", str(cycle_env), "--from", "nonsense"]) == 2
+    assert "no such stage" in capsys.readouterr().err
+    assert main(["cycle", "--resume", "never-ran"]) == 2
+    assert "no cycle run 'never-ran'" in capsys.readouterr().err
+    assert main(["cycle", "--config", str(cycle_env), "cycle.align=[dpo, dpo]"]) == 2
+    assert "each preference stage may appear once" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
