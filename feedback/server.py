@@ -195,7 +195,10 @@ def serve(*, data_dir: Path | None = None, port: int | None = None, venv: Path |
                    "HUGGING_FACE_HUB_TOKEN", "MLFLOW_TRACKING_TOKEN")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH")) and k not in secret_vars},
-        "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "DJANGO_DB": "sqlite",
+        "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+        # SQLite beside the data folder, unless the environment names a database (DJANGO_DB=default and
+        # POSTGRE_NAME/USER/PASSWORD/HOST/PORT: PostgreSQL, for many reviewers; see docs/scale-out.md)
+        "DJANGO_DB": os.environ.get("DJANGO_DB", "sqlite"),
         "LABEL_STUDIO_USERNAME": ADMIN_EMAIL, "LABEL_STUDIO_PASSWORD": secrets_["password"],
         "LABEL_STUDIO_USER_TOKEN": secrets_["token"], "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
         "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true", "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "",

@@ -24,7 +24,7 @@ from harness.errors import HarnessError
 
 __all__ = [
     "CycleConfig", "RunConfig", "ModelConfig", "DataConfig", "DataSource", "ReplayConfig",
-    "DedupeConfig", "SFTConfig", "LoraOptions", "PrefixOptions", "FreezeOptions", "MergeConfig", "EvalConfig", "FeedbackConfig",
+    "DedupeConfig", "SFTConfig", "VLLMOptions", "LoraOptions", "PrefixOptions", "FreezeOptions", "MergeConfig", "EvalConfig", "FeedbackConfig",
     "RewardConfig", "DPOConfig", "OnlineConfig", "RuleReward", "GateConfig", "RegistryConfig", "CycleOptions",
     "load_config", "parse_overrides", "config_from_dict", "METHODS",
 ]
@@ -197,6 +197,13 @@ class MergeConfig(_Section):
     atol: float = Field(1e-4, gt=0, description="Largest allowed logit difference between merged and base+adapter.")
 
 
+class VLLMOptions(_Section):
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one model is split over.")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="Share of GPU memory vLLM may take.")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    max_lora_rank: int | None = Field(None, gt=0, description="Largest LoRA rank to serve. Default: the adapter's own rank.")
+
+
 class EvalConfig(_Section):
     models: list[ModelRef] = Field(default_factory=list, description="Models to score. Default: model.base.")
     suites: list[str] = Field(
@@ -212,6 +219,9 @@ class EvalConfig(_Section):
     max_length: int = Field(
         1024, gt=16, description="Longest context scored at once; long documents are scored in rolling windows.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    backend: Literal["hf", "vllm"] = Field(
+        "hf", description="hf: transformers in this process; vllm: lm-eval's vLLM model (GPU; adapters served as LoRA).")
+    vllm: VLLMOptions = Field(default_factory=VLLMOptions, description="Used with backend: vllm.")
     reference_model: ModelRef | None = Field(None, description="Base model for the KL-drift suite. Default: model.base.")
     retention_data_dir: InputPath | None = Field(
         None, description="Local copies of standard benchmarks (arc/, mmlu/, wikitext-2-raw/) for offline runs.")

@@ -227,6 +227,7 @@ class _Cycle:
             _log.console.rule(f"[bold][{i}/{len(self.plan)}] {stage}: {TITLES[stage]}")
             record = {"status": "running", "key": key, "started": utc_now()}
             self.state["stages"][stage] = record
+            self.current = stage
             self.save()
             started = time.perf_counter()
             try:
@@ -411,7 +412,10 @@ def _scores(c: _Cycle, models: list[str], force: bool) -> _Done:
     from harness import evaluate
 
     refs = list(dict.fromkeys(models))
-    cfg = c.with_(eval={"models": refs, **({"use_cache": False} if force else {})})
+    # The result cache is keyed on model, suite, data and settings, so a changed config never reuses a
+    # wrong result; only an explicit --from re-scores what is cached.
+    rescore = c.from_stage is not None and c.plan.index(c.from_stage) <= c.plan.index(c.current)
+    cfg = c.with_(eval={"models": refs, **({"use_cache": False} if rescore else {})})
     r = evaluate.run(cfg)
     headline = []
     for res in r.results:

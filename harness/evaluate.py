@@ -243,6 +243,11 @@ class _ModelSlot:
         return self.model, self.tokenizer
 
     def lm(self):
+        if self._lm is None and self.cfg.backend == "vllm":
+            from lm_eval.models.vllm_causallms import VLLM
+
+            _log.info(f"loading {self.spec.describe()} into vLLM")
+            self._lm = VLLM(**vllm_model_args(self.spec, self.cfg))
         if self._lm is None:
             from lm_eval.models.huggingface import HFLM
 
@@ -250,6 +255,39 @@ class _ModelSlot:
             self._lm = HFLM(pretrained=model, tokenizer=tok, batch_size=self.cfg.batch_size, device=self._device(),
                             max_length=self.cfg.max_length)
         return self._lm
+
+
+def vllm_model_args(spec: ModelSpec, cfg: EvalConfig) -> dict[str, Any]:
+    """Arguments for lm-eval's vLLM model: the base weights, and an adapter as a LoRA module."""
+    import json
+
+    base = spec.base_spec
+    args: dict[str, Any] = {
+        "pretrained": base.location if base.kind != "hub" else base.ref, "tokenizer": spec.location if spec.kind != "hub" else spec.ref,
+        "dtype": cfg.vllm.dtype, "tensor_parallel_size": cfg.vllm.tensor_parallel_size,
+        "gpu_memory_utilization": cfg.vllm.gpu_memory_utilization, "max_model_len": cfg.max_length,
+        "batch_size": "auto", "seed": cfg.seed if cfg.seed is not None else 1234,
+    }
+    if base.revision:
+        args["revision"] = base.revision
+    if spec.kind == "adapter":
+        adapter_config = json.loads((Path(spec.location) / "adapter_config.json").read_text())
+        if adapter_config.get("peft_type") != "LORA" or adapter_config.get("use_dora"):
+            raise HarnessError(f"vLLM serves LoRA adapters only; {spec.ref} is a {adapter_config.get('peft_type')}"
+                               + (" (DoRA)" if adapter_config.get("use_dora") else "") + " adapter",
+                               hint="merge it first (harness merge) and evaluate the merged folder, or use eval.backend: hf")
+        args["lora_local_path"] = spec.location
+        args["max_lora_rank"] = cfg.vllm.max_lora_rank or int(adapter_config.get("r", 16))
+    return args
+
+
+def _check_backend(cfg: EvalConfig) -> None:
+    if cfg.backend == "vllm":
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise HarnessError("eval.backend is vllm, but the vllm package is not installed",
+                               hint="on a GPU machine: pip install vllm (matching your torch); or use eval.backend: hf")
 
 
 def _copy_into(src: Path, dest: Path) -> None:
@@ -282,6 +320,7 @@ def run(config: CycleConfig) -> EvalResult:
     cfg = config.eval
     seed = cfg.seed if cfg.seed is not None else config.run.seed
     out = cfg.output_dir if cfg.output_dir is not None else config.run_dir() / "eval"
+    _check_backend(cfg)
     suites = select_suites(cfg.suites, cfg.suite_dirs)
     named = {n.strip().strip("/") for n in cfg.suites}
     # Check every suite's data before loading any model: bad input fails fast, with nothing written.
@@ -311,6 +350,8 @@ def run(config: CycleConfig) -> EvalResult:
     settings = {"limit": cfg.limit, "seed": seed, "bootstrap_resamples": cfg.bootstrap_resamples,
                 "max_length": cfg.max_length, "batch_size": cfg.batch_size, "device": cfg.device,
                 "lm_eval": metadata.version("lm_eval")}
+    if cfg.backend != "hf":  # vLLM's kernels score slightly differently: its own cache entries
+        settings["backend"] = cfg.backend
     cache_root = harness_home() / "eval-cache"
     for spec in specs:
         fp = fingerprint(spec)

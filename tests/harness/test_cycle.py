@@ -168,3 +168,46 @@ def test_cycle_bad_input(cycle_env, tmp_path, capsys):
     assert main(["cycle", "--config", str(cycle_env), "cycle.align=[dpo, dpo]"]) == 2
     assert "each preference stage may appear once" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def _limit_file_size() -> None:  # in the child: files may not grow past 64 KB (a full disk, as the writer sees it)
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG from write() instead of being killed
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))
+
+
+def test_disk_full_while_writing_leaves_nothing_half_written(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    chats = learnable_chats(48) * 20  # train.jsonl well past the limit
+    for i, row in enumerate(chats):
+        row["messages"][0]["content"] += f" (copy {i})"
+    write_jsonl(tmp_path / "chats.jsonl", chats[:12])
+    big = tmp_path / "big.jsonl"
+    write_jsonl(big, chats)
+    config = tmp_path / "cycle.yaml"  # only run and data sections: the others run with defaults (and it says so)
+    config.write_text(yaml.safe_dump({"run": {"id": "full"}, "data": {"sources": [{"path": "chats.jsonl"}],
+                                                                      "dedupe": {"near": False}}}))
+    env = {**os.environ, "HARNESS_LEDGER": str(tmp_path / "ledger.jsonl")}
+    ok = subprocess.run([sys.executable, "-m", "harness.cli", "cycle", "--config", str(config), "--until", "data"],
+                        cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "the config has no sft, eval, feedback, reward, dpo, online, gate, registry sections" in " ".join(ok.stderr.split())
+    data_dir = tmp_path / "runs" / "full" / "data"
+    before = {p.name: p.read_bytes() for p in data_dir.iterdir()}
+    config.write_text(config.read_text().replace("chats.jsonl", "big.jsonl"))
+    full = subprocess.run([sys.executable, "-m", "harness.cli", "cycle", "--config", str(config), "--until", "data"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, preexec_fn=_limit_file_size)
+    assert full.returncode == 2, full.stderr
+    message = " ".join(full.stderr.split())
+    assert "the cycle stopped at stage 'data'" in message and "nothing was half-written" in message, message
+    assert "continues at data" in message
+    # the earlier preparation is intact, and no temporary file is left behind
+    assert {p.name: p.read_bytes() for p in data_dir.iterdir()} == before
+    assert not [p for p in (tmp_path / "runs").rglob("*") if p.name.endswith(".tmp")]
+    state = json.loads(state_path(tmp_path / "runs" / "full").read_text())
+    assert state["stages"]["data"]["status"] == "failed" and state["outcome"] == "failed at data"
