@@ -388,8 +388,8 @@ class CycleOptions(_Section):
 
     align: list[Literal["dpo", "online"]] = Field(
         default_factory=lambda: ["dpo", "online"],
-        description="Preference stages, in order; online RL continues DPO's adapter when both run. Empty: the SFT "
-                    "adapter is the candidate. online needs the reward model, which the cycle trains first.")
+        description="Preference stages that run (DPO always before online RL, which then continues DPO's adapter). "
+                    "Empty: the SFT adapter is the candidate. online needs the reward model, which the cycle trains first.")
     review_final: bool = Field(
         True, description="Reviewers also compare the final candidate with the incumbent (the gate's review evidence).")
     approver: str | None = Field(
