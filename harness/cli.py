@@ -118,10 +118,10 @@ def cycle(
     from harness import cycle as cycle_stage
 
     extra = list(overrides or [])
-    if resume:
-        root = _load(config, extra).run.root if config else Path("runs")
-        cfg, config_file, extra = cycle_stage.resume_config(resume, root, extra) if config is None else (
-            _load(config, [*extra, f"run.id={resume}"]), config, extra)
+    if resume and config is None:  # the config file and overrides the run was started with
+        cfg, config_file, extra = cycle_stage.resume_config(resume, Path("runs"), extra)
+    elif resume:
+        cfg, config_file = _load(config, [*extra, f"run.id={resume}"]), config
     else:
         cfg, config_file = _with_run_id(_load(config, extra)), config
     result = cycle_stage.run(cfg, config_file=config_file, overrides=extra, from_stage=from_stage, until=until)

@@ -116,11 +116,13 @@ class _Cycle:
         self.config = config
         self.run_dir = config.run_dir()
         self.from_stage, self.until = from_stage, until
+        self.forced: set[str] = set()  # --from: this stage and the later ones run, and re-score evaluations
+        self.current: str | None = None  # the stage running now
         self.path = state_path(self.run_dir)
         self.state: dict[str, Any] = read_json(self.path) if self.path.is_file() else {
             "version": 1, "kind": "cycle_state", "run_id": config.run.id, "created": utc_now(), "stages": {}}
         self.state["config_file"] = str(config_file.resolve()) if config_file else None
-        self.state["overrides"] = [o for o in overrides]
+        self.state["overrides"] = list(overrides)
         align = config.cycle.align
         self.plan = [s for s in STAGES
                      if not (s in ("dpo", "online") and s not in align)
@@ -212,7 +214,7 @@ class _Cycle:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.save()
         self._start_label_studio_early()
-        forced = set(self.plan[self.plan.index(self.from_stage):]) if self.from_stage else set()
+        self.forced = forced = set(self.plan[self.plan.index(self.from_stage):]) if self.from_stage else set()
         stopped: tuple[str, int] | None = None
         for i, stage in enumerate(self.plan, 1):
             record = self.state["stages"].get(stage, {})
@@ -414,8 +416,7 @@ def _scores(c: _Cycle, models: list[str], force: bool) -> _Done:
     refs = list(dict.fromkeys(models))
     # The result cache is keyed on model, suite, data and settings, so a changed config never reuses a
     # wrong result; only an explicit --from re-scores what is cached.
-    rescore = c.from_stage is not None and c.plan.index(c.from_stage) <= c.plan.index(c.current)
-    cfg = c.with_(eval={"models": refs, **({"use_cache": False} if rescore else {})})
+    cfg = c.with_(eval={"models": refs, **({"use_cache": False} if c.current in c.forced else {})})
     r = evaluate.run(cfg)
     headline = []
     for res in r.results:

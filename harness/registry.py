@@ -142,9 +142,12 @@ def champion_ref(config: CycleConfig) -> str | None:
 
             dest = harness_home() / "registry" / name / str(current.version)
             if not dest.is_dir():
+                import shutil
+
+                tmp = dest.parent / f".{current.version}.tmp"
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                ref = mlflow.artifacts.download_artifacts(artifact_uri=current.source, dst_path=str(dest.parent / f".{current.version}.tmp"))
-                Path(ref).rename(dest)
+                Path(mlflow.artifacts.download_artifacts(artifact_uri=current.source, dst_path=str(tmp))).rename(dest)
+                shutil.rmtree(tmp, ignore_errors=True)
             ref = str(dest)
     return ref
 

@@ -21,7 +21,7 @@ import yaml
 
 from harness.errors import HarnessError
 
-__all__ = ["SHIPPED", "LAUNCHED_ENV", "resolve_config", "accelerate_command", "relaunch", "is_main_process"]
+__all__ = ["SHIPPED", "LAUNCHED_ENV", "resolve_config", "accelerate_command", "strip_launcher_options", "relaunch"]
 
 HERE = Path(__file__).resolve().parent
 SHIPPED = {"ddp": HERE / "ddp.yaml", "fsdp": HERE / "fsdp.yaml", "deepspeed_zero3": HERE / "deepspeed_zero3.yaml"}
@@ -85,8 +85,3 @@ def relaunch(stage: str, argv: list[str], config: str | os.PathLike, *, num_proc
 
     _log.info("launching: " + " ".join(cmd[1:]))
     return subprocess.call(cmd, env={**os.environ, LAUNCHED_ENV: "1"})
-
-
-def is_main_process() -> bool:
-    """True outside a launch, and in the main process of one: only it writes artifacts."""
-    return int(os.environ.get("RANK", "0")) == 0

@@ -59,6 +59,14 @@ def store(tmp_path, monkeypatch, tiny_model_dir):
     return cfg, run_dir
 
 
+
+def _two_decisions(run_dir, tmp_path):
+    """Passing, unsigned decisions: dec-a (adapter a over the base), then dec-b (adapter b over a)."""
+    a, b = _adapter(tmp_path / "a", 0), _adapter(tmp_path / "b", 1)
+    _decision(run_dir, "dec-a", a, signoff=False)
+    _decision(run_dir, "dec-b", b, incumbent=a, signoff=False)
+    return a, b
+
 def test_promote_rollback_and_refusals(store, tmp_path):
     cfg, run_dir = store
     a, b, c = _adapter(tmp_path / "a", 0), _adapter(tmp_path / "b", 1), _adapter(tmp_path / "c", 2)
@@ -124,9 +132,7 @@ def test_candidate_changed_after_the_gate_is_refused(store, tmp_path):
 
 def test_interrupted_moves_are_repaired(store, tmp_path):
     cfg, run_dir = store
-    a, b = _adapter(tmp_path / "a", 0), _adapter(tmp_path / "b", 1)
-    _decision(run_dir, "dec-a", a, signoff=False)
-    _decision(run_dir, "dec-b", b, incumbent=a, signoff=False)
+    a, b = _two_decisions(run_dir, tmp_path)
     registry.promote(cfg, "dec-a", None)
     registry.promote(cfg, "dec-b", None)
     client = registry._client()
@@ -148,9 +154,7 @@ def test_interrupted_moves_are_repaired(store, tmp_path):
 
 def test_tampered_or_lost_ledger_blocks_promotion(store, tmp_path):
     cfg, run_dir = store
-    a, b = _adapter(tmp_path / "a", 0), _adapter(tmp_path / "b", 1)
-    _decision(run_dir, "dec-a", a, signoff=False)
-    _decision(run_dir, "dec-b", b, incumbent=a, signoff=False)
+    a, b = _two_decisions(run_dir, tmp_path)
     registry.promote(cfg, "dec-a", None)
     path = tmp_path / "ledger.jsonl"
     original = path.read_text()
