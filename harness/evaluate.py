@@ -323,6 +323,11 @@ def run(config: CycleConfig) -> EvalResult:
     _check_backend(cfg)
     suites = select_suites(cfg.suites, cfg.suite_dirs)
     named = {n.strip().strip("/") for n in cfg.suites}
+    known = {n for s in suites for n in (s.id, s.spec.name, s.spec.group)}
+    unmatched = sorted(set(cfg.suite_limits) - known)
+    if unmatched:  # a misspelt limit would silently score the whole suite
+        raise HarnessError(f"eval.suite_limits names {', '.join(map(repr, unmatched))}, which is none of the selected "
+                           "suites or their groups", hint="selected: " + ", ".join(s.id for s in suites))
     # Check every suite's data before loading any model: bad input fails fast, with nothing written.
     prepared = []
     for suite in suites:

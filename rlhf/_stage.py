@@ -79,7 +79,7 @@ def common_args(cfg: Any, *, output_dir: Path, seed: int, precision: str, learni
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=not torch.cuda.is_available(),
         seed=seed, data_seed=seed, logging_steps=cfg.logging_steps, logging_first_step=True,
-        save_strategy="no", report_to=[], gradient_checkpointing=False,
+        save_strategy="no", report_to=[], activation_checkpointing=False,
     )
 
 

@@ -16,6 +16,15 @@ elapsed=$(( $(date +%s) - started ))
 RUN=$($H config show --config "$CONFIG" "$@" | sed -n '/^run:/,/^[a-z]/s/^  id: //p' | head -1)
 HOME_DIR=${HARNESS_HOME:-$HOME/.cache/harness}
 echo
+MLFLOW_NOTE=""
+if [ "$code" = 1 ]; then
+  MLFLOW_NOTE="
+                                  (this rejected candidate was not registered)"
+  if [ "$CONFIG" = examples/demo/cycle.yaml ]; then
+    MLFLOW_NOTE="$MLFLOW_NOTE
+                                  to see a promotion: bash scripts/demo.sh examples/demo/cycle.yaml sft.max_steps=32"
+  fi
+fi
 case $code in
   0) echo "Demo cycle finished in $((elapsed / 60)) min $((elapsed % 60)) s." ;;
   1) echo "Demo cycle finished in $((elapsed / 60)) min $((elapsed % 60)) s: the gate rejected the candidate (see the report for why)." ;;
@@ -30,7 +39,7 @@ Look at:
                                   log in as admin@harness.local, password in $HOME_DIR/labelstudio/secrets.json
                                   projects '$RUN review' and '$RUN review (final)'
   MLflow UI                       .venv/bin/mlflow ui --backend-store-uri sqlite:///$HOME_DIR/mlflow/mlflow.db
-                                  then http://127.0.0.1:5000 (model 'harness-model', alias 'champion')
+                                  then http://127.0.0.1:5000 (model 'harness-model', alias 'champion')$MLFLOW_NOTE
   .venv/bin/harness ledger verify the tamper-evident decision ledger
 Stop Label Studio with: .venv/bin/harness feedback stop
 EOF

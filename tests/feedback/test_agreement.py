@@ -123,3 +123,26 @@ def test_rating_mode_preferences():
     assert summary["win_rate"]["estimate"] == pytest.approx(0.5)
     assert summary["unsafe_rate"]["flagged"] == 1 and summary["unsafe_rate"]["n"] == 3
     assert stats["krippendorff_alpha_rating_ordinal"] is not None
+
+
+def test_export_leaves_out_pairs_a_preference_stage_cannot_train_on(tmp_path):
+    from feedback import preferences
+    from harness.artifacts import read_jsonl
+    from harness.config import load_config
+    from tests.conftest import write_jsonl
+
+    config = load_config(None, ["model.base=builtin:tiny-random", f"run.root={tmp_path}", "run.id=x"])
+    responses = {1: ("C1", "I1"), 2: ("", "I2"), 3: ("same", "same"), 4: ("C4", "  ")}
+    write_jsonl(tmp_path / "x/feedback/tasks.jsonl", [
+        {"task_key": f"t{i}", "prompt": f"P{i}", "prompt_id": f"p{i}", "task_id": i,
+         "candidate": {"ref": "cand", "response": c}, "incumbent": {"ref": "inc", "response": r}}
+        for i, (c, r) in responses.items()])
+    write_jsonl(tmp_path / "x/feedback/annotations.jsonl",
+                [_row(i, who, "candidate") for i in responses for who in ("a", "b")])
+    result = preferences.run(config)
+    kept = read_jsonl(result.preferences_path)
+    assert [(p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in kept] == [("C1", "I1")]
+    assert result.pairs == 1 and result.summary["pairs"] == 1
+    assert result.summary["dropped"]["empty_or_identical_pair"] == 3
+    # The judgements still count as evidence: the win rate is over all four reviewed tasks.
+    assert result.summary["win_rate"]["n"] == 4 and result.summary["win_rate"]["estimate"] == 1.0

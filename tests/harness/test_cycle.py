@@ -4,6 +4,8 @@ MLflow store and ledger; resuming by hash, --from, --until feedback, a failing s
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -158,6 +160,31 @@ def test_until_feedback_pauses_for_real_reviewers(cycle_env, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "waiting for reviewers: 0 of 12 tasks have 2 reviews" in captured.err
     assert _result(captured.out)["outcome"] == "waiting"
+
+    # With feedback.wait_minutes the cycle keeps checking; the reviewers finish meanwhile and it goes on.
+    from feedback import simulate
+    from harness.config import load_config
+
+    annotations = run_dir / "feedback" / "annotations.jsonl"
+    before = _mtime(annotations)
+
+    def reviewers_label_after_the_first_check():
+        deadline = time.monotonic() + 300
+        while _mtime(annotations) == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        simulate.run(load_config(cycle_env, ["feedback.simulate=false"]))
+
+    labeling = threading.Thread(target=reviewers_label_after_the_first_check)
+    labeling.start()
+    try:
+        assert main(["cycle", "--resume", "c1", "--until", "reward", "feedback.wait_minutes=0.3"]) == 0
+    finally:
+        labeling.join()
+    captured = capsys.readouterr()
+    assert "0 of 12 tasks fully reviewed; checking again" in captured.err
+    state = _state(run_dir)
+    assert state["stages"]["feedback"]["status"] == "done" and state["stages"]["reward"]["status"] == "done"
+    assert "24 reviews (simulated)" in state["stages"]["feedback"]["summary"]
 
 
 def test_cycle_bad_input(cycle_env, tmp_path, capsys):

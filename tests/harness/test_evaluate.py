@@ -126,6 +126,23 @@ def test_limit_zero_and_unloadable_model(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_suite_limits_by_name_then_group(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    limits = json.dumps({"retention": 4, "kl_drift": 2})  # the suite's own name wins over its group
+    result = evaluate.run(_cfg(tmp_path, f"eval.suite_limits={limits}", suites=("general_knowledge", "kl_drift")))
+    counts = {r.suite: len((r.folder / "samples.jsonl").read_text().splitlines()) for r in result.results}
+    assert counts == {"retention/general_knowledge": 4, "retention/kl_drift": 2}
+    # Without a limit of its own a suite keeps eval.limit (6); a misspelt name is refused before any scoring.
+    only_gk = evaluate.run(_cfg(tmp_path, "run.id=e2", 'eval.suite_limits={"retention/general_knowledge": 3}',
+                                suites=("general_knowledge", "kl_drift")))
+    assert {r.suite: r.summary["metrics"][next(iter(r.summary["metrics"]))]["n"] for r in only_gk.results} == \
+        {"retention/general_knowledge": 3, "retention/kl_drift": 6}
+    with pytest.raises(HarnessError, match="eval.suite_limits names 'crows'") as exc:
+        evaluate.run(_cfg(tmp_path, "run.id=e3", 'eval.suite_limits={"crows": 5}'))
+    assert "retention/general_knowledge" in exc.value.hint
+    assert not (tmp_path / "runs/e3").exists()
+
+
 def test_compare_refuses_different_versions_or_data(tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
     result = evaluate.run(_cfg(tmp_path, "eval.use_cache=false"))

@@ -166,3 +166,23 @@ def test_tampered_or_lost_ledger_blocks_promotion(store, tmp_path):
     with pytest.raises(HarnessError, match="disagree"):
         registry.promote(cfg, "dec-b", None)
     assert [r["version"] for r in registry.list_versions(cfg)] == ["1"]
+
+
+def test_gate_and_review_default_to_the_champion(store, tmp_path, monkeypatch):
+    from feedback.push import models_under_review
+    from harness.gate import default_incumbent
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    cfg, run_dir = store
+    assert default_incumbent(cfg) == "builtin:tiny-random"  # nothing promoted yet: the base model
+    a, _ = _two_decisions(run_dir, tmp_path)
+    registry.promote(cfg, "dec-a", None)
+    assert default_incumbent(cfg) == str(a)
+    assert models_under_review(cfg) == (str(run_dir / "sft" / "adapter"), str(a))
+    promoted_fp = fingerprint(resolve(str(a)))
+    _adapter(a, 7)  # the run folder's adapter was retrained after the promotion: use the registry's copy
+    copy = default_incumbent(cfg)
+    assert copy == str(tmp_path / "home/registry/test-model/1") and fingerprint(resolve(copy)) == promoted_fp
+    assert not list((tmp_path / "home/registry/test-model").glob(".*"))  # no download folder left behind
+    registry.promote(cfg, "dec-b", None)
+    assert default_incumbent(cfg) == str(tmp_path / "b")
