@@ -6,7 +6,7 @@ same script) and prints the ratios side by side, with the goals, plus a JSON fil
 Benchmarks: SFT throughput (harness vs plain TRL), evaluation overhead and cache (harness vs the
 lm_eval CLI), DPO memory (implicit vs explicit reference model), gate power (false-promote rate and
 power of the shipped policy), demo cycle wall time (against the 15-minute goal, and an unchanged re-run).
-The whole set takes about 40 minutes on 2 CPU cores; figures go to docs/benchmarks.md.
+The whole set takes about 22 minutes on 2 CPU cores; figures go to docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -146,6 +146,39 @@ def test_failing_stage_stops_the_cycle_and_the_next_run_resumes_there(cycle_env,
     assert state["stages"]["online"]["status"] == "done" and state["outcome"] == "promoted"
 
 
+def test_killed_during_dpo_the_next_run_does_not_redo_sft_or_eval(cycle_env, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "runs" / "c1"
+    # A DPO long enough to be killed in the middle of training.
+    child = subprocess.Popen([sys.executable, "-m", "harness.cli", "cycle", "--config", str(cycle_env),
+                              "dpo.max_steps=100000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 900
+        while child.poll() is None and time.monotonic() < deadline:
+            stages = _state(run_dir)["stages"] if state_path(run_dir).is_file() else {}
+            if stages.get("dpo", {}).get("status") == "running":
+                time.sleep(5)  # into the training loop
+                break
+            time.sleep(0.5)
+        assert child.poll() is None, "the cycle ended before DPO could be killed"
+    finally:
+        child.kill()
+        child.wait()
+    assert _state(run_dir)["stages"]["dpo"]["status"] == "running"  # what a killed stage leaves behind
+    sft_model, eval_dir = run_dir / "sft" / "model" / "model.safetensors", run_dir / "eval"
+    before = (_mtime(sft_model), sorted((p, _mtime(p)) for p in eval_dir.rglob("summary.json")))
+
+    assert main(["cycle", "--config", str(cycle_env), "--until", "dpo"]) == 0
+    capsys.readouterr()
+    state = _state(run_dir)
+    assert {k for k, s in state["stages"].items() if s["this_run"] == "skipped"} == {
+        "data", "sft", "eval", "feedback", "reward"}
+    assert state["stages"]["dpo"]["status"] == "done" and (run_dir / "dpo" / "adapter").is_dir()
+    assert (_mtime(sft_model), sorted((p, _mtime(p)) for p in eval_dir.rglob("summary.json"))) == before
+
+
 def test_until_feedback_pauses_for_real_reviewers(cycle_env, tmp_path, capsys):
     args = ["cycle", "--config", str(cycle_env), "feedback.simulate=false"]
     assert main([*args, "--until", "feedback"]) == 0
