@@ -32,7 +32,7 @@ from harness.config import CycleConfig, EvalConfig
 from harness.errors import HarnessError
 from harness.models import ModelSpec, fingerprint, harness_home, load_model, load_tokenizer, resolve
 from harness.stats import bootstrap_ci, resample_statistic
-from harness.suites import Suite, read_docs, select_suites
+from harness.suites import Suite, available_suites, read_docs, select_suites
 
 __all__ = ["EvalResult", "SuiteResult", "run", "suite_data_hash", "load_summary", "load_samples"]
 
@@ -323,11 +323,13 @@ def run(config: CycleConfig) -> EvalResult:
     _check_backend(cfg)
     suites = select_suites(cfg.suites, cfg.suite_dirs)
     named = {n.strip().strip("/") for n in cfg.suites}
-    known = {n for s in suites for n in (s.id, s.spec.name, s.spec.group)}
-    unmatched = sorted(set(cfg.suite_limits) - known)
-    if unmatched:  # a misspelt limit would silently score the whole suite
-        raise HarnessError(f"eval.suite_limits names {', '.join(map(repr, unmatched))}, which is none of the selected "
-                           "suites or their groups", hint="selected: " + ", ".join(s.id for s in suites))
+    # A misspelt limit would silently score the whole suite; a limit for a suite not selected this time
+    # (eval.suites overridden on the command line) is simply unused.
+    known = {n for s in available_suites(cfg.suite_dirs).values() for n in (s.id, s.spec.name, s.spec.group)}
+    unknown = sorted(set(cfg.suite_limits) - known)
+    if unknown:
+        raise HarnessError(f"eval.suite_limits names {', '.join(map(repr, unknown))}: no such suite or group",
+                           hint="suites: " + ", ".join(sorted(available_suites(cfg.suite_dirs))))
     # Check every suite's data before loading any model: bad input fails fast, with nothing written.
     prepared = []
     for suite in suites:

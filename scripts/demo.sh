@@ -19,11 +19,7 @@ echo
 MLFLOW_NOTE=""
 if [ "$code" = 1 ]; then
   MLFLOW_NOTE="
-                                  (this rejected candidate was not registered)"
-  if [ "$CONFIG" = examples/demo/cycle.yaml ]; then
-    MLFLOW_NOTE="$MLFLOW_NOTE
-                                  to see a promotion: bash scripts/demo.sh examples/demo/cycle.yaml sft.max_steps=32"
-  fi
+                                  (this rejected candidate was not registered; the report says which rule failed)"
 fi
 case $code in
   0) echo "Demo cycle finished in $((elapsed / 60)) min $((elapsed % 60)) s." ;;
