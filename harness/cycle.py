@@ -543,6 +543,14 @@ def _promote(c: _Cycle, force: bool) -> _Done:
     if registry.is_promoted(decision_id):
         return _Done(f"{decision_id} was already promoted")
     decision = read_json(c.run_dir / "gate" / f"{decision_id}.json")
+    current = registry.champion_fingerprint(c.config)
+    if current is not None and current[1] != decision["incumbent"]["fingerprint"]:
+        # E.g. this run promoted its earlier candidate, then a setting changed: the new candidate was gated
+        # against the run's incumbent, not against today's champion, so it may not replace the champion.
+        return _Done(f"{decision_id} passed but was gated against {decision['incumbent']['ref']}, and the champion is "
+                     f"now {current[0]}: not promoted. To gate against the champion, run the cycle again with "
+                     f"gate.incumbent={registry.champion_ref(c.config)} (SFT is not redone) or start a new run id",
+                     status="not promoted")
     approver = c.config.cycle.approver
     if decision.get("signoff_required") and not approver:
         return _Done(f"{decision_id} passed and needs a sign-off: harness promote {decision_id} --approver NAME",

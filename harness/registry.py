@@ -26,7 +26,7 @@ from harness.config import CycleConfig
 from harness.errors import HarnessError
 
 __all__ = ["tracking_uri", "promote", "rollback", "list_versions", "show_version", "champion", "champion_ref",
-           "is_promoted", "check_consistency", "find_decision", "PromoteResult"]
+           "champion_fingerprint", "is_promoted", "check_consistency", "find_decision", "PromoteResult"]
 
 ALIAS = "champion"
 
@@ -120,6 +120,18 @@ def _promoted_decisions() -> set[str]:
 def is_promoted(decision_id: str) -> bool:
     """Has the ledger recorded this decision's promotion (by the cycle or by hand)?"""
     return decision_id in _promoted_decisions()
+
+
+def champion_fingerprint(config: CycleConfig) -> tuple[str, str] | None:
+    """``(label, fingerprint)`` of the current champion (label like 'harness-model v2'), or None before
+    the first promotion. Without a champion in the ledger, MLflow is not touched."""
+    name = config.registry.model_name
+    if _ledger_champion(name) is None:
+        return None
+    client = _client()
+    check_consistency(client, name)
+    current = champion(client, name)
+    return None if current is None else (f"{name} v{current.version}", current.tags.get("fingerprint"))
 
 
 def champion_ref(config: CycleConfig) -> str | None:

@@ -110,14 +110,18 @@ def test_cycle_runs_end_to_end_and_resumes_by_hash(cycle_env, tmp_path, capsys):
     assert len(ledger.read_entries(tmp_path / "ledger.jsonl")) == 3 and _mtime(sft_model) == before
 
     # A DPO setting changes: DPO and everything downstream of it runs again; SFT and the first eval do not.
-    # (The run keeps the incumbent it started with; promoting over its own champion needs a new run.)
-    assert main(["cycle", "--config", str(cycle_env), "dpo.beta=0.2", "cycle.promote=false"]) == 0
+    # The run keeps the incumbent it started with, so its new candidate, gated against that incumbent, may
+    # not replace the champion (this run's first candidate): not promoted, and it says how to gate against it.
+    assert main(["cycle", "--config", str(cycle_env), "dpo.beta=0.2"]) == 0
     capsys.readouterr()
     state = _state(run_dir)
     ran = {k for k, s in state["stages"].items() if s["this_run"] not in ("skipped",)}
     assert ran == {"dpo", "online", "final_eval", "review", "gate", "promote", "report"}, state["stages"]
     assert _mtime(sft_model) == before
-    assert state["stages"]["promote"]["status"] == "not promoted" and state["outcome"] == "passed, not promoted"
+    promote = state["stages"]["promote"]
+    assert promote["status"] == "not promoted" and state["outcome"] == "passed, not promoted"
+    assert "the champion is now harness-model v1" in promote["summary"] and "gate.incumbent=" in promote["summary"]
+    assert [e["action"] for e in ledger.read_entries(tmp_path / "ledger.jsonl")] == ["decision", "sign_off", "promote", "decision"]
 
     # --from forces a stage that did not change, and everything after it
     assert main(["cycle", "--config", str(cycle_env), "dpo.beta=0.2", "cycle.promote=false", "--from", "gate"]) == 0
