@@ -19,7 +19,9 @@ report      the audit report                                                   `
 ==========  =========================================================================================
 
 The incumbent is ``gate.incumbent``, else the registry's champion, else ``model.base``; it is fixed
-for the run when first chosen (the cycle's own promotion does not change what it was compared with).
+for the run when first chosen (the cycle's own promotion does not change what it was compared with;
+a later candidate of the same run, gated against that incumbent, is therefore not promoted over the
+champion: the promote stage says so and how to gate it against the champion).
 
 Resuming: ``<run>/cycle.json`` records, per stage, a key (hash of the stage's config sections, its
 input files and the keys of the stages it depends on), its status, timing and a one-line summary.
