@@ -325,11 +325,11 @@ def run(config: CycleConfig) -> EvalResult:
     named = {n.strip().strip("/") for n in cfg.suites}
     # A misspelt limit would silently score the whole suite; a limit for a suite not selected this time
     # (eval.suites overridden on the command line) is simply unused.
-    known = {n for s in available_suites(cfg.suite_dirs).values() for n in (s.id, s.spec.name, s.spec.group)}
-    unknown = sorted(set(cfg.suite_limits) - known)
+    available = available_suites(cfg.suite_dirs) if cfg.suite_limits else {}
+    unknown = sorted(set(cfg.suite_limits) - {n for s in available.values() for n in (s.id, s.spec.name, s.spec.group)})
     if unknown:
         raise HarnessError(f"eval.suite_limits names {', '.join(map(repr, unknown))}: no such suite or group",
-                           hint="suites: " + ", ".join(sorted(available_suites(cfg.suite_dirs))))
+                           hint="suites: " + ", ".join(sorted(available)))
     # Check every suite's data before loading any model: bad input fails fast, with nothing written.
     prepared = []
     for suite in suites:

@@ -122,29 +122,31 @@ def is_promoted(decision_id: str) -> bool:
     return decision_id in _promoted_decisions()
 
 
-def champion_fingerprint(config: CycleConfig) -> tuple[str, str] | None:
-    """``(label, fingerprint)`` of the current champion (label like 'harness-model v2'), or None before
-    the first promotion. Without a champion in the ledger, MLflow is not touched."""
+def _current_champion(config: CycleConfig) -> Any | None:
+    """The champion's model version, or None before the first promotion. Without a champion in the
+    ledger, MLflow is not touched."""
     name = config.registry.model_name
     if _ledger_champion(name) is None:
         return None
     client = _client()
     check_consistency(client, name)
-    current = champion(client, name)
-    return None if current is None else (f"{name} v{current.version}", current.tags.get("fingerprint"))
+    return champion(client, name)
+
+
+def champion_fingerprint(config: CycleConfig) -> tuple[str, str] | None:
+    """``(label, fingerprint)`` of the current champion (label like 'harness-model v2'), or None before
+    the first promotion."""
+    current = _current_champion(config)
+    return None if current is None else (f"{current.name} v{current.version}", current.tags.get("fingerprint"))
 
 
 def champion_ref(config: CycleConfig) -> str | None:
     """A model reference for the current champion (its adapter folder, or the registry's copy of it),
-    or None when nothing was promoted yet. Without a champion in the ledger, MLflow is not touched."""
-    name = config.registry.model_name
-    if _ledger_champion(name) is None:
-        return None
-    client = _client()
-    check_consistency(client, name)
-    current = champion(client, name)
+    or None when nothing was promoted yet."""
+    current = _current_champion(config)
     if current is None:
         return None
+    name = current.name
     from harness.models import fingerprint, harness_home, resolve
 
     ref = current.tags.get("candidate") or current.source
