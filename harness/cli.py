@@ -54,6 +54,17 @@ def _maybe_relaunch(stage: str, launcher: str, accelerate_config: Optional[str],
     args = _ARGV[_ARGV.index(stage) + 1:] if stage in _ARGV else []
     raise typer.Exit(launch.relaunch(stage, args, accelerate_config, num_processes=num_processes))
 OverridesArg = typer.Argument(None, help="Dotted overrides, e.g. sft.max_steps=2 run.id=try1.", show_default=False)
+PdfOpt = typer.Option(None, "--pdf/--no-pdf", help="Print audit.pdf too (default: cycle.pdf, true).", show_default=False)
+PdfRendererOpt = typer.Option(None, "--pdf-renderer", help="weasyprint (default) or chromium (overrides cycle.pdf_renderer).")
+
+
+def _pdf_overrides(overrides: Optional[list[str]], pdf: Optional[bool], renderer: Optional[str]) -> list[str]:
+    extra = list(overrides or [])
+    if pdf is not None:
+        extra.append(f"cycle.pdf={'true' if pdf else 'false'}")
+    if renderer is not None:
+        extra.append(f"cycle.pdf_renderer={renderer}")
+    return extra
 
 
 def _load(config: Optional[Path], overrides: Optional[list[str]], defaults: dict[str, Any] | None = None):
@@ -106,6 +117,8 @@ def cycle(
     from_stage: Optional[str] = typer.Option(None, "--from", help="Re-run this stage and every later one, even if unchanged."),
     until: Optional[str] = typer.Option(None, "--until", help="Stop after this stage ('feedback': once the review tasks are pushed)."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue an earlier cycle by its run id (e.g. after the reviewers labeled)."),
+    pdf: Optional[bool] = PdfOpt,
+    pdf_renderer: Optional[str] = PdfRendererOpt,
     overrides: Optional[list[str]] = OverridesArg,
 ) -> None:
     """The whole loop: data, SFT, eval, feedback, reward, DPO, online RL, eval, gate, promote, report.
@@ -117,7 +130,7 @@ def cycle(
     """
     from harness import cycle as cycle_stage
 
-    extra = list(overrides or [])
+    extra = _pdf_overrides(overrides, pdf, pdf_renderer)
     if resume and config is None:  # the config file and overrides the run was started with
         cfg, config_file, extra = cycle_stage.resume_config(resume, Path("runs"), extra)
     elif resume:
@@ -126,7 +139,7 @@ def cycle(
         cfg, config_file = _with_run_id(_load(config, extra)), config
     result = cycle_stage.run(cfg, config_file=config_file, overrides=extra, from_stage=from_stage, until=until)
     print(json.dumps({"run_dir": str(result.run_dir), "outcome": result.outcome, "decision_id": result.decision_id,
-                      "report": str(result.report) if result.report else None}, indent=2))
+                      "report": str(result.report) if result.report else None, "warnings": result.warnings}, indent=2))
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
@@ -289,10 +302,11 @@ def eval_cmd(
     """
     args = list(args or [])
     if args and args[0] == "compare":
-        if len(args) != 3:
-            raise HarnessError("usage: harness eval compare REFERENCE CANDIDATE [--output FILE]",
+        if len(args) < 3 or any("=" not in a for a in args[3:]):
+            raise HarnessError("usage: harness eval compare REFERENCE CANDIDATE [--output FILE] [--config FILE] [overrides]",
                                hint="each is <run>/eval/<model-fingerprint> or one of its <group>/<suite> folders")
-        return _eval_compare(Path(args[1]), Path(args[2]), output)
+        suite_dirs = tuple(_load(config, args[3:]).eval.suite_dirs)  # your own suites' hooks, for summary metrics
+        return _eval_compare(Path(args[1]), Path(args[2]), output, suite_dirs)
     from harness import evaluate
     from harness.suites import available_suites
 
@@ -327,11 +341,11 @@ def eval_cmd(
                       "results": [str(r.folder) for r in result.results]}, indent=2))
 
 
-def _eval_compare(reference: Path, candidate: Path, output: Optional[Path]) -> None:
+def _eval_compare(reference: Path, candidate: Path, output: Optional[Path], suite_dirs: tuple[Path, ...]) -> None:
     """Paired comparison of two models' results on the same samples (bootstrap CI, McNemar, effect size)."""
     from harness.compare import compare_dirs
 
-    comparison, path = compare_dirs(reference, candidate, output)
+    comparison, path = compare_dirs(reference, candidate, output, suite_dirs)
     table = Table("suite", "metric", "reference", "candidate", "difference", "95% CI", "test", "p", "n")
     for row in comparison["rows"]:
         table.add_row(row["suite"], row["metric"], f"{row['reference_mean']:.4f}", f"{row['candidate_mean']:.4f}",
@@ -526,16 +540,18 @@ def registry_rollback(
 def report(
     run_id: Optional[str] = typer.Argument(None, help="Run id (overrides run.id)."),
     config: Optional[Path] = ConfigOpt,
-    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also print audit.pdf with headless Chromium."),
+    pdf: Optional[bool] = PdfOpt,
+    pdf_renderer: Optional[str] = PdfRendererOpt,
     overrides: Optional[list[str]] = OverridesArg,
 ) -> None:
     """Write the run's audit report: report/audit.html (self-contained), audit.pdf, audit.json."""
     from reports import audit
 
-    extra = list(overrides or [])
+    extra = _pdf_overrides(overrides, pdf, pdf_renderer)
     if run_id:
         extra.append(f"run.id={run_id}")
-    result = audit.run(_load(config, extra), pdf=pdf)
+    cfg = _load(config, extra)
+    result = audit.run(cfg, pdf=cfg.cycle.pdf, renderer=cfg.cycle.pdf_renderer)
     print(json.dumps({"html": str(result.html), "pdf": str(result.pdf) if result.pdf else None,
                       "json": str(result.json)}, indent=2))
 
@@ -594,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     _ARGV = list(argv if argv is not None else sys.argv[1:])
     try:
         # Without standalone mode, click returns the code of a typer.Exit instead of raising it.
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False, prog_name="harness")
     except HarnessError as exc:
         _log.console.print(f"[bold red]error:[/] {exc.render()}", markup=True, highlight=False, soft_wrap=True)
         return EXIT_USER_ERROR
@@ -603,14 +619,30 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         _log.console.print("[red]aborted[/]")
         return 130
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return EXIT_USER_ERROR
-        raise
+    except _USAGE_ERRORS as exc:  # an unknown command or option, a bad option value
+        _usage_error(exc)
+        return EXIT_USER_ERROR
     return code if isinstance(code, int) else 0
+
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    import click
+
+    # typer >= 0.25 carries its own copy of click, whose exceptions derive from typer.TyperException.
+    return tuple({click.ClickException, getattr(typer, "TyperException", click.ClickException)})
+
+
+_USAGE_ERRORS = _usage_errors()
+
+
+def _usage_error(exc: Exception) -> None:
+    """Two lines, no traceback: what was wrong, and the command's usage with where to find its options."""
+    ctx = getattr(exc, "ctx", None)
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    _log.console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    if ctx is not None:
+        _log.console.print(f"usage: {ctx.get_usage().removeprefix('Usage: ')}  ('{ctx.command_path} --help' lists the options)",
+                           markup=False, highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

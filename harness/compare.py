@@ -79,7 +79,7 @@ def compare_suite(ref_dir: Path, cand_dir: Path, *, seed: int = 0, n_resamples: 
             suites = available_suites(suite_dirs)
             if suite not in suites or not suites[suite].spec.summary:
                 raise HarnessError(f"{suite}: the summary metric '{name}' needs the suite's hooks to be compared",
-                                   hint="pass the folder of your own suites (eval.suite_dirs / --suite-dir)")
+                                   hint="name the folder of your own suites in eval.suite_dirs (harness eval compare --config FILE ...)")
             hook = suites[suite].hook(suites[suite].spec.summary)
             ref_est = hook(ref)["metrics"].get(name)
             cand_est = hook(cand)["metrics"].get(name)

@@ -396,7 +396,12 @@ class CycleOptions(_Section):
         None, description="Who signs off a passing decision. Without one (and a policy that needs a sign-off) the cycle "
                           "stops before promotion: run harness promote DECISION --approver NAME.")
     promote: bool = Field(True, description="Promote a passing candidate (false: stop after the gate).")
-    pdf: bool = Field(True, description="Also print the audit report as PDF (needs Chromium).")
+    pdf: bool = Field(True, description="Also print the audit report as PDF. Where no renderer can print, the report "
+                                        "is HTML and JSON only and the cycle's summary warns (it does not fail).")
+    pdf_renderer: Literal["weasyprint", "chromium"] = Field(
+        "weasyprint", description="What prints the PDF: weasyprint (installed with the harness; needs the system's "
+                                  "Pango) or chromium (headless, where installed). The other one is tried when the "
+                                  "chosen one is unavailable.")
 
     @model_validator(mode="after")
     def _check_align(self):

@@ -80,6 +80,7 @@ class _Done:
     summary: str
     outputs: dict[str, Any] = field(default_factory=dict)
     status: str = "done"
+    warnings: list[str] = field(default_factory=list)  # something optional was skipped; the stage still finished
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class CycleResult:
     exit_code: int
     report: Path | None = None
     decision_id: str | None = None
+    warnings: list[str] = field(default_factory=list)  # "stage: what was skipped and why"
 
 
 def state_path(run_dir: Path) -> Path:
@@ -198,7 +200,7 @@ class _Cycle:
         if stage == "promote":
             extra["approver"], extra["promote"] = cfg.cycle.approver, cfg.cycle.promote
         if stage == "report":
-            extra["pdf"] = cfg.cycle.pdf
+            extra["pdf"] = [cfg.cycle.pdf, cfg.cycle.pdf_renderer]
         sections = {s: getattr(cfg, s).model_dump(mode="json", exclude=_volatile(s)) for s in SECTIONS[stage]}
         return stable_hash({"stage": stage, "seed": cfg.run.seed, "model": cfg.model.model_dump(mode="json"),
                             "sections": sections, "deps": [self.state["stages"].get(d, {}).get("key") for d in self.deps(stage)],
@@ -221,7 +223,10 @@ class _Cycle:
         for i, stage in enumerate(self.plan, 1):
             record = self.state["stages"].get(stage, {})
             key = self.key(stage)
+            # A stage that finished with a warning (an optional output skipped) is tried again: the missing
+            # tool may be there now.
             if stage not in forced and record.get("status") in _COMPLETE and record.get("key") == key \
+                    and not record.get("warnings") \
                     and all(Path(p).exists() for p in record.get("outputs", {}).get("paths", [])):
                 _log.done(f"[{i}/{len(self.plan)}] {stage}: unchanged, skipped ({record.get('summary', '')})")
                 record["this_run"] = "skipped"
@@ -254,7 +259,8 @@ class _Cycle:
                     raise
                 raise error from None
             record.update(status=done.status, summary=done.summary, outputs=done.outputs, finished=utc_now(),
-                          seconds=round(time.perf_counter() - started, 1), this_run=done.status)
+                          seconds=round(time.perf_counter() - started, 1), this_run=done.status,
+                          warnings=done.warnings)
             self.save()
             _log.done(f"{stage}: {done.summary} ({record['seconds']:.0f}s)")
             if self.until == stage and i < len(self.plan):
@@ -270,9 +276,12 @@ class _Cycle:
         self.state["outcome"] = outcome
         self.save()
         rows = self._table()
+        warnings = [f"{s}: {w}" for s in self.plan for w in self.state["stages"].get(s, {}).get("warnings", [])]
+        for warning in warnings:
+            _log.warn(warning)
         report = self.state["stages"].get("report", {}).get("outputs", {}).get("html")
         decision = self.state["stages"].get("gate", {}).get("outputs", {}).get("decision_id")
-        return CycleResult(self.run_dir, rows, outcome, exit_code, Path(report) if report else None, decision)
+        return CycleResult(self.run_dir, rows, outcome, exit_code, Path(report) if report else None, decision, warnings)
 
     def _table(self) -> list[dict[str, Any]]:
         from rich.table import Table
@@ -284,6 +293,8 @@ class _Cycle:
             status = rec.get("this_run") or ("not run" if not rec else f"{rec.get('status')} (earlier)")
             if status == "skipped":
                 status = "unchanged"
+            if rec.get("warnings") and status in ("done", "unchanged"):
+                status += " (warning)"
             rows.append({"stage": stage, "status": status, "seconds": rec.get("seconds"),
                          "summary": rec.get("error") if rec.get("status") == "failed" else rec.get("summary")})
             colour = {"done": "green", "unchanged": "green", "failed": "red", "rejected": "red"}.get(status, "yellow")
@@ -387,11 +398,28 @@ def _stage_error(stage: str, exc: BaseException, cycle: _Cycle) -> BaseException
         return HarnessError(f"the cycle stopped at stage '{stage}': {exc.message}",
                             where=exc.where, hint=f"{exc.hint + '; then ' if exc.hint else 'fix it, then '}'{resume}' "
                                                   f"continues at {stage} (finished stages are not redone)")
-    _log.warn(f"stage {stage} failed ({type(exc).__name__}); finished stages are kept: '{resume}' continues at {stage}")
-    return exc
+    # An unexpected error (a bug, or a library's): the same one-line report and exit code 2 as any failed
+    # stage, never read as the gate's rejection (exit 1); the traceback goes to a file for a bug report.
+    import traceback
+
+    if not isinstance(exc, Exception):  # SystemExit and the like pass through
+        return exc
+    log = cycle.run_dir / f"{stage}-error.txt"
+    try:
+        log.write_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    except OSError:
+        log = None
+    return HarnessError(f"the cycle stopped at stage '{stage}': {_describe(exc)}",
+                        hint=(f"the traceback is in {log}; " if log else "") + f"'{resume}' continues at {stage} "
+                             "(finished stages are not redone)")
 
 
 # ---------------------------------------------------------------------- the stages
+
+
+def _num(value: Any, spec: str = ".3f") -> str:
+    """A metric for a one-line summary; 'n/a' where a short run logged none."""
+    return "n/a" if value is None else format(value, spec)
 
 
 def _data(c: _Cycle, force: bool) -> _Done:
@@ -408,7 +436,7 @@ def _sft(c: _Cycle, force: bool) -> _Done:
 
     r = sft.run(c.config, resume=not force, force=force)
     m = r.metrics
-    return _Done(f"validation loss {m['eval_loss_initial']:.3f} -> {m['eval_loss_final']:.3f} in {m['global_step']} steps",
+    return _Done(f"validation loss {_num(m.get('eval_loss_initial'))} -> {_num(m.get('eval_loss_final'))} in {m['global_step']} steps",
                  {"paths": [str(r.model_path)], "model": str(r.model_path)})
 
 
@@ -425,7 +453,7 @@ def _scores(c: _Cycle, models: list[str], force: bool) -> _Done:
         if res.suite.startswith("domain/") and res.model == refs[-1]:
             m = next(iter(res.summary["metrics"].items()), None)
             if m:
-                headline.append(f"{res.suite.split('/')[1]} {m[0]} {m[1]['estimate']:.3f}")
+                headline.append(f"{res.suite.split('/')[1]} {m[0]} {_num(m[1]['estimate'])}")
     cached = sum(1 for res in r.results if res.cached)
     return _Done(f"{len(r.results)} suite results for {len(refs)} model(s) ({cached} cached)"
                  + (f"; candidate: {', '.join(headline)}" if headline else ""),
@@ -469,8 +497,8 @@ def _review_round(c: _Cycle, final: bool, force: bool) -> _Done:
     s = exported.summary
     win, unsafe = s["win_rate"], s["unsafe_rate"]
     return _Done(f"{pulled.annotations} reviews{' (simulated)' if s.get('simulated') else ''}, {exported.pairs} preference "
-                 f"pairs; win rate {win['estimate']:.2f} [{win['ci_low']:.2f}, {win['ci_high']:.2f}], unsafe rate "
-                 f"{unsafe['estimate']:.2f}", {"paths": [str(exported.preferences_path)], "url": where})
+                 f"pairs; win rate {_num(win['estimate'], '.2f')} [{_num(win['ci_low'], '.2f')}, {_num(win['ci_high'], '.2f')}], "
+                 f"unsafe rate {_num(unsafe['estimate'], '.2f')}", {"paths": [str(exported.preferences_path)], "url": where})
 
 
 def _labeled(folder: Path, overlap: int) -> tuple[int, int]:
@@ -490,7 +518,8 @@ def _reward(c: _Cycle, force: bool) -> _Done:
 
     r = reward.run(c.config, force=force)
     held = r.metrics.get("heldout") or {}
-    acc = (f"held-out pairwise accuracy {held['accuracy']:.2f} [{held['ci_low']:.2f}, {held['ci_high']:.2f}] on {held['n']} pairs"
+    acc = (f"held-out pairwise accuracy {_num(held['accuracy'], '.2f')} [{_num(held.get('ci_low'), '.2f')}, "
+           f"{_num(held.get('ci_high'), '.2f')}] on {held['n']} pairs"
            if held.get("accuracy") is not None else "no held-out pairs")
     return _Done(acc, {"paths": [str(r.model_path)]})
 
@@ -502,9 +531,9 @@ def _dpo(c: _Cycle, force: bool) -> _Done:
     r = dpo.run(cfg, force=force)
     train = r.metrics.get("train") or {}
     held = (r.metrics.get("heldout") or {}).get("implicit_reward") or {}
-    text = f"training log-prob margin {train.get('logp_margin_change', float('nan')):+.2f}"
+    text = f"training log-prob margin {_num(train.get('logp_margin_change'), '+.2f')}"
     if held.get("accuracy") is not None:
-        text += f"; held-out preference accuracy {held['accuracy']:.2f} on {held['n']} pairs"
+        text += f"; held-out preference accuracy {_num(held['accuracy'], '.2f')} on {held['n']} pairs"
     return _Done(text, {"paths": [str(r.model_path)], "model": str(r.model_path)})
 
 
@@ -517,8 +546,8 @@ def _online(c: _Cycle, force: bool) -> _Done:
     r = online.run(cfg, force=force)
     m = r.metrics
     reward, kl = m.get("reward") or {}, m.get("kl") or {}
-    text = (f"reward {reward.get('first', float('nan')):.3f} -> {reward.get('last', float('nan')):.3f}, "
-            f"KL {kl.get('last', float('nan')):.3f} in {m.get('global_step')} steps")
+    text = (f"reward {_num(reward.get('first'))} -> {_num(reward.get('last'))}, "
+            f"KL {_num(kl.get('last'))} in {m.get('global_step')} steps")
     if m.get("stopped_by_kl_ceiling"):
         text += " (stopped by the KL ceiling)"
     return _Done(text, {"paths": [str(r.model_path)], "model": str(r.model_path)})
@@ -565,9 +594,10 @@ def _promote(c: _Cycle, force: bool) -> _Done:
 def _report(c: _Cycle, force: bool) -> _Done:
     from reports import audit
 
-    r = audit.run(c.gate_config(), pdf=c.config.cycle.pdf)
-    return _Done(f"{r.html}" + (" (+ PDF, JSON)" if r.pdf else " (+ JSON)"),
-                 {"paths": [str(r.html), str(r.json)], "html": str(r.html)})
+    r = audit.run(c.gate_config(), pdf=c.config.cycle.pdf, renderer=c.config.cycle.pdf_renderer)
+    return _Done(f"{r.html}" + (f" (+ PDF by {r.pdf_renderer}, JSON)" if r.pdf else " (+ JSON)"),
+                 {"paths": [str(r.html), str(r.json)] + ([str(r.pdf)] if r.pdf else []), "html": str(r.html)},
+                 warnings=list(r.warnings))
 
 
 _RUNNERS: dict[str, Callable[[_Cycle, bool], _Done]] = {

@@ -5,7 +5,8 @@ ledger's record of it, the manifest (lineage, environment, seeds), the data card
 of base, incumbent and candidate, the review summary, the training curves of every stage — into one
 document (``audit.json``, validated against ``audit.schema.json``), renders it with Jinja2 and
 matplotlib (charts inlined as PNG, CSS inline: the HTML opens offline), and prints the HTML to PDF
-with headless Chromium so both carry the same sections. Plain words first, numbers after.
+with WeasyPrint (a Python library; Chromium where it is installed and asked for) so both carry the
+same sections. Plain words first, numbers after.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class ReportResult:
     html: Path
     pdf: Path | None
     json: Path
+    pdf_renderer: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def _maybe(path: Path) -> Any:
@@ -247,6 +250,9 @@ def render_html(doc: dict[str, Any]) -> str:
     return env.get_template("audit.html.j2").render(doc=doc, charts=_charts(doc), sections=SECTIONS)
 
 
+PDF_RENDERERS = ("weasyprint", "chromium")
+
+
 def _chromium() -> str | None:
     for name in (os.environ.get("HARNESS_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
         if name and shutil.which(name):
@@ -254,33 +260,111 @@ def _chromium() -> str | None:
     return None
 
 
-def write_pdf(html: Path, pdf: Path) -> Path:
+def _weasyprint_problem() -> str | None:
+    """Why WeasyPrint cannot print here (not installed, or the system's Pango is missing), or None."""
+    try:
+        import weasyprint  # noqa: F401  (loads Pango through cffi: fails here when the library is missing)
+    except ImportError:
+        return "WeasyPrint is not installed (pip install weasyprint)"
+    except OSError as exc:
+        return (f"WeasyPrint cannot load the system's Pango library ({str(exc).splitlines()[0][:160]}); "
+                "install it with: apt-get install libpango-1.0-0 libpangoft2-1.0-0")
+    return None
+
+
+def pdf_renderer(preferred: str = "weasyprint") -> tuple[str | None, list[str]]:
+    """The PDF renderer to use, ``preferred`` first, and a note for each one that is unavailable.
+
+    WeasyPrint is a dependency of the harness (it needs the system's Pango); Chromium is optional and
+    used where it is installed and asked for. None when neither can print here.
+    """
+    if preferred not in PDF_RENDERERS:
+        raise HarnessError(f"unknown PDF renderer '{preferred}'", hint=f"use one of: {', '.join(PDF_RENDERERS)}")
+    notes = []
+    for name in (preferred, *[r for r in PDF_RENDERERS if r != preferred]):
+        problem = _weasyprint_problem() if name == "weasyprint" else (
+            None if _chromium() else "Chromium is not installed (apt-get install chromium, or set HARNESS_CHROMIUM)")
+        if problem is None:
+            return name, notes
+        notes.append(problem)
+    return None, notes
+
+
+def _weasyprint_pdf(html: Path, tmp: Path) -> None:
+    from weasyprint import HTML
+
+    HTML(filename=str(html.resolve()), base_url=str(html.resolve().parent)).write_pdf(str(tmp))
+
+
+def _chromium_pdf(html: Path, tmp: Path) -> None:
     browser = _chromium()
     if browser is None:
-        raise HarnessError("writing audit.pdf needs Chromium, which is not installed",
-                           hint="apt-get install chromium (or set HARNESS_CHROMIUM), or pass --no-pdf")
+        raise HarnessError("writing audit.pdf with Chromium needs Chromium, which is not installed",
+                           hint="apt-get install chromium (or set HARNESS_CHROMIUM), or use the weasyprint renderer")
     with tempfile.TemporaryDirectory() as profile:
-        tmp = pdf.with_name(f".{pdf.name}.tmp")
         proc = subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
                                f"--user-data-dir={profile}", f"--print-to-pdf={tmp}", html.resolve().as_uri()],
                               capture_output=True, text=True, timeout=180)
         if proc.returncode != 0 or not tmp.is_file():
             raise HarnessError(f"Chromium could not print {html} to PDF: {proc.stderr.strip()[-300:]}")
+
+
+def write_pdf(html: Path, pdf: Path, renderer: str = "weasyprint") -> Path:
+    """Print ``html`` to ``pdf`` (atomically) with ``renderer``: weasyprint or chromium."""
+    if renderer not in PDF_RENDERERS:
+        raise HarnessError(f"unknown PDF renderer '{renderer}'", hint=f"use one of: {', '.join(PDF_RENDERERS)}")
+    tmp = pdf.with_name(f".{pdf.name}.tmp")
+    try:
+        (_weasyprint_pdf if renderer == "weasyprint" else _chromium_pdf)(html, tmp)
         os.replace(tmp, pdf)
+    finally:
+        tmp.unlink(missing_ok=True)
     return pdf
 
 
-def run(config: CycleConfig, *, pdf: bool = True) -> ReportResult:
+def run(config: CycleConfig, *, pdf: bool = True, renderer: str = "weasyprint") -> ReportResult:
+    """Write audit.html, audit.json and (with ``pdf``) audit.pdf under ``<run>/report/``.
+
+    The PDF is optional output: when no renderer can print here, or printing fails, the HTML and
+    JSON are still written, the report says the PDF was skipped and why, and the result carries a
+    warning (the cycle shows it in its summary) instead of an error.
+    """
     import jsonschema
 
     doc = build(config)
+    warnings: list[str] = []
+    engine = None
+    if pdf:
+        engine, notes = pdf_renderer(renderer)
+        if engine is None:
+            warnings.append("audit.pdf was not written: " + "; ".join(notes))
+        elif notes:
+            _log.info(f"printing the PDF with {engine}: {notes[0]}")
+    # What the PDF will say of itself; rewritten below if printing fails.
+    doc["pdf"] = {"requested": pdf, "renderer": engine, "written": engine is not None,
+                  "skipped": (warnings or [None])[0] if pdf else "not requested (--no-pdf, or cycle.pdf: false)"}
     schema = json.loads(SCHEMA_PATH.read_text())
-    jsonschema.validate(json.loads(json.dumps(doc, default=str)), schema)
     out = config.run_dir() / "report"
     out.mkdir(parents=True, exist_ok=True)
-    html = atomic_write_text(out / "audit.html", render_html(doc))
-    json_path = atomic_write_json(out / "audit.json", doc)
-    pdf_path = write_pdf(html, out / "audit.pdf") if pdf else None
+
+    def write() -> tuple[Path, Path]:
+        jsonschema.validate(json.loads(json.dumps(doc, default=str)), schema)
+        return atomic_write_text(out / "audit.html", render_html(doc)), atomic_write_json(out / "audit.json", doc)
+
+    html, json_path = write()
+    pdf_path = None
+    if engine is not None:
+        try:
+            pdf_path = write_pdf(html, out / "audit.pdf", engine)
+        except Exception as exc:  # an optional output: the report stands without it
+            reason = exc.message if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+            warnings.append(f"audit.pdf was not written: {engine} failed ({reason[:300]})")
+            doc["pdf"].update(written=False, skipped=warnings[-1])
+            html, json_path = write()
+    if pdf_path is None:
+        (out / "audit.pdf").unlink(missing_ok=True)  # never leave an older run's PDF beside a newer report
+    for warning in warnings:
+        _log.warn(warning)
     _log.done(f"audit report for run {config.run.id}: {doc['decision']['status']} — {html}"
               + (f", {pdf_path}" if pdf_path else "") + f", {json_path}")
-    return ReportResult(html, pdf_path, json_path)
+    return ReportResult(html, pdf_path, json_path, engine if pdf_path else None, tuple(warnings))

@@ -103,6 +103,10 @@ def train(trainer: Any, stage: str) -> Trained:
     out = trainer.train()
     seconds = time.perf_counter() - started
     memory = peak_memory()
+    if out.global_step == 0:  # a stage that trained nothing must not pass its starting model off as trained
+        examples = len(trainer.train_dataset) if trainer.train_dataset is not None else 0
+        raise HarnessError(f"{stage} trained 0 steps: its {examples} training examples do not fill one batch",
+                           hint=f"lower {stage}.batch_size (and {stage}.gradient_accumulation_steps), or give it more data")
     finite_or_fail(out.training_loss, stage)
     changed, unchanged = changed_tensors(trainer.model, before)
     return Trained(out.training_loss, out.global_step, seconds, {

@@ -9,11 +9,17 @@ bash scripts/setup.sh
 H=.venv/bin/harness
 CONFIG=${1:-examples/demo/cycle.yaml}
 shift || true
+SHOWN=$($H config show --config "$CONFIG" "$@")
+RUN=$(sed -n '/^run:/,/^[a-z]/s/^  id: //p' <<<"$SHOWN" | head -1)
+RUN_DIR=$(sed -n '/^run:/,/^[a-z]/s/^  root: //p' <<<"$SHOWN" | head -1)/$RUN
 started=$(date +%s)
 code=0
 $H cycle --config "$CONFIG" "$@" || code=$?
 elapsed=$(( $(date +%s) - started ))
-RUN=$($H config show --config "$CONFIG" "$@" | sed -n '/^run:/,/^[a-z]/s/^  id: //p' | head -1)
+# Exit code 1 is the gate's rejection only when the cycle recorded it (a crash exits 1 too).
+if [ "$code" = 1 ] && ! grep -q '"outcome": "rejected"' "$RUN_DIR/cycle.json" 2>/dev/null; then
+  code=2
+fi
 HOME_DIR=${HARNESS_HOME:-$HOME/.cache/harness}
 echo
 MLFLOW_NOTE=""
@@ -28,9 +34,9 @@ case $code in
 esac
 cat <<EOF
 Look at:
-  runs/$RUN/report/audit.html     the audit report: decision, evaluation with CIs, reviewers, training curves, ledger
+  $RUN_DIR/report/audit.html     the audit report: decision, evaluation with CIs, reviewers, training curves, ledger
                                   (also audit.pdf and audit.json)
-  runs/$RUN/cycle.json            every stage: status, time, one-line result (re-running skips unchanged stages)
+  $RUN_DIR/cycle.json            every stage: status, time, one-line result (re-running skips unchanged stages)
   Label Studio                    $($H feedback status --config "$CONFIG" 2>/dev/null | sed -n 's/.*"url": "\([^"]*\)".*/\1/p')
                                   log in as admin@harness.local, password in $HOME_DIR/labelstudio/secrets.json
                                   projects '$RUN review' and '$RUN review (final)'

@@ -44,5 +44,10 @@ if [ "${HARNESS_SKIP_LABEL_STUDIO:-0}" != "1" ] && ! "$LS_VENV/bin/python" -c "i
   "$LS_VENV/bin/python" -m pip install --disable-pip-version-check -q "label-studio==$LS_VERSION" \
     2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 fi
+# The audit report's PDF is printed by WeasyPrint, which loads the system's Pango library.
+if ! "$VENV/bin/python" -c "import weasyprint" >/dev/null 2>&1; then
+  echo "==> note: WeasyPrint cannot load the system's Pango library, so audit reports will be HTML and JSON only" >&2
+  echo "    (install it with: apt-get install libpango-1.0-0 libpangoft2-1.0-0)" >&2
+fi
 echo "$want" > "$STAMP"
 echo "==> set-up done: $VENV"

@@ -4,6 +4,7 @@ MLflow store and ledger; resuming by hash, --from, --until feedback, a failing s
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -57,7 +58,7 @@ def cycle_env(tmp_path, monkeypatch, ls_data_dir):
         "dpo": {"max_steps": 2, "max_length": 96, "validation_fraction": 0.25},
         "online": {"max_steps": 2, "batch_size": 4, "num_generations": 2, "max_completion_length": 8},
         "gate": {"policy": "policy.yaml", "incumbent": str(incumbent)},
-        "cycle": {"approver": "Ana Lima", "pdf": False},
+        "cycle": {"approver": "Ana Lima"},
     }
     path = tmp_path / "cycle.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -99,6 +100,7 @@ def test_cycle_runs_end_to_end_and_resumes_by_hash(cycle_env, tmp_path, capsys):
     actions = [e["action"] for e in ledger.read_entries(tmp_path / "ledger.jsonl")]
     assert actions == ["decision", "sign_off", "promote"]
     assert (run_dir / "report" / "audit.html").is_file() and Path(out["report"]).resolve() == run_dir / "report" / "audit.html"
+    assert (run_dir / "report" / "audit.pdf").read_bytes().startswith(b"%PDF") and out["warnings"] == []
 
     # Unchanged: nothing runs again, nothing new in the ledger.
     sft_model = run_dir / "sft" / "model" / "model.safetensors"
@@ -127,6 +129,27 @@ def test_cycle_runs_end_to_end_and_resumes_by_hash(cycle_env, tmp_path, capsys):
     assert main(["cycle", "--config", str(cycle_env), "dpo.beta=0.2", "cycle.promote=false", "--from", "gate"]) == 0
     state = _state(run_dir)
     assert {k for k, s in state["stages"].items() if s["this_run"] != "skipped"} == {"gate", "promote", "report"}
+    capsys.readouterr()
+
+    # No PDF renderer on this machine (no WeasyPrint, no browser): the report stage still finishes, the
+    # cycle exits 0 and its summary warns; the next run tries the report again and prints the PDF.
+    args = ["cycle", "--config", str(cycle_env), "dpo.beta=0.2", "cycle.promote=false"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "weasyprint", None)
+        (tmp_path / "empty-bin").mkdir()
+        mp.setenv("PATH", str(tmp_path / "empty-bin"))
+        mp.delenv("HARNESS_CHROMIUM", raising=False)
+        assert main([*args, "--from", "report"]) == 0
+    captured = capsys.readouterr()
+    out, state = _result(captured.out), _state(run_dir)
+    assert out["outcome"] == "passed, not promoted" and len(out["warnings"]) == 1
+    assert out["warnings"][0].startswith("report: audit.pdf was not written: WeasyPrint is not installed")
+    assert "report: audit.pdf was not written" in captured.err and "done (warning)" in captured.err
+    assert state["stages"]["report"]["status"] == "done" and not (run_dir / "report" / "audit.pdf").exists()
+    assert main(args) == 0
+    state = _state(run_dir)
+    assert {k for k, s in state["stages"].items() if s["this_run"] != "skipped"} == {"report"}
+    assert state["stages"]["report"]["warnings"] == [] and (run_dir / "report" / "audit.pdf").is_file()
 
 
 def test_failing_stage_stops_the_cycle_and_the_next_run_resumes_there(cycle_env, tmp_path, capsys):
@@ -143,7 +166,10 @@ def test_failing_stage_stops_the_cycle_and_the_next_run_resumes_there(cycle_env,
     assert state["stages"]["online"]["status"] == "failed" and "final_eval" not in state["stages"]
     assert state["outcome"] == "failed at online"
     # fixed: the cycle continues at online; data, SFT, eval, feedback, reward and DPO are not redone
-    assert main(["cycle", "--config", str(cycle_env)]) == 0
+    capsys.readouterr()
+    assert main(["cycle", "--config", str(cycle_env), "--no-pdf"]) == 0
+    assert _result(capsys.readouterr().out)["warnings"] == []
+    assert (run_dir / "report" / "audit.html").is_file() and not (run_dir / "report" / "audit.pdf").exists()
     state = _state(run_dir)
     assert {k for k, s in state["stages"].items() if s["this_run"] == "skipped"} == {
         "data", "sft", "eval", "feedback", "reward", "dpo"}
@@ -275,3 +301,29 @@ def test_disk_full_while_writing_leaves_nothing_half_written(tmp_path):
     assert not [p for p in (tmp_path / "runs").rglob("*") if p.name.endswith(".tmp")]
     state = json.loads(state_path(tmp_path / "runs" / "full").read_text())
     assert state["stages"]["data"]["status"] == "failed" and state["outcome"] == "failed at data"
+
+
+def test_an_unexpected_error_in_a_stage_is_a_failed_stage_not_a_rejection(tmp_path, capsys, monkeypatch):
+    """A bug inside a stage must not exit 1 (the gate's 'rejected', which scripts/demo.sh reads as a
+    finished demo): one message, exit 2, the traceback in a file, and the next run continues there."""
+    from harness import cycle
+
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "chats.jsonl", learnable_chats(12))
+
+    def broken(c, force):
+        return {}["a bug"]
+
+    monkeypatch.setitem(cycle._RUNNERS, "data", broken)
+    args = ["cycle", "run.id=b1", "model.base=builtin:tiny-random", "gate.incumbent=builtin:tiny-random",
+            f"data.sources=[{{path: {tmp_path / 'chats.jsonl'}}}]", "--until", "data"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "the cycle stopped at stage 'data': KeyError: 'a bug'" in err and "Traceback" not in err
+    trace = tmp_path / "runs" / "b1" / "data-error.txt"
+    assert "Traceback" in trace.read_text() and "runs/b1/data-error.txt" in err and "--resume b1' continues at data" in err
+    assert _state(tmp_path / "runs" / "b1")["stages"]["data"]["status"] == "failed"
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 0
+    assert _state(tmp_path / "runs" / "b1")["stages"]["data"]["status"] == "done"

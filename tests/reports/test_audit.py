@@ -1,8 +1,10 @@
-"""The audit report of a promoted and of a rejected candidate: HTML in Chromium, PDF text, JSON schema."""
+"""The audit report of a promoted and of a rejected candidate: PDF text (WeasyPrint, no browser; Chromium where
+installed), the HTML in Chromium, the JSON schema, and what happens when no PDF renderer is there."""
 
 import json
 import os
 import shutil
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -64,17 +66,33 @@ def _evidence(run_dir, cand_fp, inc_fp, gain):
         path.write_text(json.dumps(summary))
 
 
-def test_report_of_a_promoted_candidate(cycle, tmp_path):
-    _need_browser()
-    from playwright.sync_api import sync_playwright
-    from pypdf import PdfReader
-
+def _promoted(cycle, tmp_path):
     run_dir, cand_fp, inc_fp, config = cycle
     _evidence(run_dir, cand_fp, inc_fp, gain=True)
     policy = _policy(tmp_path, RULES, signoff=True)
     decision = gate.run(config(f"gate.policy={policy}")).decision
     assert decision["passed"]
     registry.promote(config(), decision["decision_id"], "Ana Lima")
+    return decision, config
+
+
+def _pdf_pages(path):
+    from pypdf import PdfReader
+
+    return [" ".join(page.extract_text().split()) for page in PdfReader(str(path)).pages]
+
+
+def _no_browser(monkeypatch, tmp_path):
+    """No Chromium on PATH, as on a fresh machine."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir(exist_ok=True)
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.delenv("HARNESS_CHROMIUM", raising=False)
+
+
+def test_report_of_a_promoted_candidate_has_a_pdf_without_a_browser(cycle, tmp_path, monkeypatch):
+    decision, config = _promoted(cycle, tmp_path)
+    _no_browser(monkeypatch, tmp_path)
     result = audit.run(config())
 
     doc = json.loads(result.json.read_text())
@@ -82,9 +100,36 @@ def test_report_of_a_promoted_candidate(cycle, tmp_path):
     assert doc["decision"]["status"] == "promoted" and doc["decision"]["approver"] == "Ana Lima"
     assert {m["role"] for m in doc["evaluation"]} == {"candidate", "incumbent"}
     assert doc["ledger"]["ok"] and doc["curves"]["sft"][0]["loss"] == 3.0
-
+    assert doc["pdf"] == {"requested": True, "renderer": "weasyprint", "written": True, "skipped": None}
+    assert result.pdf_renderer == "weasyprint" and result.warnings == ()
     html = result.html.read_text()
     assert "<link" not in html and 'src="http' not in html and "data:image/png;base64," in html  # opens offline
+
+    pages = _pdf_pages(result.pdf)
+    # The decision, in plain words, on the first page; every section somewhere.
+    assert "Decision" in pages[0] and "Promoted." in pages[0] and decision["decision_id"] in pages[0]
+    assert "signed off by Ana Lima" in pages[0] and "PDF printed by weasyprint" in pages[0]
+    text = " ".join(pages)
+    for section in audit.SECTIONS:
+        assert section in text, section
+    from pypdf import PdfReader
+
+    images = sum(len(page.images) for page in PdfReader(str(result.pdf)).pages)
+    assert images >= 2  # the evaluation chart and the SFT curve
+    # After a rollback past it, the report says so.
+    from harness import ledger
+
+    ledger.append("promote", actor="x", subject={"decision_id": "dec-other", "model": "audit-model", "version": "9"})
+    assert audit.build(config())["decision"]["status"] == "promoted, later rolled back"
+
+
+def test_report_page_in_chromium_and_its_chromium_pdf(cycle, tmp_path):
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    decision, config = _promoted(cycle, tmp_path)
+    result = audit.run(config("cycle.pdf_renderer=chromium"))
+    assert result.pdf_renderer == "chromium"
     shot = tmp_path / "audit.png"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
@@ -100,17 +145,58 @@ def test_report_of_a_promoted_candidate(cycle, tmp_path):
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert shot.stat().st_size > 50_000
-
-    text = " ".join(page.extract_text() for page in PdfReader(str(result.pdf)).pages)
-    text = " ".join(text.split())
+    pages = _pdf_pages(result.pdf)
+    assert "Promoted." in pages[0] and "PDF printed by chromium" in pages[0]
+    text = " ".join(pages)
     for section in audit.SECTIONS:
         assert section in text, section
     assert "Ana Lima" in text and decision["decision_id"] in text
-    # After a rollback past it, the report says so.
-    from harness import ledger
 
-    ledger.append("promote", actor="x", subject={"decision_id": "dec-other", "model": "audit-model", "version": "9"})
-    assert audit.build(config())["decision"]["status"] == "promoted, later rolled back"
+
+def test_no_pdf_renderer_is_a_warning_and_the_report_says_what_was_skipped(cycle, tmp_path, monkeypatch):
+    import sys
+
+    decision, config = _promoted(cycle, tmp_path)
+    out = tmp_path / "runs" / "audit" / "report"
+    out.mkdir(parents=True)
+    (out / "audit.pdf").write_bytes(b"%PDF-1.4 an older report")
+    _no_browser(monkeypatch, tmp_path)
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # WeasyPrint not importable here
+    for renderer in ("weasyprint", "chromium"):
+        result = audit.run(config(f"cycle.pdf_renderer={renderer}"))
+        assert result.pdf is None and not (out / "audit.pdf").exists()  # no stale PDF beside the new report
+        assert len(result.warnings) == 1 and "WeasyPrint is not installed" in result.warnings[0]
+        assert "Chromium is not installed" in result.warnings[0]
+        doc = json.loads(result.json.read_text())
+        assert doc["pdf"]["written"] is False and doc["pdf"]["skipped"] == result.warnings[0]
+        html = result.html.read_text()
+        assert "PDF skipped" in html and "WeasyPrint is not installed" in html and "Promoted." in html
+
+
+def test_a_missing_pango_is_a_warning_from_the_cli(cycle, tmp_path):
+    """WeasyPrint installed but the system's Pango missing (what cffi raises then): exit 0, HTML and JSON."""
+    import os
+    import subprocess
+    import sys
+
+    decision, config = _promoted(cycle, tmp_path)
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "weasyprint.py").write_text(
+        "raise OSError(\"cannot load library 'libpango-1.0-0': libpango-1.0-0: cannot open shared object file\")\n")
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    env = {**os.environ, "PYTHONPATH": f"{shadow}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "PATH": str(empty)}
+    env.pop("HARNESS_CHROMIUM", None)
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "report", "audit", f"run.root={tmp_path / 'runs'}",
+                           "model.base=builtin:tiny-random", "registry.model_name=audit-model"],
+                          env=env, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "audit.pdf was not written" in proc.stderr
+    assert "apt-get install libpango" in proc.stderr
+    assert json.loads(proc.stdout[proc.stdout.index("{"):])["pdf"] is None
+    doc = json.loads((tmp_path / "runs" / "audit" / "report" / "audit.json").read_text())
+    assert "Pango" in doc["pdf"]["skipped"]
 
 
 def test_report_of_a_rejected_candidate_without_pdf(cycle, tmp_path):
