@@ -20,7 +20,7 @@ def run_child(script: str, variant: str, extra: list[str]) -> dict[str, Any]:
     """Run ``script --variant VARIANT *extra`` with this interpreter; exit with its stderr if it fails."""
     out = subprocess.run([sys.executable, script, "--variant", variant, *extra],
                          capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    line = next((l for l in out.stdout.splitlines() if l.startswith(PREFIX)), None)
+    line = next((row for row in out.stdout.splitlines() if row.startswith(PREFIX)), None)
     if out.returncode != 0 or line is None:
         sys.exit(f"{variant} failed:\n{out.stderr[-4000:]}")
     return json.loads(line[len(PREFIX):])

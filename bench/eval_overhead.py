@@ -89,10 +89,6 @@ def main() -> None:
             if p.is_dir():
                 os.symlink(p, home / "models" / p.name)
         env = {**os.environ, "HARNESS_HOME": str(home), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-        lm_eval_cmd = [str(bin_dir / "lm_eval"), "run", "--model", "hf", "--model_args",
-                       f"pretrained={model_dir},dtype=float32", "--tasks", ",".join(f"bench_{n}" for n in SUITES),
-                       "--include_path", str(tasks), "--batch_size", str(args.batch), "--device", "cpu",
-                       "--limit", str(args.limit), "--output_path", str(tmp / "lm_eval_out")]
         harness_cmd = [str(bin_dir / "harness"), "eval", "-m", "builtin:smollm2-135m-instruct",
                        *sum((["-s", n] for n in SUITES), []), "--limit", str(args.limit), "--output", str(tmp / "h_out"),
                        f"eval.batch_size={args.batch}", "eval.bootstrap_resamples=1000"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import _log
+from harness import log as _log
 from harness.artifacts import atomic_write_json, atomic_write_jsonl, read_jsonl, update_manifest, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import _log
+from harness import log as _log
 from harness.artifacts import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_jsonl, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import _log
+from harness import log as _log
 from harness.artifacts import atomic_write_jsonl, iter_jsonl, read_jsonl, sha256_bytes, update_manifest, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError
@@ -62,12 +62,12 @@ def project_title(config: CycleConfig) -> str:
 
 def feedback_dir(config: CycleConfig) -> Path:
     """Where this review round's tasks, responses and labels live: feedback.output_dir or <run>/feedback."""
-    return Path(config.feedback.output_dir or config.run_dir() / "feedback")
+    return Path(config.feedback.output_dir or config.layout().feedback)
 
 
 def models_under_review(config: CycleConfig) -> tuple[str, str]:
     fb = config.feedback
-    candidate = fb.candidate or str(config.run_dir() / "sft" / "adapter")
+    candidate = fb.candidate or str(config.layout().adapter("sft"))
     if fb.incumbent is None:
         from harness.gate import default_incumbent
 
@@ -79,7 +79,7 @@ def _responses(config: CycleConfig, ref: str, prompts: list[dict]) -> tuple[list
     """Greedy responses of ``ref``, cached per model fingerprint for the whole run (review rounds share them)."""
     spec = resolve(ref, trust_remote_code=config.model.trust_remote_code)
     fp = fingerprint(spec)
-    cache = config.run_dir() / "responses" / f"{fp}.jsonl"
+    cache = config.layout().responses / f"{fp}.jsonl"
     known: dict[str, str] = {}
     if cache.is_file():
         for row in read_jsonl(cache):

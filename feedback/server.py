@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import _log
+from harness import log as _log
 from harness.artifacts import atomic_write_json, read_json
 from harness.errors import HarnessError
 from harness.models import harness_home

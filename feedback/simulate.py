@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from harness import _log
+from harness import log as _log
 from harness.config import CycleConfig
 from feedback import server
 from feedback._project import find_project, with_retry

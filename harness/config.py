@@ -11,22 +11,28 @@ working directory.
 
 from __future__ import annotations
 
+import functools
 import os
+import types
+import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator,
+    AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model, model_validator,
 )
 
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.layout import RunLayout
 
 __all__ = [
     "CycleConfig", "RunConfig", "ModelConfig", "DataConfig", "DataSource", "ReplayConfig",
     "DedupeConfig", "SFTConfig", "VLLMOptions", "LoraOptions", "PrefixOptions", "FreezeOptions", "MergeConfig", "EvalConfig", "FeedbackConfig",
     "RewardConfig", "DPOConfig", "OnlineConfig", "RuleReward", "GateConfig", "RegistryConfig", "CycleOptions",
-    "load_config", "parse_overrides", "config_from_dict", "METHODS",
+    "load_config", "parse_overrides", "config_from_dict", "config_model", "METHODS",
 ]
 
 METHODS = ("full", "lora", "qlora", "dora", "prefix", "ia3", "freeze")
@@ -430,6 +436,12 @@ class CycleConfig(_Section):
             raise HarnessError("run.id is not set", hint="set run.id in the config or pass run.id=NAME")
         return self.run.root / self.run.id
 
+    def layout(self) -> "RunLayout":
+        """Where this run's artifacts live (the only code that knows the folders)."""
+        from harness.layout import RunLayout
+
+        return RunLayout(self.run_dir())
+
 
 # ---------------------------------------------------------------- YAML loading with line numbers
 
@@ -479,18 +491,57 @@ def _compose_checked(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
     return data, lines
 
 
+def _target(parts: list[str]) -> Any:
+    """The annotation of the config field at ``parts`` (None where no field is there)."""
+    model: Any = config_model()
+    annotation = None
+    for part in parts:
+        if model is None or part not in getattr(model, "model_fields", {}):
+            return None
+        annotation = model.model_fields[part].annotation
+        model = next((a for a in (annotation, *typing.get_args(annotation))
+                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return annotation
+
+
+def _is_text(annotation: Any) -> tuple[bool, bool]:
+    """(the field holds text: a string, path or choice of strings; it may be null)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)] if typing.get_origin(annotation) in (
+        typing.Union, types.UnionType) else [annotation]
+    optional = len(args) < len(typing.get_args(annotation) or [annotation])
+
+    def text(a: Any) -> bool:
+        if typing.get_origin(a) is Annotated:
+            return text(typing.get_args(a)[0])
+        if typing.get_origin(a) is Literal:
+            return all(isinstance(v, str) for v in typing.get_args(a))
+        return a in (str, Path)
+
+    return bool(args) and all(text(a) for a in args), optional
+
+
 def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """``["sft.max_steps=2", "model.base=builtin:tiny-random"]`` -> nested dict."""
+    """``["sft.max_steps=2", "model.base=builtin:tiny-random"]`` -> nested dict.
+
+    Values are typed by the field they set: a text field (a string, a path, a choice of words) keeps
+    the value as written (``model.base=null`` is a model named "null"; ``null`` only unsets a field
+    that may be empty); other fields read it as YAML (``eval.suites=[domain, bias]``, ``sft.learning_rate=1e-3``),
+    and pydantic checks the result.
+    """
     out: dict[str, Any] = {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key or any(not part for part in key.split(".")):
             raise HarnessError(f"override '{item}' is not of the form key.path=value",
                                hint="for example: sft.max_steps=2")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
+        text, optional = _is_text(_target(key.split(".")))
+        if text and not (optional and raw.strip() in ("null", "~")):
+            value: Any = raw
+        else:
+            try:
+                value = yaml.safe_load(raw) if raw.strip() else ""
+            except yaml.YAMLError:
+                value = raw
         node = out
         parts = key.split(".")
         for part in parts[:-1]:
@@ -531,12 +582,24 @@ def _format_errors(exc: ValidationError, source: str, lines: dict[tuple, int]) -
     return "\n".join(dict.fromkeys(out))
 
 
+@functools.lru_cache(maxsize=None)
+def config_model() -> type[CycleConfig]:
+    """The config schema: the kernel's sections plus those that plugin stages bring (entry points)."""
+    from harness.plugins import plugin_sections
+
+    extra = plugin_sections(set(CycleConfig.model_fields))
+    if not extra:
+        return CycleConfig
+    return create_model("CycleConfig", __base__=CycleConfig,
+                        **{name: (model, Field(default_factory=model)) for name, model in extra.items()})
+
+
 def config_from_dict(data: dict[str, Any], *, source: str = "<config>", base_dir: Path | None = None,
                      lines: dict[tuple, int] | None = None) -> CycleConfig:
     if not isinstance(data, dict):
         raise HarnessError("the config must be a mapping of sections (run, model, data, sft, ...)", where=source)
     try:
-        return CycleConfig.model_validate(data, context={"base_dir": base_dir})
+        return config_model().model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise HarnessError(
             "invalid configuration:\n" + _format_errors(exc, source, lines or {}),

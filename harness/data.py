@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import _log
+from harness import log as _log
 from harness.artifacts import (
     ARTIFACT_VERSION, atomic_write_json, atomic_write_jsonl, iter_jsonl, read_json, read_jsonl, sha256_bytes, sha256_file,
     stable_hash, staged_dir, update_manifest, utc_now,
@@ -337,7 +337,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
     if not cfg.sources:
         raise HarnessError("data.sources is empty: nothing to prepare",
                            hint="add at least one source, e.g. data.sources: [{path: train.jsonl, domain: support}]")
-    out = cfg.output_dir if cfg.output_dir is not None else config.run_dir() / "data"
+    out = cfg.output_dir if cfg.output_dir is not None else config.layout().data
 
     all_records: list[_Record] = []
     inputs: list[dict[str, Any]] = []

@@ -7,7 +7,11 @@ a traceback and exits with code 2.
 
 from __future__ import annotations
 
-__all__ = ["HarnessError", "EXIT_USER_ERROR"]
+import errno
+import traceback
+from pathlib import Path
+
+__all__ = ["HarnessError", "EXIT_USER_ERROR", "describe", "stage_failure"]
 
 EXIT_USER_ERROR = 2
 
@@ -32,3 +36,44 @@ class HarnessError(Exception):
         if self.hint:
             text += f"\nhint: {self.hint}"
         return text
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a failure, as the cycle's summary table shows it."""
+    if isinstance(exc, HarnessError):
+        return exc.message
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def stage_failure(stage: str, exc: BaseException, *, run_id: str | None, run_dir: Path, error_log: Path) -> BaseException:
+    """What a failed stage raises to the user: one message saying where the cycle stopped and how it
+    resumes (exit code 2); ``exc`` itself for an interrupt."""
+    resume = f"harness cycle --resume {run_id}"
+    if isinstance(exc, KeyboardInterrupt):
+        from harness import log as _log
+
+        _log.warn(f"interrupted during {stage}; finished stages are kept: '{resume}' continues at {stage}")
+        return exc
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        what = "the disk is full" if exc.errno != errno.EFBIG else "a file grew past the allowed size"
+        return HarnessError(f"the cycle stopped at stage '{stage}': {what} ({exc.strerror}) while writing "
+                            f"{exc.filename or 'an artifact'}; nothing was half-written",
+                            hint=f"free space under {run_dir}, then '{resume}' continues at {stage}")
+    if isinstance(exc, HarnessError):
+        return HarnessError(f"the cycle stopped at stage '{stage}': {exc.message}",
+                            where=exc.where, hint=f"{exc.hint + '; then ' if exc.hint else 'fix it, then '}'{resume}' "
+                                                  f"continues at {stage} (finished stages are not redone)")
+    if not isinstance(exc, Exception):  # SystemExit and the like pass through
+        return exc
+    # An unexpected error (a bug, or a library's): the same one-line report and exit code 2 as any failed
+    # stage, never read as the gate's rejection (exit 1); the traceback goes to a file for a bug report.
+    log: Path | None = error_log
+    try:
+        log.write_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    except OSError:
+        log = None
+    return HarnessError(f"the cycle stopped at stage '{stage}': {describe(exc)}",
+                        hint=(f"the traceback is in {log}; " if log else "") + f"'{resume}' continues at {stage} "
+                             "(finished stages are not redone)")

@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness import _log
+from harness import log as _log
 from harness.artifacts import (
     ARTIFACT_VERSION, atomic_write_json, atomic_write_jsonl, read_json, read_jsonl, sha256_bytes, sha256_file, stable_hash,
     staged_dir, utc_now,
@@ -319,7 +319,7 @@ def run(config: CycleConfig) -> EvalResult:
     """Score ``config.eval.models`` (default: ``model.base``) on ``config.eval.suites``."""
     cfg = config.eval
     seed = cfg.seed if cfg.seed is not None else config.run.seed
-    out = cfg.output_dir if cfg.output_dir is not None else config.run_dir() / "eval"
+    out = cfg.output_dir if cfg.output_dir is not None else config.layout().eval
     _check_backend(cfg)
     suites = select_suites(cfg.suites, cfg.suite_dirs)
     named = {n.strip().strip("/") for n in cfg.suites}

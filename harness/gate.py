@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from harness import _log
+from harness import log as _log
 from harness.artifacts import atomic_write_json, read_json, read_jsonl, sha256_file, stable_hash, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError
@@ -210,12 +210,12 @@ def run(config: CycleConfig) -> GateResult:
     from harness.suites import available_suites
 
     g = config.gate
-    run_dir = config.run_dir()
+    layout = config.layout()
     policy_path = Path(g.policy or DEFAULT_POLICY)
     policy = load_policy(policy_path, tuple(config.eval.suite_dirs))
-    candidate = g.candidate or str(run_dir / "sft" / "adapter")
+    candidate = g.candidate or str(layout.adapter("sft"))
     incumbent = g.incumbent or default_incumbent(config)
-    eval_dir = Path(g.eval_dir or config.eval.output_dir or run_dir / "eval")
+    eval_dir = Path(g.eval_dir or config.eval.output_dir or layout.eval)
     cand_fp, cand_dir = _model_dir(eval_dir, candidate)
     inc_fp, inc_dir = _model_dir(eval_dir, incumbent)
     if cand_fp == inc_fp:
@@ -242,7 +242,7 @@ def run(config: CycleConfig) -> GateResult:
                         f"the current version is {known[suite].version}: re-run harness eval")
         return None
 
-    fb_dir = Path(g.feedback_dir or run_dir / "feedback")
+    fb_dir = Path(g.feedback_dir or layout.feedback)
     summary_path, tasks_path = fb_dir / "summary.json", fb_dir / "tasks.jsonl"
     feedback: tuple[dict | None, str | None] = (None, None)
     if any(isinstance(r, FeedbackRule) for r in policy.rules):  # read the review evidence once for all its rules
@@ -332,9 +332,9 @@ def run(config: CycleConfig) -> GateResult:
         "candidate": {"ref": candidate, "fingerprint": cand_fp}, "incumbent": {"ref": incumbent, "fingerprint": inc_fp},
         "rules": results, "inputs": inputs,
     }
-    out = run_dir / "gate" / "decision.json"
+    out = layout.decision()
     atomic_write_json(out, decision)
-    atomic_write_json(run_dir / "gate" / f"{decision_id}.json", decision)
+    atomic_write_json(layout.decision(decision_id), decision)
     ledger.append("decision" if passed else "reject", actor="harness gate",
                   subject={"decision_id": decision_id, "run_id": config.run.id, "candidate": cand_fp, "incumbent": inc_fp},
                   details={"outcome": decision["outcome"], "failed_rules": failed, "policy": policy.name,

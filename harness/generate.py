@@ -15,7 +15,7 @@ def generate_responses(spec: ModelSpec, prompts: list[str], *, max_new_tokens: i
     import torch
     from rich.progress import Progress
 
-    from harness._log import console
+    from harness.log import console
 
     tokenizer = load_tokenizer(spec)
     tokenizer.padding_side = "left"  # decoder-only batches must be padded on the left to generate

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import _log, ledger
+from harness import ledger, log as _log
 from harness.artifacts import read_json
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 
 __all__ = ["tracking_uri", "promote", "rollback", "list_versions", "show_version", "champion", "champion_ref",
-           "champion_fingerprint", "is_promoted", "check_consistency", "find_decision", "PromoteResult"]
+           "champion_fingerprint", "champion_stack", "is_promoted", "check_consistency", "find_decision", "PromoteResult"]
 
 ALIAS = "champion"
 
@@ -86,7 +86,7 @@ def champion(client, name: str) -> Any | None:
         return None
 
 
-def _champion_stack(name: str) -> list[str]:
+def champion_stack(name: str) -> list[str]:
     """The ledger's champion history for ``name`` as a stack: promotions (and repairs, which record an
     interrupted promotion) push a version; a rollback pops back to the version it restored."""
     stack: list[str] = []
@@ -103,7 +103,7 @@ def _champion_stack(name: str) -> list[str]:
 
 
 def _ledger_champion(name: str) -> str | None:
-    stack = _champion_stack(name)
+    stack = champion_stack(name)
     return stack[-1] if stack else None
 
 
@@ -183,7 +183,7 @@ def check_consistency(client, name: str) -> None:
     in_ledger = _ledger_champion(name)
     if in_registry == in_ledger:
         return
-    if current is not None and in_registry in _champion_stack(name)[:-1]:  # an interrupted rollback
+    if current is not None and in_registry in champion_stack(name)[:-1]:  # an interrupted rollback
         ledger.append("rollback", actor="harness registry",
                       subject={"model": name, "version": in_registry, "decision_id": current.tags.get("decision_id")},
                       details={"reason": "the champion alias moved back without a ledger entry (interrupted "
@@ -208,7 +208,7 @@ def find_decision(config: CycleConfig, decision_id: str) -> tuple[dict[str, Any]
     """A gate decision by id: in this run's gate folder, else in any run under run.root."""
     candidates = []
     if config.run.id is not None:
-        candidates.append(config.run_dir() / "gate" / f"{decision_id}.json")
+        candidates.append(config.layout().decision(decision_id))
     candidates += sorted(Path(config.run.root).glob(f"*/gate/{decision_id}.json"))
     for path in candidates:
         if path.is_file():
@@ -324,7 +324,7 @@ def rollback(config: CycleConfig, approver: str | None, to_version: str | None =
         current = champion(client, name)
         if current is None:
             raise HarnessError(f"{name} has no champion to roll back", hint="promote a decision first")
-        earlier = _champion_stack(name)[:-1]  # champions before the current one, most recent last
+        earlier = champion_stack(name)[:-1]  # champions before the current one, most recent last
         if not earlier:
             raise HarnessError(f"{name} v{current.version} is the only champion left", hint="nothing to roll back to")
         if to_version is None:

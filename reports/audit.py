@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import _log
+from harness import log as _log
 from harness.artifacts import atomic_write_json, atomic_write_text, read_json, read_jsonl, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError
+from harness.layout import RunLayout
 
 __all__ = ["ReportResult", "run", "build", "render_html", "SECTIONS", "SCHEMA_PATH"]
 
@@ -80,11 +81,11 @@ def _disagreements(fb_dir: Path, limit: int = 5) -> list[dict[str, Any]]:
     return out
 
 
-def _curves(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
+def _curves(layout: RunLayout) -> dict[str, list[dict[str, Any]]]:
     keys = ("loss", "eval_loss", "reward", "kl", "completions/mean_length", "rewards/margins", "accuracy")
     out = {}
     for stage in ("sft", "reward", "dpo", "online"):
-        path = run_dir / stage / "metrics.jsonl"
+        path = layout.metrics(stage)
         if path.is_file():
             out[stage] = [{"step": r["step"], **{k: r[k] for k in keys if isinstance(r.get(k), (int, float))}}
                           for r in read_jsonl(path)]
@@ -95,10 +96,11 @@ def build(config: CycleConfig) -> dict[str, Any]:
     """The report's content as one JSON-serializable document."""
     from harness import ledger
 
-    run_dir = config.run_dir()
+    layout = config.layout()
+    run_dir = layout.dir
     if not run_dir.is_dir():
         raise HarnessError(f"run folder {run_dir} does not exist", hint="check run.id and run.root")
-    decision = _maybe(run_dir / "gate" / "decision.json")
+    decision = _maybe(layout.decision())
     if decision is None:
         raise HarnessError(f"{run_dir} has no gate decision (gate/decision.json)", hint="run 'harness gate' first")
     entries = ledger.read_entries(ledger.default_path())
@@ -107,10 +109,10 @@ def build(config: CycleConfig) -> dict[str, Any]:
     signoff = next((e for e in related if e["action"] == "sign_off"), None)
     status = "promoted" if promoted else ("rejected" if not decision["passed"] else "passed, not yet promoted")
     if promoted:
-        from harness.registry import _champion_stack
+        from harness.registry import champion_stack
 
         model, version = promoted["subject"].get("model"), str(promoted["subject"].get("version"))
-        stack = _champion_stack(model)
+        stack = champion_stack(model)
         if not stack or stack[-1] != version:
             status = "promoted, later rolled back"
     failed = [r for r in decision["rules"] if not r["passed"]]
@@ -124,8 +126,8 @@ def build(config: CycleConfig) -> dict[str, Any]:
     else:
         plain = "Every rule of the policy passed; the candidate has not been promoted yet" + \
             (" (the policy requires a named approver)." if decision.get("signoff_required") else ".")
-    manifest = _maybe(run_dir / "manifest.json") or {"stages": {}}
-    stage_results = {s: _maybe(run_dir / s / "result.json") for s in ("sft", "reward", "dpo", "online")}
+    manifest = _maybe(layout.manifest) or {"stages": {}}
+    stage_results = {s: _maybe(layout.result(s)) for s in ("sft", "reward", "dpo", "online")}
     lineage = {
         "base": config.model.base,
         "candidate": decision["candidate"], "incumbent": decision["incumbent"],
@@ -134,8 +136,8 @@ def build(config: CycleConfig) -> dict[str, Any]:
                        "started_from": (r.get("inputs") or {}).get("policy"), "finished": r.get("finished")}
                    for s, r in stage_results.items() if r},
     }
-    card = _maybe(run_dir / "data" / "data_card.json")
-    eval_dir = Path(config.gate.eval_dir or config.eval.output_dir or run_dir / "eval")
+    card = _maybe(layout.data / "data_card.json")
+    eval_dir = Path(config.gate.eval_dir or config.eval.output_dir or layout.eval)
     models = _eval_models(eval_dir) if eval_dir.is_dir() else {}
     roles = {decision["candidate"]["fingerprint"]: "candidate", decision["incumbent"]["fingerprint"]: "incumbent"}
     from harness.models import fingerprint, resolve
@@ -145,7 +147,7 @@ def build(config: CycleConfig) -> dict[str, Any]:
     except HarnessError:
         pass
     evaluation = [{"role": roles.get(fp, "other"), "fingerprint": fp, **m} for fp, m in models.items()]
-    fb_dir = Path(config.gate.feedback_dir or run_dir / "feedback")
+    fb_dir = Path(config.gate.feedback_dir or layout.feedback)
     fb_summary = _maybe(fb_dir / "summary.json")
     agreement = _maybe(fb_dir / "agreement.json")
     reviewers = None
@@ -172,7 +174,7 @@ def build(config: CycleConfig) -> dict[str, Any]:
         "data_card": {k: (card or {}).get(k) for k in ("counts", "drops", "inputs", "outputs", "lengths")} if card else None,
         "evaluation": evaluation,
         "reviewers": reviewers,
-        "curves": _curves(run_dir),
+        "curves": _curves(layout),
         "rules": decision["rules"],
         "environment": {"manifest": manifest.get("environment"), "seed": config.run.seed,
                         "stages": sorted(manifest.get("stages", {}))},
@@ -344,7 +346,7 @@ def run(config: CycleConfig, *, pdf: bool = True, renderer: str = "weasyprint") 
     doc["pdf"] = {"requested": pdf, "renderer": engine, "written": engine is not None,
                   "skipped": (warnings or [None])[0] if pdf else "not requested (--no-pdf, or cycle.pdf: false)"}
     schema = json.loads(SCHEMA_PATH.read_text())
-    out = config.run_dir() / "report"
+    out = config.layout().report
     out.mkdir(parents=True, exist_ok=True)
 
     def write() -> tuple[Path, Path]:

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import _log
+from harness import log as _log
 from harness.artifacts import (
     ARTIFACT_VERSION, atomic_write_json, read_json, sha256_tree, staged_dir, update_manifest, utc_now,
 )
 from harness.errors import HarnessError
+from harness.layout import RunLayout
 from harness.models import ADAPTER_META
 
 __all__ = ["StageResult", "Trained", "check_output", "common_args", "default_policy", "train", "snapshot_trainable",
@@ -33,9 +34,9 @@ class StageResult:
     up_to_date: bool = False
 
 
-def default_policy(policy: str | None, run_dir: Path, stage: str) -> str:
+def default_policy(policy: str | None, layout: RunLayout, stage: str) -> str:
     """``<stage>.policy``, or the run's SFT adapter, which must then exist."""
-    ref = policy or str(run_dir / "sft" / "adapter")
+    ref = policy or str(layout.adapter("sft"))
     if policy is None and not Path(ref).is_dir():
         raise HarnessError(f"no SFT adapter at {ref} to start from",
                            hint=f"run 'harness sft' first, or set {stage}.policy to an adapter or model")

@@ -18,18 +18,17 @@ Writes ``<run>/dpo/adapter/``, ``metrics.jsonl``, ``pair_scores.jsonl``, ``resul
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from harness import _log
+from harness import log as _log
 from harness.artifacts import atomic_write_json, atomic_write_jsonl, sha256_file, stable_hash, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.models import ModelSpec, fingerprint as model_fingerprint, load_model, load_tokenizer, resolve
 from rlhf import _stage, methods
-from rlhf._chat import render_prompt
 from rlhf._prefs import load_pairs, load_unpaired, prompt_key, split_by_prompt, unpair
+from rlhf.policy import adapter_method, load_policy, policy_base_ref, resolve_policy, sequence_logps
 
 __all__ = ["DPOResult", "run", "resolve_policy", "load_policy", "policy_base_ref", "sequence_logps"]
 
@@ -38,90 +37,6 @@ DEFAULT_LR = 1e-4  # LoRA preference updates: an order below SFT's LoRA rate
 
 
 DPOResult = _stage.StageResult  # output_dir, model_path, metrics, up_to_date
-
-
-def resolve_policy(ref: str, stage: str, *, trust_remote_code: bool) -> ModelSpec:
-    """Resolve a policy reference; adapters must be LoRA/DoRA causal-LM adapters."""
-    spec = resolve(ref, trust_remote_code=trust_remote_code)
-    if spec.kind == "adapter":
-        adapter_config = json.loads((Path(spec.location) / "adapter_config.json").read_text())
-        if adapter_config.get("peft_type") != "LORA":
-            raise HarnessError(
-                f"{stage}.policy {ref} is a {adapter_config.get('peft_type')} adapter; preference training continues LoRA/DoRA adapters",
-                hint="merge it first (harness merge) and set the merged folder as the policy",
-            )
-        if adapter_config.get("task_type") == "SEQ_CLS":
-            raise HarnessError(f"{stage}.policy {ref} is a reward model, not a policy",
-                               hint="use the SFT adapter (runs/<id>/sft/adapter) as the policy")
-    return spec
-
-
-def load_policy(spec: ModelSpec, *, quantization_config: Any = None) -> tuple[Any, bool]:
-    """``(model, fresh)``: an adapter policy is loaded trainable (TRL then adds the frozen "ref" copy);
-    a full model is loaded as is and ``fresh`` says the trainer must add a new adapter."""
-    import torch
-
-    device_map = "cpu" if quantization_config is not None and not torch.cuda.is_available() else None
-    if spec.kind == "adapter":
-        return load_model(spec, is_trainable=True, quantization_config=quantization_config, device_map=device_map), False
-    return load_model(spec, quantization_config=quantization_config, device_map=device_map), True
-
-
-def adapter_method(spec: ModelSpec) -> str:
-    """lora or dora, for an adapter being continued."""
-    config = json.loads((Path(spec.location) / "adapter_config.json").read_text())
-    return "dora" if config.get("use_dora") else "lora"
-
-
-def policy_base_ref(spec: ModelSpec) -> str:
-    """The base model reference an adapter trained from ``spec`` sits on."""
-    if spec.kind != "adapter":
-        return spec.ref
-    meta = Path(spec.location) / "harness_adapter.json"
-    if meta.is_file():
-        return json.loads(meta.read_text())["base"]
-    return spec.base_spec.ref
-
-
-def sequence_logps(model: Any, tokenizer: Any, prompts: list[list[dict]], responses: list[str],
-                   *, batch_size: int = 8, max_length: int | None = None) -> list[float]:
-    """Sum of log-probabilities of each response (its assistant turn, end-of-turn included) given its prompt."""
-    import torch
-
-    device = next(model.parameters()).device
-    seqs = []
-    for prompt, response in zip(prompts, responses):
-        head = render_prompt(tokenizer, prompt)
-        full = tokenizer.apply_chat_template([*prompt, {"role": "assistant", "content": response}], tokenize=False)
-        if not full.startswith(head):
-            raise HarnessError("the chat template renders the prompt differently inside a full conversation",
-                               hint="use a prefix-preserving chat template")
-        p_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
-        r_ids = tokenizer(full[len(head):], add_special_tokens=False)["input_ids"]
-        ids = p_ids + r_ids
-        if max_length is not None and len(ids) > max_length:
-            keep = max(0, max_length - len(r_ids))
-            p_ids = p_ids[len(p_ids) - keep:] if keep else []
-            ids = (p_ids + r_ids)[:max_length]
-        seqs.append((ids, len(p_ids)))
-    pad = tokenizer.pad_token_id
-    out: list[float] = []
-    was_training = model.training
-    model.eval()
-    try:
-        for i in range(0, len(seqs), batch_size):
-            chunk = seqs[i:i + batch_size]
-            width = max(len(ids) for ids, _ in chunk)
-            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in chunk], device=device)
-            mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in chunk], device=device)
-            with torch.no_grad():
-                logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None])[..., 0]
-            for row, (ids, n_prompt) in enumerate(chunk):
-                out.append(float(logp[row, max(n_prompt, 1) - 1:len(ids) - 1].sum()))
-    finally:
-        model.train(was_training)
-    return out
 
 
 def _fits(rows: list[dict], tokenizer: Any, max_length: int, sides: tuple[str, ...]) -> tuple[list[dict], int]:
@@ -167,7 +82,7 @@ def _pair_scores(policy: ModelSpec, reference: ModelSpec, pairs: list[dict], bet
 
 
 def _summary(rows: list[dict]) -> dict[str, Any] | None:
-    from rlhf.reward import pairwise_report
+    from rlhf.scoring import pairwise_report
 
     if not rows:
         return None
@@ -188,13 +103,14 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
     import torch
     from datasets import Dataset
 
-    from rlhf.sft import MetricsLogger, resolve_precision
+    from rlhf.training import MetricsLogger, resolve_precision
 
     cfg = config.dpo
-    run_dir = config.run_dir()
-    policy_ref = _stage.default_policy(cfg.policy, run_dir, "dpo")
-    prefs_path = cfg.preferences or run_dir / "feedback" / "preferences.jsonl"
-    unpaired_path = cfg.unpaired or run_dir / "feedback" / "unpaired.jsonl"
+    layout = config.layout()
+    run_dir = layout.dir
+    policy_ref = _stage.default_policy(cfg.policy, layout, "dpo")
+    prefs_path = cfg.preferences or layout.preferences
+    unpaired_path = cfg.unpaired or layout.unpaired
     use_unpaired = cfg.objective == "kto" and (cfg.unpaired is not None or unpaired_path.is_file())
     inputs: dict[str, str] = {}
     pairs: list[dict] = []
@@ -214,7 +130,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
         unpaired_rows = unpair(train_pairs) if cfg.objective == "kto" else []
 
     spec = resolve_policy(policy_ref, "dpo", trust_remote_code=config.model.trust_remote_code)
-    out = run_dir / "dpo"
+    out = layout.stage("dpo")
     fp = _fingerprint(config, model_fingerprint(spec), inputs)
     previous = _stage.check_output(out, fp, stage="dpo", force=force)
     if previous is not None:

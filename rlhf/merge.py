@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import _log
+from harness import log as _log
 from harness.artifacts import atomic_write_json, sha256_tree, staged_dir, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError
@@ -44,8 +44,8 @@ def _probe_logits(model, tokenizer):
 
 def run(config: CycleConfig) -> MergeResult:
     cfg = config.merge
-    adapter = cfg.adapter if cfg.adapter is not None else config.run_dir() / "sft" / "adapter"
-    output = cfg.output if cfg.output is not None else config.run_dir() / "merged"
+    adapter = cfg.adapter if cfg.adapter is not None else config.layout().adapter("sft")
+    output = cfg.output if cfg.output is not None else config.layout().merged
     return merge_adapter(Path(adapter), Path(output), atol=cfg.atol, trust_remote_code=config.model.trust_remote_code)
 
 

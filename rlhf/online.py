@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness import _log
+from harness import log as _log
 from harness.artifacts import atomic_write_json, read_jsonl, sha256_file, stable_hash, utc_now
 from harness.config import CycleConfig, RuleReward
 from harness.errors import HarnessError
@@ -129,7 +129,7 @@ def _prompts(config: CycleConfig) -> tuple[list[list[dict]], Path]:
         if not Path(cfg.prompts).is_file():
             raise HarnessError(f"prompt file {cfg.prompts} does not exist", hint="set online.prompts to a JSONL file")
         return load_prompts(cfg.prompts), Path(cfg.prompts)
-    path = cfg.preferences or config.run_dir() / "feedback" / "preferences.jsonl"
+    path = cfg.preferences or config.layout().preferences
     # The prompts the reward model and DPO held out stay unseen here too, so they remain a fair test.
     train, _ = split_by_prompt(load_pairs(path), config.reward.validation_fraction, config.run.seed)
     seen, prompts = set(), []
@@ -156,14 +156,15 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
     import torch
     from datasets import Dataset
 
-    from rlhf.dpo import load_policy, policy_base_ref, resolve_policy
-    from rlhf.reward import load_scorer
-    from rlhf.sft import MetricsLogger, resolve_precision
+    from rlhf.policy import load_policy, policy_base_ref, resolve_policy
+    from rlhf.scoring import load_scorer
+    from rlhf.training import MetricsLogger, resolve_precision
 
     cfg = config.online
-    run_dir = config.run_dir()
-    policy_ref = _stage.default_policy(cfg.policy, run_dir, "online")
-    rm_ref = None if cfg.reward_model == "none" else (cfg.reward_model or str(run_dir / "reward" / "adapter"))
+    layout = config.layout()
+    run_dir = layout.dir
+    policy_ref = _stage.default_policy(cfg.policy, layout, "online")
+    rm_ref = None if cfg.reward_model == "none" else (cfg.reward_model or str(layout.adapter("reward")))
     if rm_ref is not None and not Path(rm_ref).exists() and cfg.reward_model is None:
         raise HarnessError(f"no reward model at {rm_ref}",
                            hint="run 'harness reward' first, or set online.reward_model: none and give online.rules")
@@ -172,7 +173,7 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
                            hint="train a reward model (harness reward) or add online.rules")
     prompts, prompt_source = _prompts(config)
     spec = resolve_policy(policy_ref, "online", trust_remote_code=config.model.trust_remote_code)
-    out = run_dir / "online"
+    out = layout.stage("online")
     fp = stable_hash({"online": cfg.model_dump(mode="json", exclude={"logging_steps", "policy", "reward_model", "prompts",
                                                                       "preferences"}),
                       "policy": model_fingerprint(spec), "reward_model": model_fingerprint(resolve(rm_ref)) if rm_ref else None,

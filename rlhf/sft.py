@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import _log
+from harness import log as _log
 from harness.artifacts import (
     ARTIFACT_VERSION, atomic_write_json, read_json, read_jsonl, sha256_tree, stable_hash, staged_dir,
     update_manifest, utc_now,
@@ -35,6 +35,7 @@ from harness.errors import HarnessError
 from harness.models import ADAPTER_META, load_model, load_tokenizer, resolve
 from rlhf import _stage, methods
 from rlhf._chat import tokenize_chat
+from rlhf.training import MetricsLogger, resolve_precision
 
 __all__ = ["SFTResult", "run", "resolve_precision", "MetricsLogger", "build_training_args"]
 
@@ -45,56 +46,6 @@ class SFTResult:
     model_path: Path  # adapter folder (adapter methods) or full model folder
     metrics: dict[str, Any] = field(default_factory=dict)
     up_to_date: bool = False
-
-
-def _cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(precision: str, method: str = "lora") -> str:
-    """``auto`` -> bf16 where the hardware computes it natively, else fp32."""
-    import torch
-
-    if precision != "auto":
-        return precision
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if method == "qlora":
-        return "fp32"  # bitsandbytes' CPU 4-bit kernels compute in fp32
-    return "bf16" if _cpu_has_native_bf16() else "fp32"
-
-
-def _transformers_callback_base():
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class MetricsLogger(_transformers_callback_base()):
-    """Stream every logged metric to ``metrics.jsonl`` (one JSON object per log event, MLflow-style)."""
-
-    def __init__(self, path: Path, stage: str):
-        self.path = path
-        self.stage = stage
-
-    def on_step_end(self, args, state, control, **kwargs):
-        # Log the last step too, so token counts and losses cover the whole run.
-        if state.max_steps and state.global_step >= state.max_steps:
-            control.should_log = True
-        return control
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs or not state.is_world_process_zero:
-            return
-        row = {"stage": self.stage, "step": state.global_step, "epoch": round(state.epoch or 0.0, 4),
-               "time": round(time.time(), 3)}
-        row.update({k: (float(v) if isinstance(v, (int, float)) else v) for k, v in logs.items()})
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row) + "\n")
 
 
 def _trim_metrics(path: Path, max_step: int) -> None:
@@ -216,10 +167,11 @@ def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SF
     from trl import SFTTrainer
 
     cfg = config.sft
-    run_dir = config.run_dir()
-    data_dir = cfg.data_dir if cfg.data_dir is not None else run_dir / "data"
+    layout = config.layout()
+    run_dir = layout.dir
+    data_dir = cfg.data_dir if cfg.data_dir is not None else layout.data
     train_rows, val_rows, card = load_prepared(data_dir)
-    out = run_dir / "sft"
+    out = layout.stage("sft")
     fingerprint = _fingerprint(config, card)
     previous = _check_output(out, fingerprint, resume=resume, force=force)
     if previous is not None:

@@ -81,7 +81,7 @@ def relaunch(stage: str, argv: list[str], config: str | os.PathLike, *, num_proc
     if num_processes is not None and num_processes < 1:
         raise HarnessError(f"--num-processes must be at least 1, got {num_processes}")
     cmd = accelerate_command(stage, strip_launcher_options(argv), path, num_processes=num_processes)
-    from harness import _log
+    from harness import log as _log
 
     _log.info("launching: " + " ".join(cmd[1:]))
     return subprocess.call(cmd, env={**os.environ, LAUNCHED_ENV: "1"})

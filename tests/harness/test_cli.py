@@ -57,7 +57,10 @@ def test_commands_answer(args, capsys):
 def test_eval_and_compare_commands(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["eval", "--list"]) == 0
-    assert "bias/crows_pairs" in capsys.readouterr().err
+    assert "bias/crows_pairs" in capsys.readouterr().out  # listings go to stdout
+    assert main(["eval", "--list", "--json"]) == 0
+    suites = {row["suite"]: row for row in json.loads(capsys.readouterr().out)}
+    assert suites["bias/crows_pairs"]["metrics"] and suites["domain/handbook_mcq"]["version"] >= 1
     assert main(["eval", "-s", "nonsense", "run.id=x"]) == 2
     assert "unknown suite 'nonsense'" in capsys.readouterr().err
     assert main(["eval", "-m", "builtin:tiny-random", "-s", "general_knowledge", "--limit", "0"]) == 2

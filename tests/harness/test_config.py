@@ -59,6 +59,26 @@ def test_overrides_are_typed_and_checked(tmp_path):
         parse_overrides(["sft.max_steps"])
 
 
+
+def test_overrides_take_the_type_of_the_field_they_set(tmp_path, capsys):
+    from harness.cli import main
+
+    # text fields keep what was written; YAML's null, yes and numbers are not read into them
+    cfg = load_config(None, ["model.base=null", "run.id=1e3", "cycle.approver=yes", "feedback.project=123",
+                             "cycle.pdf_renderer=chromium"])
+    assert cfg.model.base == "null" and cfg.run.id == "1e3" and cfg.cycle.approver == "yes"
+    assert cfg.feedback.project == "123" and cfg.cycle.pdf_renderer == "chromium"
+    # null unsets a field that may be empty; other fields read YAML (numbers, booleans, lists, mappings)
+    cfg = load_config(None, ["cycle.approver=null", "sft.learning_rate=1e-3", "feedback.simulate=yes",
+                             "eval.suites=[domain, bias]", "eval.suite_limits={bias/crows_pairs: 8}"])
+    assert cfg.cycle.approver is None and cfg.sft.learning_rate == 0.001 and cfg.feedback.simulate is True
+    assert cfg.eval.suites == ["domain", "bias"] and cfg.eval.suite_limits == {"bias/crows_pairs": 8}
+    # a bad value names the key and what it should be; exit 2 from the command line, nothing written
+    assert main(["config", "show", "sft.max_steps=many"]) == 2
+    err = capsys.readouterr().err
+    assert "sft.max_steps: Input should be a valid integer" in err and "'many'" in err
+    assert main(["config", "show", "model.base=null"]) == 0 and "base: 'null'" in capsys.readouterr().out
+
 def test_relative_input_paths_resolve_against_config_folder(tmp_path):
     p = _write(tmp_path, "data:\n  sources:\n    - path: data/a.jsonl\n")
     cfg = load_config(p)

@@ -306,15 +306,15 @@ def test_disk_full_while_writing_leaves_nothing_half_written(tmp_path):
 def test_an_unexpected_error_in_a_stage_is_a_failed_stage_not_a_rejection(tmp_path, capsys, monkeypatch):
     """A bug inside a stage must not exit 1 (the gate's 'rejected', which scripts/demo.sh reads as a
     finished demo): one message, exit 2, the traceback in a file, and the next run continues there."""
-    from harness import cycle
+    from harness import data
 
     monkeypatch.chdir(tmp_path)
     write_jsonl(tmp_path / "chats.jsonl", learnable_chats(12))
 
-    def broken(c, force):
+    def broken(config, force):
         return {}["a bug"]
 
-    monkeypatch.setitem(cycle._RUNNERS, "data", broken)
+    monkeypatch.setattr(data, "run", broken)
     args = ["cycle", "run.id=b1", "model.base=builtin:tiny-random", "gate.incumbent=builtin:tiny-random",
             f"data.sources=[{{path: {tmp_path / 'chats.jsonl'}}}]", "--until", "data"]
     assert main(args) == 2

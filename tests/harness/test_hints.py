@@ -15,7 +15,7 @@ import pytest
 import typer
 from pydantic import BaseModel
 
-from harness.cli import app, main
+from harness.cli import main, register_plugin_commands
 from harness.config import CycleConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ _OTHER_PROGRAM = re.compile(r"\b(?:pip|apt-get|accelerate|python -m \S+)[ \t][^;
 
 
 def _root():
-    return typer.main.get_command(app)
+    return typer.main.get_command(register_plugin_commands())
 
 
 def _commands(group=None, path=()):

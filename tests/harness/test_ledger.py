@@ -80,7 +80,12 @@ def test_cli_verify(tmp_path, capsys):
     path = tmp_path / "ledger.jsonl"
     lines = _fill(path, 3)
     assert main(["ledger", "verify", "--path", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["ledger", "show", "--path", str(path), "--last", "2", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [e["seq"] for e in shown] == [json.loads(x)["seq"] for x in lines[1:]] and "hash" in shown[0]
     assert main(["ledger", "show", "--path", str(path)]) == 0
+    assert "ledger" in capsys.readouterr().out  # the table, on stdout
     path.write_text("\n".join([lines[0], lines[2]]) + "\n")
     assert main(["ledger", "verify", "--path", str(path)]) == 1
     out = capsys.readouterr().out

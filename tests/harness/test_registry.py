@@ -67,7 +67,7 @@ def _two_decisions(run_dir, tmp_path):
     _decision(run_dir, "dec-b", b, incumbent=a, signoff=False)
     return a, b
 
-def test_promote_rollback_and_refusals(store, tmp_path):
+def test_promote_rollback_and_refusals(store, tmp_path, capsys):
     cfg, run_dir = store
     a, b, c = _adapter(tmp_path / "a", 0), _adapter(tmp_path / "b", 1), _adapter(tmp_path / "c", 2)
     _decision(run_dir, "dec-a", a)
@@ -118,7 +118,10 @@ def test_promote_rollback_and_refusals(store, tmp_path):
                if e["action"] in ("promote", "rollback")]
     assert actions == [("promote", "1"), ("promote", "2"), ("promote", "3"), ("rollback", "2"), ("rollback", "1")]
     assert ledger.verify(tmp_path / "ledger.jsonl").ok
-    assert main(["registry", "list", "registry.model_name=test-model", f"run.root={tmp_path / 'runs'}"]) == 0
+    capsys.readouterr()
+    assert main(["registry", "list", "registry.model_name=test-model", f"run.root={tmp_path / 'runs'}", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["version"] for r in listed if r["champion"]] == ["1"] and len(listed) == 3
 
 
 def test_candidate_changed_after_the_gate_is_refused(store, tmp_path):
