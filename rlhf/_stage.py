@@ -17,6 +17,7 @@ from harness.artifacts import (
 )
 from harness.errors import HarnessError
 from harness.layout import RunLayout
+from rlhf.training import quiet
 from harness.models import ADAPTER_META
 
 __all__ = ["StageResult", "Trained", "check_output", "common_args", "default_policy", "train", "snapshot_trainable",
@@ -100,6 +101,7 @@ def train(trainer: Any, stage: str) -> Trained:
     trainable, total = count_parameters(trainer.model)
     before = snapshot_trainable(trainer.model)
     reset_peak_memory()
+    quiet(trainer, stage)
     started = time.perf_counter()
     out = trainer.train()
     seconds = time.perf_counter() - started

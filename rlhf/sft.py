@@ -35,7 +35,7 @@ from harness.errors import HarnessError
 from harness.models import ADAPTER_META, load_model, load_tokenizer, resolve
 from rlhf import _stage, methods
 from rlhf._chat import tokenize_chat
-from rlhf.training import MetricsLogger, resolve_precision
+from rlhf.training import MetricsLogger, quiet, resolve_precision
 
 __all__ = ["SFTResult", "run", "resolve_precision", "MetricsLogger", "build_training_args"]
 
@@ -235,6 +235,7 @@ def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SF
         initial_eval = trainer.evaluate()["eval_loss"]
         _log.info(f"validation loss before training: {initial_eval:.4f}")
     started = time.perf_counter()
+    quiet(trainer, "sft")
     train_out = trainer.train(resume_from_checkpoint=last_ckpt)
     elapsed = time.perf_counter() - started
     final_eval = trainer.evaluate()["eval_loss"] if val_tok else None

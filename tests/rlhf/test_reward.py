@@ -19,8 +19,13 @@ def _config(tmp_path, prefs, *extra):
     ])
 
 
-def test_reward_model_learns_a_constructed_preference(tmp_path, preferences_file):
+def test_reward_model_learns_a_constructed_preference(tmp_path, preferences_file, capfd):
     result = reward.run(_config(tmp_path, preferences_file))
+    # The terminal gets one progress line for the stage; the trainer's raw log dicts go to metrics.jsonl only.
+    out, err = capfd.readouterr()
+    assert "{'loss'" not in out + err and "'learning_rate'" not in out + err
+    assert "reward: training steps" in err
+    assert any("loss" in json.loads(line) for line in (result.output_dir / "metrics.jsonl").read_text().splitlines())
     m = result.metrics
     assert math.isfinite(m["train_loss"])
     assert m["trainable_tensors_changed"] == m["trainable_tensors"] > 0, m["unchanged_tensors"]
