@@ -324,8 +324,9 @@ def write_pdf(html: Path, pdf: Path, renderer: str = "weasyprint") -> Path:
     return pdf
 
 
-def run(config: CycleConfig, *, pdf: bool = True, renderer: str = "weasyprint") -> ReportResult:
-    """Write audit.html, audit.json and (with ``pdf``) audit.pdf under ``<run>/report/``.
+def run(config: CycleConfig, *, pdf: bool | None = None, renderer: str | None = None) -> ReportResult:
+    """Write audit.html, audit.json and (with ``pdf``, default ``cycle.pdf``) audit.pdf under
+    ``<run>/report/``, printed by ``renderer`` (default ``cycle.pdf_renderer``).
 
     The PDF is optional output: when no renderer can print here, or printing fails, the HTML and
     JSON are still written, the report says the PDF was skipped and why, and the result carries a
@@ -333,6 +334,8 @@ def run(config: CycleConfig, *, pdf: bool = True, renderer: str = "weasyprint") 
     """
     import jsonschema
 
+    pdf = config.cycle.pdf if pdf is None else pdf
+    renderer = renderer or config.cycle.pdf_renderer
     doc = build(config)
     warnings: list[str] = []
     engine = None
