@@ -4,7 +4,7 @@ A stage is a :class:`Stage` object that a package exposes through an entry point
 lm-eval find plugins::
 
     [project.entry-points."harness.stages"]
-    dpo = "rlhf.dpo_stage:STAGE"
+    dpo = "rlhf.stages:DPO"
 
 It declares its name, the stages it needs, the config section it reads (``section``; a third-party
 stage brings its own pydantic model as ``config``), where it sits in a cycle (``order``) and

@@ -27,7 +27,7 @@ def report(
     if run_id:
         extra.append(f"run.id={run_id}")
     cfg = load(config, extra)
-    result = audit.run(cfg, pdf=cfg.cycle.pdf, renderer=cfg.cycle.pdf_renderer)
+    result = audit.run(cfg)  # --pdf/--no-pdf and --pdf-renderer are in cfg.cycle
     print(json.dumps({"html": str(result.html), "pdf": str(result.pdf) if result.pdf else None,
                       "json": str(result.json)}, indent=2))
 

@@ -12,8 +12,7 @@ __all__ = ["REPORT"]
 def _report(ctx: StageContext, cfg: Any) -> StageResult:
     from reports import audit
 
-    options = ctx.config.cycle
-    r = audit.run(ctx.gate_config(), pdf=options.pdf, renderer=options.pdf_renderer)
+    r = audit.run(ctx.gate_config())  # cycle.pdf and cycle.pdf_renderer come with the config
     return StageResult(summary=f"{r.html}" + (f" (+ PDF by {r.pdf_renderer}, JSON)" if r.pdf else " (+ JSON)"),
                        artifacts=[str(r.html), str(r.json)] + ([str(r.pdf)] if r.pdf else []),
                        outputs={"html": str(r.html)}, warnings=list(r.warnings))
