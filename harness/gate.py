@@ -89,17 +89,17 @@ class GatePolicy(_Strict):
 
 def load_policy(path: Path, suite_dirs: tuple[Path, ...] = ()) -> GatePolicy:
     """Read and validate a policy, including that its suites and metrics exist."""
-    from harness.config import _compose_checked, _format_errors
+    from harness.yamlcheck import compose_checked, format_errors
     from harness.suites import available_suites
 
     path = Path(path)
     if not path.is_file():
         raise HarnessError(f"gate policy {path} does not exist", hint=f"see {DEFAULT_POLICY} for the shipped policy")
-    data, lines = _compose_checked(path.read_text(encoding="utf-8"), str(path))
+    data, lines = compose_checked(path.read_text(encoding="utf-8"), str(path))
     try:
         policy = GatePolicy.model_validate(data or {})
     except ValidationError as exc:
-        raise HarnessError(f"invalid gate policy:\n{_format_errors(exc, str(path), lines)}",
+        raise HarnessError(f"invalid gate policy:\n{format_errors(exc, str(path), lines)}",
                            hint=f"compare with {DEFAULT_POLICY}") from None
     known = available_suites(suite_dirs)
     for i, rule in enumerate(policy.rules):

@@ -1,6 +1,8 @@
 """Finding stages and command-line commands through entry points (the kernel never imports them).
 
 * ``harness.stages``: each entry point names a :class:`harness.stage.Stage` object.
+* ``harness.sections``: each names a pydantic model, the config section of that name (a package's
+  stages and commands read it; ``rlhf`` brings sft, merge, reward, dpo, online).
 * ``harness.commands``: each names a function ``register(app: typer.Typer) -> None`` that adds the
   package's sub-commands to the ``harness`` command line.
 
@@ -17,9 +19,10 @@ from typing import Any, Callable
 from harness.errors import HarnessError
 from harness.stage import Stage
 
-__all__ = ["stages", "plan", "command_registrars", "plugin_sections", "STAGE_GROUP", "COMMAND_GROUP"]
+__all__ = ["stages", "plan", "command_registrars", "plugin_sections", "STAGE_GROUP", "SECTION_GROUP", "COMMAND_GROUP"]
 
 STAGE_GROUP = "harness.stages"
+SECTION_GROUP = "harness.sections"
 COMMAND_GROUP = "harness.commands"
 
 
@@ -71,9 +74,22 @@ def command_registrars() -> list[Callable[[Any], None]]:
 
 
 def plugin_sections(kernel_sections: set[str]) -> dict[str, type]:
-    """Config sections that plugin stages bring (not already in the kernel's config)."""
+    """Config sections that plugins bring (not already in the kernel's config), in cycle order."""
+    from pydantic import BaseModel
+
     out: dict[str, type] = {}
+    for ep, model in _load(SECTION_GROUP):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise HarnessError(f"the entry point '{ep.name} = {ep.value}' ({SECTION_GROUP}) is not a pydantic model",
+                               hint="point it at the section's model class (extra='forbid')")
+        if ep.name in kernel_sections:
+            raise HarnessError(f"the plugin section '{ep.name} = {ep.value}' has the name of a kernel section",
+                               hint="rename the plugin's section")
+        out[ep.name] = model
     for stage in stages().values():
         if stage.config is not None and stage.section and stage.section not in kernel_sections:
+            if out.get(stage.section, stage.config) is not stage.config:
+                raise HarnessError(f"two plugins bring a config section named '{stage.section}'", hint="rename one of them")
             out[stage.section] = stage.config
-    return out
+    rank = {s.section: i for i, s in reversed(list(enumerate(stages().values())))}
+    return dict(sorted(out.items(), key=lambda kv: rank.get(kv[0], len(rank))))

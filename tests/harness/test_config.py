@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import CycleConfig, load_config, parse_overrides
+from harness.config import config_model, load_config, parse_overrides
 from harness.errors import HarnessError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def test_source_needs_exactly_one_location():
 
 
 def test_config_is_frozen():
-    cfg = CycleConfig()
+    cfg = config_model()()
     with pytest.raises(Exception):
         cfg.sft.method = "full"
 

@@ -16,7 +16,7 @@ import typer
 from pydantic import BaseModel
 
 from harness.cli import main, register_plugin_commands
-from harness.config import CycleConfig
+from harness.config import config_model
 
 REPO = Path(__file__).resolve().parents[2]
 _COMMAND = re.compile(r"(?:\bharness|\$H)[ \t]+([a-z][^'\"`;)\n|#]*)")
@@ -42,7 +42,7 @@ def _options(cmd) -> set[str]:
 
 
 def _config_path_ok(path: str) -> bool:
-    model: type[BaseModel] | None = CycleConfig
+    model: type[BaseModel] | None = config_model()
     for part in path.split("."):
         if model is None or part not in model.model_fields:
             return False
@@ -109,7 +109,7 @@ def test_every_command_and_override_the_harness_names_exists():
             if why:
                 problems.append(f"{where}: {why}: {m.group(0).strip()!r}")
         for m in _OVERRIDE.finditer(text):
-            if m.group(1) not in _PLACEHOLDER_OVERRIDES and m.group(1).split(".")[0] in CycleConfig.model_fields:
+            if m.group(1) not in _PLACEHOLDER_OVERRIDES and m.group(1).split(".")[0] in config_model().model_fields:
                 checked += 1
                 if not _config_path_ok(m.group(1)):
                     problems.append(f"{where}: '{m.group(1)}' is not a config key: {text.strip()[:120]!r}")

@@ -12,6 +12,7 @@ import pytest
 from harness import cycle, plugins
 from harness.cli import main
 from harness.config import config_model, load_config
+from harness.errors import HarnessError
 from harness.stage import Stage, StageContext, StageResult
 
 REPO = Path(__file__).resolve().parents[2]
@@ -146,3 +147,19 @@ def test_stage_context_finds_models_through_the_layout(tmp_path):
     assert ctx.model("dpo") == str((tmp_path / "elsewhere").resolve())
     assert ctx.final_stage == "online" and ctx.candidate == ctx.model("online")
     assert ctx.gate_config().gate.feedback_dir == cfg.layout().review
+
+
+def test_plugin_sections_come_from_their_packages():
+    """The kernel's config knows only its own sections; rlhf and feedback bring theirs through entry points."""
+    from harness.config import CycleConfig
+
+    kernel = set(CycleConfig.model_fields)
+    assert kernel == {"run", "model", "data", "eval", "gate", "registry", "cycle"}
+    full = config_model()
+    assert {"sft", "merge", "feedback", "reward", "dpo", "online"} <= set(full.model_fields) - kernel
+    assert full.model_fields["sft"].annotation.__module__ == "rlhf.config"
+    assert full.model_fields["feedback"].annotation.__module__ == "feedback.config"
+    # unknown keys inside a plugin section are still refused, with the file's line
+    with pytest.raises(HarnessError, match="dpo.betta: unknown key"):
+        load_config(None, ["dpo.betta=0.2"])
+    assert load_config(None, ["dpo.beta=0.2"]).dpo.beta == 0.2

@@ -1,0 +1,44 @@
+"""The ``feedback`` config section (review tasks in Label Studio, reviewers, label resolution),
+registered through the ``harness.sections`` entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from harness.sections import InputPath, ModelRef, Section
+
+__all__ = ["FeedbackConfig"]
+
+
+class FeedbackConfig(Section):
+    url: str | None = Field(None, description="An existing Label Studio server. Default: the local one ('harness feedback serve').")
+    token_env: str = Field("LABEL_STUDIO_API_KEY", description="Environment variable holding the token for feedback.url.")
+    venv: InputPath | None = Field(None, description="Label Studio's own virtual env. Default: .venv-labelstudio or $HARNESS_LS_VENV.")
+    data_dir: Path | None = Field(None, description="Local server's data folder. Default: $HARNESS_HOME/labelstudio.")
+    port: int | None = Field(None, ge=1024, le=65535, description="Local server port. Default: a free one.")
+    project: str | None = Field(None, max_length=50, description="Label Studio project title (at most 50 characters). Default: '<run.id> review'.")
+    prompts: InputPath | None = Field(None, description="Review prompts (JSONL with 'prompt'; optional id, category, reference, unsafe_markers).")
+    candidate: ModelRef | None = Field(None, description="Model under review. Default: <run>/sft/adapter.")
+    incumbent: ModelRef | None = Field(
+        None, description="Model it is compared with. Default: the registry's champion, or model.base before the first promotion.")
+    template: Literal["pairwise", "rating"] = Field(
+        "pairwise", description="pairwise: compare two responses; rating: rate each response alone (preferences from mean ratings).")
+    overlap: int = Field(2, ge=1, le=10, description="Reviewers per task.")
+    max_new_tokens: int = Field(96, gt=0, description="Longest generated response.")
+    batch_size: int = Field(8, gt=0, description="Prompts generated at once.")
+    limit: int | None = Field(None, gt=0, description="Use only the first N review prompts.")
+    reviewers: int = Field(2, ge=1, le=10, description="Scripted reviewers for 'harness feedback simulate'.")
+    simulate_noise: list[float] = Field(default_factory=lambda: [0.05, 0.2],
+                                        description="Per scripted reviewer: chance of a random judgement.")
+    resolution: Literal["majority", "drop_ties", "drop_low_agreement"] = Field(
+        "majority", description="How one label is chosen per task from several reviewers.")
+    min_agreement: float = Field(0.5, ge=0, le=1, description="For drop_low_agreement: least share agreeing with the majority.")
+    output_dir: Path | None = Field(None, description="Where tasks, responses and reviews go. Default: <run>/feedback.")
+    simulate: bool = Field(
+        False, description="harness cycle: scripted reviewers label the tasks (unattended demos; marked simulated).")
+    wait_minutes: float = Field(
+        0, ge=0, description="harness cycle: how long to wait for reviewers to finish before pausing (0: pause at once; "
+                             "continue later with harness cycle --resume RUN_ID).")
