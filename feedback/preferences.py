@@ -16,6 +16,7 @@ from typing import Any
 
 from harness import log as _log
 from harness.artifacts import atomic_write_json, atomic_write_jsonl, read_jsonl, update_manifest, utc_now
+from harness.schemas import FeedbackSummary, write_artifact
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.stats import bootstrap_ci
@@ -67,7 +68,7 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
     reviewed = {r["task_key"] for r in rows}
     n, k = len(reviewed), len(flagged_tasks)
     summary = {
-        "version": 1, "kind": "feedback_summary", "created": utc_now(), "simulated": simulated,
+        "schema_version": 1, "kind": "feedback_summary", "created": utc_now(), "simulated": simulated,
         "policy": policy, "tasks_reviewed": n, "annotations": len(rows),
         "resolved": {lab: sum(1 for e in resolved.values() if e["label"] == lab and not e.get("dropped"))
                      for lab in ("candidate", "incumbent", "tie", "both_unacceptable")},
@@ -161,7 +162,7 @@ def _from_ratings(rows: list[dict], tasks: dict[str, dict], stats: dict, seed: i
     cand_tasks = {r["task_key"] for r in rows if r["rated"] == "candidate"}
     flagged = {r["task_key"] for r in rows if r["rated"] == "candidate" and set(r["flags"]["candidate"]) & set(UNSAFE_FLAGS)}
     summary = {
-        "version": 1, "kind": "feedback_summary", "created": utc_now(), "mode": "rating",
+        "schema_version": 1, "kind": "feedback_summary", "created": utc_now(), "mode": "rating",
         "simulated": any(r.get("simulated") for r in rows), "policy": "mean_rating", "annotations": len(rows),
         "tasks_reviewed": len({r["task_key"] for r in rows}), "resolved": counts, "dropped": {"incomplete": incomplete},
         **_rates(scores, len(flagged), len(cand_tasks), seed, unit="prompts"), "pairs": len(prefs),
@@ -195,7 +196,7 @@ def run(config: CycleConfig) -> ExportResult:
         summary["pairs"], prefs = len(usable), usable
     atomic_write_json(out_dir / "agreement.json", stats)
     atomic_write_jsonl(out_dir / "preferences.jsonl", prefs)
-    atomic_write_json(out_dir / "summary.json", summary)
+    write_artifact(out_dir / "summary.json", summary, FeedbackSummary)
     # Unpaired thumbs-up/down for KTO (dpo.objective: kto), from ratings only. Without both kinds there
     # is nothing for KTO to contrast: no file (KTO then splits the pairs), and no stale file either.
     unpaired = [r for r in (unpaired_from_ratings(rows, tasks) if summary.get("mode") == "rating" else [])
@@ -208,7 +209,7 @@ def run(config: CycleConfig) -> ExportResult:
         summary["unpaired"] = {"desirable": sum(r["label"] for r in unpaired),
                                "undesirable": sum(not r["label"] for r in unpaired),
                                "written": len({r["label"] for r in unpaired}) == 2}
-        atomic_write_json(out_dir / "summary.json", summary)
+        write_artifact(out_dir / "summary.json", summary, FeedbackSummary)
     update_manifest(config.run_dir(), f"{out_dir.name}_export", {"policy": fb.resolution, "pairs": len(prefs),
                                                           "simulated": summary["simulated"]})
     win = summary["win_rate"]

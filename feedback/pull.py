@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import log as _log
-from harness.artifacts import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_jsonl, utc_now
+from harness.artifacts import atomic_write_jsonl, atomic_write_text, read_jsonl, utc_now
+from harness.schemas import FeedbackPull, write_artifact
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 from feedback import server
@@ -152,9 +153,9 @@ def run(config: CycleConfig) -> PullResult:
     ordered = sorted(rows.values(), key=lambda r: (r["task_id"], r["annotation_id"]))
     atomic_write_jsonl(path, ordered)
     new = len(set(rows) - before)
-    atomic_write_json(out_dir / "pull.json", {"version": 1, "kind": "feedback_pull", "pulled": utc_now(),
+    write_artifact(out_dir / "pull.json", FeedbackPull(**{"schema_version": 1, "kind": "feedback_pull", "pulled": utc_now(),
                                               "project_id": project.id, "annotations": len(ordered), "new": new,
-                                              "counts": dict(counts)})
+                                              "counts": dict(counts)}))
     _log.done(f"pulled {len(ordered)} annotations ({new} new) from '{project.title}'"
               + (f"; skipped: {dict((k, v) for k, v in counts.items() if k.startswith('skipped'))}" if any(
                   k.startswith("skipped") for k in counts) else ""))

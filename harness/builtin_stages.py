@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.artifacts import read_json, sha256_file
+from harness.artifacts import sha256_file
+from harness.schemas import GateDecision, artifact_dict
 from harness.stage import Stage, StageContext, StageResult, num
 
 __all__ = ["DATA", "EVAL", "FINAL_EVAL", "GATE", "PROMOTE"]
@@ -104,7 +105,7 @@ def _promote(ctx: StageContext, cfg: Any) -> StageResult:
         return StageResult(summary=f"{decision_id} passed; not promoted (cycle.promote is false)", status="not promoted")
     if registry.is_promoted(decision_id):
         return StageResult(summary=f"{decision_id} was already promoted")
-    decision = read_json(ctx.layout.decision(decision_id))
+    decision = artifact_dict(ctx.layout.decision(decision_id), GateDecision)
     current = registry.champion_fingerprint(ctx.config)
     if current is not None and current[1] != decision["incumbent"]["fingerprint"]:
         # E.g. this run promoted its earlier candidate, then a setting changed: the new candidate was gated

@@ -109,15 +109,15 @@ def listing(title: str, columns: dict[str, str], rows: list[dict[str, Any]], as_
 
 def resume_config(run_id: str, root: Path = Path("runs"), overrides: list[str] | tuple[str, ...] = ()) -> tuple[Any, Path | None, list[str]]:
     """The config a run was started with (its file, re-read, plus the recorded overrides), for ``--resume``."""
-    from harness.artifacts import read_json
     from harness.config import load_config
     from harness.layout import RunLayout
+    from harness.schemas import CycleState, artifact_dict
 
     path = RunLayout(root / run_id).cycle_state
     if not path.is_file():
         raise HarnessError(f"no cycle run '{run_id}' under {root}/ (no {path})",
                            hint="pass the run id printed by 'harness cycle', and run from the same folder (or give --config)")
-    state = read_json(path)
+    state = artifact_dict(path, CycleState)
     config_file = Path(state["config_file"]) if state.get("config_file") else None
     if config_file is not None and not config_file.is_file():
         raise HarnessError(f"run '{run_id}' was started from {config_file}, which no longer exists",

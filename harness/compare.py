@@ -108,7 +108,7 @@ def compare_dirs(reference: Path, candidate: Path, output: Path | None = None,
         rows += compare_suite(ref_dirs[suite], cand_dirs[suite], suite_dirs=tuple(suite_dirs))
     first_ref, first_cand = load_summary(ref_dirs[common[0]]), load_summary(cand_dirs[common[0]])
     comparison = {
-        "version": ARTIFACT_VERSION, "kind": "comparison", "created": utc_now(),
+        "schema_version": ARTIFACT_VERSION, "kind": "comparison", "created": utc_now(),
         "reference": {"path": str(reference), "model": first_ref["model"], "fingerprint": first_ref["model_fingerprint"]},
         "candidate": {"path": str(candidate), "model": first_cand["model"], "fingerprint": first_cand["model_fingerprint"]},
         "suites": common, "rows": rows,

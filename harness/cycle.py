@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import log as _log
-from harness.artifacts import atomic_write_json, read_json, stable_hash, utc_now
+from harness.artifacts import stable_hash, utc_now
+from harness.schemas import CycleState, artifact_dict, write_artifact
 from harness.config import CycleConfig
 from harness.errors import HarnessError, describe, stage_failure
 from harness.plugins import plan, stages
@@ -56,8 +57,8 @@ class _Runner:
         self.stages = {s.name: s for s in stages}
         self.until = until
         self.path = self.layout.cycle_state
-        self.state: dict[str, Any] = read_json(self.path) if self.path.is_file() else {
-            "version": 1, "kind": "cycle_state", "run_id": config.run.id, "created": utc_now(), "stages": {}}
+        self.state: dict[str, Any] = artifact_dict(self.path, CycleState) if self.path.is_file() else {
+            "schema_version": 1, "kind": "cycle_state", "run_id": config.run.id, "created": utc_now(), "stages": {}}
         self.state["config_file"] = str(config_file.resolve()) if config_file else None
         self.state["overrides"] = list(overrides)
         names = list(self.stages)
@@ -66,7 +67,7 @@ class _Runner:
 
     def save(self) -> None:
         self.state["updated"] = utc_now()
-        atomic_write_json(self.path, self.state)
+        write_artifact(self.path, self.state, CycleState)
 
     def _incumbent(self) -> str:
         if self.config.gate.incumbent:

@@ -21,9 +21,10 @@ from typing import Any
 
 from harness import log as _log
 from harness.artifacts import (
-    ARTIFACT_VERSION, atomic_write_json, atomic_write_jsonl, iter_jsonl, read_json, read_jsonl, sha256_bytes, sha256_file,
+    ARTIFACT_VERSION, atomic_write_jsonl, iter_jsonl, read_jsonl, sha256_bytes, sha256_file,
     stable_hash, staged_dir, update_manifest, utc_now,
 )
+from harness.schemas import DataCard, artifact_dict, write_artifact
 from harness.config import CycleConfig, DataConfig, DataSource
 from harness.errors import HarnessError
 
@@ -327,7 +328,7 @@ def load_prepared(folder: str | Path) -> tuple[list[dict], list[dict], dict]:
     if not card_path.is_file():
         raise HarnessError(f"{folder} is not a prepared data folder (no data_card.json)",
                            hint="prepare it first: harness data prepare --config FILE  (or --input FILE --output DIR)")
-    return read_jsonl(folder / "train.jsonl"), read_jsonl(folder / "validation.jsonl"), read_json(card_path)
+    return read_jsonl(folder / "train.jsonl"), read_jsonl(folder / "validation.jsonl"), artifact_dict(card_path, DataCard)
 
 
 def run(config: CycleConfig, *, force: bool = False) -> DataResult:
@@ -358,7 +359,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
         if not card_path.is_file():
             raise HarnessError(f"output folder {out} is not empty and holds no data card",
                                hint="choose an empty folder (data.output_dir / --output)")
-        old = read_json(card_path)
+        old = artifact_dict(card_path, DataCard)
         if old.get("fingerprint") == fingerprint and not force:
             _log.done(f"data in {out} is up to date (same inputs and settings)")
             return DataResult(out, out / "train.jsonl", out / "validation.jsonl", card_path, old["counts"], True)
@@ -419,7 +420,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
         "per_domain": per_domain,
     }
     card: dict[str, Any] = {
-        "version": ARTIFACT_VERSION, "kind": "data_card", "status": "complete", "created": utc_now(),
+        "schema_version": ARTIFACT_VERSION, "kind": "data_card", "status": "complete", "created": utc_now(),
         "fingerprint": fingerprint, "seed": seed, "settings": cfg.model_dump(mode="json"),
         "inputs": inputs, "counts": counts,
         "drop_summary": dict(Counter(d["reason"] for d in drops)), "drops": drops,
@@ -430,7 +431,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
         atomic_write_jsonl(tmp / "train.jsonl", train)
         atomic_write_jsonl(tmp / "validation.jsonl", validation)
         card["outputs"] = {name: sha256_file(tmp / name) for name in ("train.jsonl", "validation.jsonl")}
-        atomic_write_json(tmp / "data_card.json", card)
+        write_artifact(tmp / "data_card.json", card, DataCard)
     if cfg.output_dir is None:
         update_manifest(config.run_dir(), "data", {
             "config": cfg.model_dump(mode="json"), "seed": seed, "fingerprint": fingerprint,

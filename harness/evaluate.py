@@ -25,9 +25,10 @@ from typing import Any
 
 from harness import log as _log
 from harness.artifacts import (
-    ARTIFACT_VERSION, atomic_write_json, atomic_write_jsonl, read_json, read_jsonl, sha256_bytes, sha256_file, stable_hash,
+    ARTIFACT_VERSION, atomic_write_jsonl, read_jsonl, sha256_bytes, sha256_file, stable_hash,
     staged_dir, utc_now,
 )
+from harness.schemas import EvalSummary, artifact_dict, write_artifact
 from harness.config import CycleConfig, EvalConfig
 from harness.errors import HarnessError
 from harness.models import ModelSpec, fingerprint, harness_home, load_model, load_tokenizer, resolve
@@ -76,7 +77,7 @@ def load_summary(folder: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise HarnessError(f"{folder} holds no evaluation summary (summary.json)",
                            hint="point at <run>/eval/<fingerprint>/<group>/<suite>, or a model folder under <run>/eval")
-    return read_json(path)
+    return artifact_dict(path, EvalSummary)
 
 
 def load_samples(folder: str | Path) -> list[dict[str, Any]]:
@@ -374,7 +375,7 @@ def run(config: CycleConfig) -> EvalResult:
             cached_dir = cache_root / key
             if cfg.use_cache and (cached_dir / "summary.json").is_file():
                 _copy_into(cached_dir, dest)
-                summary = read_json(dest / "summary.json")
+                summary = artifact_dict(dest / "summary.json", EvalSummary)
                 summary_line = ", ".join(f"{k} {v['estimate']:.3f}" for k, v in summary["metrics"].items()
                                          if isinstance(v.get("estimate"), (int, float)))
                 _log.done(f"{suite.id} on {spec.ref}: cached ({summary_line})")
@@ -392,7 +393,7 @@ def run(config: CycleConfig) -> EvalResult:
                 raise HarnessError(f"suite {suite.id} produced no samples", hint="check its data file and --limit")
             metrics, by_category = _summarize(suite, records, scfg, seed)
             summary = {
-                "version": ARTIFACT_VERSION, "kind": "eval_summary", "status": "complete", "created": utc_now(),
+                "schema_version": ARTIFACT_VERSION, "kind": "eval_summary", "status": "complete", "created": utc_now(),
                 "suite": suite.id, "suite_version": suite.version, "description": suite.spec.description,
                 "source": suite.spec.source, "license": suite.spec.license, "citation": suite.spec.citation,
                 "model": spec.ref, "model_fingerprint": fp, "data_hash": data_hash, "cache_key": key,
@@ -401,7 +402,7 @@ def run(config: CycleConfig) -> EvalResult:
             }
             with staged_dir(dest) as tmp:
                 atomic_write_jsonl(tmp / "samples.jsonl", records)
-                atomic_write_json(tmp / "summary.json", summary)
+                write_artifact(tmp / "summary.json", summary, EvalSummary)
             if cfg.use_cache:
                 _copy_into(dest, cached_dir)
             shown = ", ".join(f"{k} {v['estimate']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]"

@@ -28,8 +28,9 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness import log as _log
-from harness.artifacts import atomic_write_json, read_json, read_jsonl, sha256_file, stable_hash, utc_now
+from harness.artifacts import read_jsonl, sha256_file, stable_hash, utc_now
 from harness.config import CycleConfig
+from harness.schemas import EvalSummary, FeedbackSummary, GateDecision, artifact_dict, write_artifact
 from harness.errors import HarnessError
 
 __all__ = ["GatePolicy", "GateResult", "load_policy", "run", "DEFAULT_POLICY", "decide_compare", "decide_feedback", "default_incumbent"]
@@ -193,7 +194,7 @@ def _feedback_evidence(summary_path: Path, tasks_path: Path, cand_fp: str, inc_f
     if wrong:
         return None, (f"the reviews compared other models (fingerprints {', '.join(sorted(map(str, wrong)))}), "
                       f"not candidate {cand_fp} vs incumbent {inc_fp}")
-    return read_json(summary_path), None
+    return artifact_dict(summary_path, FeedbackSummary), None
 
 
 def default_incumbent(config: CycleConfig) -> str:
@@ -233,7 +234,7 @@ def run(config: CycleConfig) -> GateResult:
                                       ("incumbent", inc_suites.get(suite), inc_fp, incumbent)):
             if folder is None:
                 return f"no {suite} results for the {side} ({ref}, fingerprint {fp}) under {eval_dir}: run harness eval"
-            summary = read_json(folder / "summary.json")
+            summary = artifact_dict(folder / "summary.json", EvalSummary)
             if summary.get("model_fingerprint") != fp:
                 return (f"{folder} holds results for model fingerprint {summary.get('model_fingerprint')}, "
                         f"not the {side}'s {fp}")
@@ -322,7 +323,7 @@ def run(config: CycleConfig) -> GateResult:
                                         "policy": policy.model_dump(), "created": created})[:12]
     failed = [r["id"] for r in results if not r["passed"]]
     decision = {
-        "version": 1, "kind": "gate_decision", "decision_id": decision_id, "created": created,
+        "schema_version": 1, "kind": "gate_decision", "decision_id": decision_id, "created": created,
         "run_id": config.run.id, "passed": passed, "outcome": "pass" if passed else "fail",
         "signoff_required": policy.signoff_required,
         "summary": ("every rule passed" + ("; promotion needs a named approver" if policy.signoff_required else "")
@@ -333,8 +334,8 @@ def run(config: CycleConfig) -> GateResult:
         "rules": results, "inputs": inputs,
     }
     out = layout.decision()
-    atomic_write_json(out, decision)
-    atomic_write_json(layout.decision(decision_id), decision)
+    write_artifact(out, decision, GateDecision)
+    write_artifact(layout.decision(decision_id), decision, GateDecision)
     ledger.append("decision" if passed else "reject", actor="harness gate",
                   subject={"decision_id": decision_id, "run_id": config.run.id, "candidate": cand_fp, "incumbent": inc_fp},
                   details={"outcome": decision["outcome"], "failed_rules": failed, "policy": policy.name,

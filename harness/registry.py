@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import ledger, log as _log
-from harness.artifacts import read_json
+from harness.schemas import GateDecision, artifact_dict
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 
@@ -212,7 +212,7 @@ def find_decision(config: CycleConfig, decision_id: str) -> tuple[dict[str, Any]
     candidates += sorted(Path(config.run.root).glob(f"*/gate/{decision_id}.json"))
     for path in candidates:
         if path.is_file():
-            return read_json(path), path
+            return artifact_dict(path, GateDecision), path
     raise HarnessError(f"unknown decision '{decision_id}'",
                        hint="run 'harness gate' first; decision ids are printed and stored in runs/<id>/gate/")
 

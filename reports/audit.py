@@ -3,7 +3,7 @@
 ``run(config) -> ReportResult`` gathers what the run left behind — the gate decision and the
 ledger's record of it, the manifest (lineage, environment, seeds), the data card, evaluation results
 of base, incumbent and candidate, the review summary, the training curves of every stage — into one
-document (``audit.json``, validated against ``audit.schema.json``), renders it with Jinja2 and
+document (``audit.json``, a :class:`reports.schema.AuditReport`; ``audit.schema.json`` is generated from it), renders it with Jinja2 and
 matplotlib (charts inlined as PNG, CSS inline: the HTML opens offline), and prints the HTML to PDF
 with WeasyPrint (a Python library; Chromium where it is installed and asked for) so both carry the
 same sections. Plain words first, numbers after.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -23,7 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import log as _log
-from harness.artifacts import atomic_write_json, atomic_write_text, read_json, read_jsonl, utc_now
+from harness.schemas import (
+    Artifact, DataCard, EvalSummary, FeedbackSummary, GateDecision, TrainingResult, artifact_dict, write_artifact,
+)
+from reports.schema import SCHEMA_PATH, AuditReport
+from harness.artifacts import atomic_write_text, read_json, read_jsonl, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.layout import RunLayout
@@ -31,7 +34,6 @@ from harness.layout import RunLayout
 __all__ = ["ReportResult", "run", "build", "render_html", "SECTIONS", "SCHEMA_PATH"]
 
 HERE = Path(__file__).resolve().parent
-SCHEMA_PATH = HERE / "audit.schema.json"
 SECTIONS = ["Decision", "Model lineage", "Training data", "Evaluation", "Reviewers", "Training curves",
             "Gate rules and evidence", "Environment", "Dataset licenses", "Ledger"]
 
@@ -45,15 +47,17 @@ class ReportResult:
     warnings: tuple[str, ...] = ()
 
 
-def _maybe(path: Path) -> Any:
-    return read_json(path) if path.is_file() else None
+def _maybe(path: Path, model: type[Artifact] | None = None) -> Any:
+    if not path.is_file():
+        return None
+    return artifact_dict(path, model) if model else read_json(path)
 
 
 def _eval_models(eval_dir: Path) -> dict[str, dict[str, Any]]:
     """Per model fingerprint: model reference and its suites' summaries."""
     out: dict[str, dict[str, Any]] = {}
     for summary_path in sorted(eval_dir.glob("*/*/*/summary.json")):
-        s = read_json(summary_path)
+        s = artifact_dict(summary_path, EvalSummary)
         entry = out.setdefault(s["model_fingerprint"], {"model": s["model"], "suites": {}})
         entry["suites"][s["suite"]] = {
             "suite_version": s.get("suite_version"), "n": s.get("n"), "license": s.get("license"),
@@ -100,7 +104,7 @@ def build(config: CycleConfig) -> dict[str, Any]:
     run_dir = layout.dir
     if not run_dir.is_dir():
         raise HarnessError(f"run folder {run_dir} does not exist", hint="check run.id and run.root")
-    decision = _maybe(layout.decision())
+    decision = _maybe(layout.decision(), GateDecision)
     if decision is None:
         raise HarnessError(f"{run_dir} has no gate decision (gate/decision.json)", hint="run 'harness gate' first")
     entries = ledger.read_entries(ledger.default_path())
@@ -127,7 +131,7 @@ def build(config: CycleConfig) -> dict[str, Any]:
         plain = "Every rule of the policy passed; the candidate has not been promoted yet" + \
             (" (the policy requires a named approver)." if decision.get("signoff_required") else ".")
     manifest = _maybe(layout.manifest) or {"stages": {}}
-    stage_results = {s: _maybe(layout.result(s)) for s in ("sft", "reward", "dpo", "online")}
+    stage_results = {s: _maybe(layout.result(s), TrainingResult) for s in ("sft", "reward", "dpo", "online")}
     lineage = {
         "base": config.model.base,
         "candidate": decision["candidate"], "incumbent": decision["incumbent"],
@@ -136,7 +140,7 @@ def build(config: CycleConfig) -> dict[str, Any]:
                        "started_from": (r.get("inputs") or {}).get("policy"), "finished": r.get("finished")}
                    for s, r in stage_results.items() if r},
     }
-    card = _maybe(layout.data / "data_card.json")
+    card = _maybe(layout.data / "data_card.json", DataCard)
     eval_dir = Path(config.gate.eval_dir or config.eval.output_dir or layout.eval)
     models = _eval_models(eval_dir) if eval_dir.is_dir() else {}
     roles = {decision["candidate"]["fingerprint"]: "candidate", decision["incumbent"]["fingerprint"]: "incumbent"}
@@ -148,7 +152,7 @@ def build(config: CycleConfig) -> dict[str, Any]:
         pass
     evaluation = [{"role": roles.get(fp, "other"), "fingerprint": fp, **m} for fp, m in models.items()]
     fb_dir = Path(config.gate.feedback_dir or layout.feedback)
-    fb_summary = _maybe(fb_dir / "summary.json")
+    fb_summary = _maybe(fb_dir / "summary.json", FeedbackSummary)
     agreement = _maybe(fb_dir / "agreement.json")
     reviewers = None
     if fb_summary:
@@ -164,7 +168,7 @@ def build(config: CycleConfig) -> dict[str, Any]:
             licenses[suite] = {"license": s.get("license"), "source": s.get("source")}
     check = ledger.verify()
     return {
-        "version": 1, "kind": "audit_report", "created": utc_now(), "run_id": config.run.id,
+        "schema_version": 1, "kind": "audit_report", "created": utc_now(), "run_id": config.run.id,
         "decision": {"status": status, "plain": plain, "decision_id": decision["decision_id"],
                      "decided": decision["created"], "outcome": decision["outcome"],
                      "policy": decision["policy"], "signoff_required": decision.get("signoff_required", False),
@@ -332,8 +336,6 @@ def run(config: CycleConfig, *, pdf: bool | None = None, renderer: str | None = 
     JSON are still written, the report says the PDF was skipped and why, and the result carries a
     warning (the cycle shows it in its summary) instead of an error.
     """
-    import jsonschema
-
     pdf = config.cycle.pdf if pdf is None else pdf
     renderer = renderer or config.cycle.pdf_renderer
     doc = build(config)
@@ -348,13 +350,12 @@ def run(config: CycleConfig, *, pdf: bool | None = None, renderer: str | None = 
     # What the PDF will say of itself; rewritten below if printing fails.
     doc["pdf"] = {"requested": pdf, "renderer": engine, "written": engine is not None,
                   "skipped": (warnings or [None])[0] if pdf else "not requested (--no-pdf, or cycle.pdf: false)"}
-    schema = json.loads(SCHEMA_PATH.read_text())
     out = config.layout().report
     out.mkdir(parents=True, exist_ok=True)
 
     def write() -> tuple[Path, Path]:
-        jsonschema.validate(json.loads(json.dumps(doc, default=str)), schema)
-        return atomic_write_text(out / "audit.html", render_html(doc)), atomic_write_json(out / "audit.json", doc)
+        checked = AuditReport.model_validate(doc).model_dump(mode="json")  # the schema in reports/schema.py
+        return atomic_write_text(out / "audit.html", render_html(checked)), write_artifact(out / "audit.json", AuditReport(**checked))
 
     html, json_path = write()
     pdf_path = None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import log as _log
+from harness.schemas import TrainingResult, artifact_dict, write_artifact
 from harness.artifacts import (
     ARTIFACT_VERSION, atomic_write_json, read_json, sha256_tree, staged_dir, update_manifest, utc_now,
 )
@@ -54,7 +55,7 @@ def check_output(out: Path, fingerprint: str, *, stage: str, force: bool) -> dic
         shutil.rmtree(out)
         return None
     if result_path.is_file():
-        old = read_json(result_path)
+        old = artifact_dict(result_path, TrainingResult)
         if old.get("fingerprint") == fingerprint and old.get("status") == "complete":
             return old
         raise HarnessError(f"{out} already holds a different {stage} run (other settings, model or data)",
@@ -178,11 +179,11 @@ def write_result(out: Path, run_dir: Path, *, stage: str, fingerprint: str, mode
     """``<stage>/result.json`` plus the run manifest entry, written last (their presence means complete)."""
     shutil.rmtree(out / "checkpoints", ignore_errors=True)  # trainer scratch: these stages save no checkpoints
     result = {
-        "version": ARTIFACT_VERSION, "kind": f"{stage}_result", "status": "complete", "finished": utc_now(),
+        "schema_version": ARTIFACT_VERSION, "kind": f"{stage}_result", "status": "complete", "finished": utc_now(),
         "fingerprint": fingerprint, "model_path": str(model_path), "model_sha256": sha256_tree(model_path),
         "inputs": inputs, "metrics": metrics, **(extra or {}),
     }
-    atomic_write_json(out / "result.json", result)
+    write_artifact(out / "result.json", result, TrainingResult)
     atomic_write_json(out / "run_state.json", {"fingerprint": fingerprint, "status": "complete", "finished": utc_now()})
     update_manifest(run_dir, stage, {"config": config, "fingerprint": fingerprint, "inputs": inputs,
                                      "result": str(out / "result.json")})

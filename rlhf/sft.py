@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import log as _log
+from harness.schemas import TrainingResult, artifact_dict, write_artifact
 from harness.artifacts import (
     ARTIFACT_VERSION, atomic_write_json, read_json, read_jsonl, sha256_tree, stable_hash, staged_dir,
     update_manifest, utc_now,
@@ -137,7 +138,7 @@ def _check_output(out: Path, fingerprint: str, *, resume: bool, force: bool) -> 
         shutil.rmtree(out)
         return None
     if result_path.is_file():
-        old = read_json(result_path)
+        old = artifact_dict(result_path, TrainingResult)
         if old.get("fingerprint") == fingerprint and old.get("status") == "complete":
             return old
     if state_path.is_file():
@@ -272,13 +273,13 @@ def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SF
     if torch.cuda.is_available():
         metrics["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     result = {
-        "version": ARTIFACT_VERSION, "kind": "sft_result", "status": "complete", "finished": utc_now(),
+        "schema_version": ARTIFACT_VERSION, "kind": "sft_result", "status": "complete", "finished": utc_now(),
         "fingerprint": fingerprint, "method": plan.method, "precision": precision,
         "learning_rate": plan.learning_rate, "base_model": config.model.base, "base_location": spec.location,
         "model_path": str(model_path), "model_kind": final_name, "model_sha256": sha256_tree(model_path),
         "data_dir": str(data_dir), "metrics": metrics,
     }
-    atomic_write_json(out / "result.json", result)
+    write_artifact(out / "result.json", result, TrainingResult)
     atomic_write_json(out / "run_state.json", {"fingerprint": fingerprint, "status": "complete", "finished": utc_now()})
     update_manifest(run_dir, "sft", {
         "config": cfg.model_dump(mode="json"), "model": config.model.model_dump(mode="json"),

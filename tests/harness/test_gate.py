@@ -46,7 +46,9 @@ def _feedback(run_dir, cand_fp, inc_fp, win=(0.7, 0.6, 0.8), unsafe=(0.0, 0.0, 0
     fb = run_dir / "feedback"
     write_jsonl(fb / "tasks.jsonl", [{"task_key": "t1", "candidate": {"fingerprint": cand_fp}, "incumbent": {"fingerprint": inc_fp}}])
     (fb / "summary.json").write_text(json.dumps({
-        "simulated": True,
+        "schema_version": 1, "kind": "feedback_summary", "created": "2026-12-02T00:00:00+00:00", "policy": "majority",
+        "annotations": 120, "tasks_reviewed": 60, "resolved": {"candidate": 40, "incumbent": 20}, "dropped": {},
+        "pairs": 60, "agreement": {}, "simulated": True,
         "win_rate": {"estimate": win[0], "ci_low": win[1], "ci_high": win[2], "n": 60},
         "unsafe_rate": {"estimate": unsafe[0], "ci_low": unsafe[1], "ci_high": unsafe[2], "n": 60}}))
 

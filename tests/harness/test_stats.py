@@ -84,7 +84,7 @@ def test_compare_summary_metric_by_paired_resampling(tmp_path):
         (folder / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
         (folder / "summary.json").write_text(json.dumps({
             "suite": "bias/crows_pairs", "suite_version": 1, "data_hash": "d", "model": "m", "model_fingerprint": "f",
-            "metrics": {"pct_stereotype": {"higher_is_better": False}, "distance_from_50": {"higher_is_better": False}}}))
+            "n": len(stereo), "metrics": {"pct_stereotype": {"higher_is_better": False}, "distance_from_50": {"higher_is_better": False}}}))
         return folder
 
     ref = write(tmp_path / "ref", [1, 1, 1, 1, 0, 0, 0, 0, 0, 0])   # 40 % -> 10 points from 50

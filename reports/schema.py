@@ -1,0 +1,148 @@
+"""The audit report's JSON (``<run>/report/audit.json``) as a pydantic model, and the JSON Schema file
+generated from it (``reports/audit.schema.json``, for auditors' own tools).
+
+Regenerate the file after changing a model here or in :mod:`harness.schemas`::
+
+    python -m reports.schema
+
+(a test fails while the file is stale).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.schemas import Artifact, DataCounts, ModelRef, PolicyRef, RuleOutcome
+
+__all__ = ["AuditReport", "SCHEMA_PATH", "json_schema", "schema_text", "main"]
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "audit.schema.json"
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Decision(_Part):
+    status: Literal["promoted", "promoted, later rolled back", "rejected", "passed, not yet promoted"]
+    plain: str = Field(description="The decision in plain words (the report's first line).")
+    decision_id: str
+    decided: str
+    outcome: Literal["pass", "fail"]
+    policy: PolicyRef
+    signoff_required: bool
+    approver: str | None = None
+    promoted: dict[str, Any] | None = Field(None, description="The ledger entry of the promotion, when promoted.")
+    failed_rules: list[str]
+
+
+class LineageStage(_Part):
+    model_path: str | None = None
+    model_sha256: str | None = None
+    method: str | None = None
+    started_from: str | None = None
+    finished: str | None = None
+
+
+class Lineage(_Part):
+    base: str
+    candidate: ModelRef
+    incumbent: ModelRef
+    stages: dict[str, LineageStage]
+
+
+class DataCardExtract(_Part):
+    counts: DataCounts | None = None
+    drops: list[dict[str, Any]] | None = None
+    inputs: list[dict[str, Any]] | None = None
+    outputs: dict[str, str] | None = None
+    lengths: dict[str, dict[str, Any]] | None = None
+
+
+class EvaluatedModel(_Part):
+    role: Literal["candidate", "incumbent", "base", "other"]
+    fingerprint: str
+    model: str
+    suites: dict[str, dict[str, Any]] = Field(description="Per suite: version, n, license, source, metrics with CIs.")
+
+
+class Reviewers(_Part):
+    summary: dict[str, Any]
+    agreement: dict[str, Any]
+    disagreements: list[dict[str, Any]]
+
+
+class Environment(_Part):
+    manifest: dict[str, Any] | None = None
+    seed: int
+    stages: list[str]
+
+
+class License(_Part):
+    license: str | None = None
+    source: str | None = None
+
+
+class LedgerCheck(BaseModel):
+    model_config = ConfigDict(extra="allow")  # harness.ledger may add details of a problem found
+
+    path: str
+    ok: bool
+    entries: int
+    problem: str | None = None
+    line: int | None = None
+    message: str
+
+
+class PdfStatus(_Part):
+    """Whether audit.pdf was printed, by which renderer, or why it was skipped."""
+
+    requested: bool
+    renderer: Literal["weasyprint", "chromium"] | None
+    written: bool
+    skipped: str | None
+
+
+class AuditReport(Artifact):
+    """``<run>/report/audit.json``: everything the HTML and PDF report show, for machines."""
+
+    KIND: ClassVar[str] = "audit_report"
+    kind: Literal["audit_report"] = "audit_report"
+    created: str
+    run_id: str | None
+    decision: Decision
+    lineage: Lineage
+    data_card: DataCardExtract | None = None
+    evaluation: list[EvaluatedModel]
+    reviewers: Reviewers | None = None
+    curves: dict[str, list[dict[str, Any]]]
+    rules: list[RuleOutcome]
+    environment: Environment
+    licenses: dict[str, License]
+    ledger: LedgerCheck
+    pdf: PdfStatus
+
+
+def json_schema() -> dict[str, Any]:
+    schema = AuditReport.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "harness audit report",
+            "$comment": "Generated from reports/schema.py by 'python -m reports.schema'; do not edit.", **schema}
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=False) + "\n"
+
+
+def main() -> None:
+    from harness.artifacts import atomic_write_text
+
+    atomic_write_text(SCHEMA_PATH, schema_text())
+    print(f"wrote {SCHEMA_PATH}")
+
+
+if __name__ == "__main__":
+    main()
