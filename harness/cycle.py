@@ -112,7 +112,9 @@ class _Runner:
 
     def run(self) -> CycleResult:
         cfg, n = self.config, len(self.stages)
-        missing = [s for s in type(cfg).model_fields if s not in cfg.model_fields_set and s not in _NOT_A_STAGE]
+        rank = {s.section: i for i, s in reversed(list(enumerate(self.stages.values())))}  # in cycle order
+        missing = sorted((s for s in type(cfg).model_fields if s not in cfg.model_fields_set and s not in _NOT_A_STAGE),
+                         key=lambda s: rank.get(s, len(rank)))
         if missing:
             _log.info(f"the config has no {', '.join(missing)} section{'s' if len(missing) > 1 else ''}: "
                       "using the defaults ('harness config show' prints them)")

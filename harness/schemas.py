@@ -231,7 +231,7 @@ class GateDecision(Artifact):
 
     KIND: ClassVar[str] = "gate_decision"
     kind: Literal["gate_decision"] = "gate_decision"
-    decision_id: str = Field(pattern=r"^dec-[0-9a-f]+$")
+    decision_id: str = Field(pattern=r"^dec-[0-9A-Za-z-]+$")
     created: str
     run_id: str | None
     passed: bool

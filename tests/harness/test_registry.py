@@ -33,12 +33,14 @@ def _adapter(path, seed):
 
 def _decision(run_dir, decision_id, candidate, incumbent="builtin:tiny-random", passed=True, signoff=True, record=True):
     """A decision as 'harness gate' writes it, and (record=True) its ledger entry."""
-    d = {"version": 1, "kind": "gate_decision", "decision_id": decision_id, "run_id": run_dir.name, "passed": passed,
+    d = {"schema_version": 1, "kind": "gate_decision", "decision_id": decision_id, "run_id": run_dir.name,
+         "passed": passed, "created": "2026-12-02T00:00:00+00:00", "summary": "test decision", "inputs": {},
          "outcome": "pass" if passed else "fail", "signoff_required": signoff,
-         "policy": {"name": "test", "version": 1},
+         "policy": {"name": "test", "version": 1, "path": "policy.yaml", "sha256": "0" * 64},
          "candidate": {"ref": str(candidate), "fingerprint": fingerprint(resolve(str(candidate)))},
          "incumbent": {"ref": str(incumbent), "fingerprint": fingerprint(resolve(str(incumbent)))},
-         "rules": [{"id": "domain (acc)", "passed": passed, "checks": [{"passed": passed, "estimate": 0.1}]}]}
+         "rules": [{"id": "domain (acc)", "kind": "compare", "requirement": "acc: improve", "passed": passed,
+                    "checks": [{"passed": passed, "estimate": 0.1, "reason": "test", "evidence": []}]}]}
     path = run_dir / "gate" / f"{decision_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(d))
