@@ -92,3 +92,12 @@ def test_ruff_finds_nothing():
     proc = subprocess.run([_tool("ruff"), "check", "harness", "rlhf", "feedback", "reports", "suites", "tests", "bench"],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_modules_stay_small():
+    """Issue 16's size rule: no module over 400 lines, the runner at most 250."""
+    sizes = {str(path.relative_to(REPO)): len(path.read_text().splitlines())
+             for _, path in _modules("harness", "rlhf", "feedback", "reports", "suites")}
+    assert sizes["harness/cycle.py"] <= 250
+    big = {p: n for p, n in sizes.items() if n > 400}
+    assert not big, f"split these modules: {big}"

@@ -24,10 +24,17 @@ def _cfg(tmp_path, *extra, suites=("general_knowledge",), models=("builtin:tiny-
     ])
 
 
-def test_artifacts_and_cache(tmp_path, tiny_model_dir, monkeypatch):
+def test_artifacts_and_cache(tmp_path, tiny_model_dir, monkeypatch, capfd):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))  # a private cache for this test
     shutil.copytree(tiny_model_dir.parent / "smollm2-tokenizer", tmp_path / "home/models/smollm2-tokenizer")
+    capfd.readouterr()
     first = evaluate.run(_cfg(tmp_path, suites=("general_knowledge", "kl_drift")))
+    # lm-eval's own progress bars and model-loading bars go to the run's log, not the terminal
+    terminal = "".join(capfd.readouterr())
+    log = (tmp_path / "runs/e/eval/lm_eval.log").read_text()
+    assert "Running loglikelihood requests" in log and "it/s" in log
+    assert "Running loglikelihood requests" not in terminal and "it/s" not in terminal
+    assert "retention/general_knowledge on builtin:tiny-random" in terminal  # our own line stays
     assert [r.cached for r in first.results] == [False, False]
     gk = next(r for r in first.results if r.suite == "retention/general_knowledge")
     fp = fingerprint(resolve("builtin:tiny-random"))

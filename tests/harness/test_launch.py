@@ -12,7 +12,7 @@ from harness import launch
 from harness.cli import main
 from harness.config import load_config
 from harness.errors import HarnessError
-from harness.evaluate import vllm_model_args
+from harness.scoring import vllm_model_args
 from harness.models import resolve
 from tests.conftest import random_adapter
 
