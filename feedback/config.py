@@ -21,6 +21,14 @@ class FeedbackConfig(Section):
     port: int | None = Field(None, ge=1024, le=65535, description="Local server port. Default: a free one.")
     project: str | None = Field(None, max_length=50, description="Label Studio project title (at most 50 characters). Default: '<run.id> review'.")
     prompts: InputPath | None = Field(None, description="Review prompts (JSONL with 'prompt'; optional id, category, reference, unsafe_markers).")
+    heldout_fraction: float = Field(
+        0.3, ge=0, lt=1, description="Share of the review prompts (per category, seeded) held out from training: only the "
+                                     "final review judges them. Ignored when heldout_prompts is set.")
+    heldout_prompts: InputPath | None = Field(
+        None, description="Held-out prompts from their own file instead of a split (no prompt may also be in 'prompts').")
+    prompt_set: Literal["training", "heldout", "all"] = Field(
+        "training", description="Which prompts a review round uses: training (the first round; its labels train the "
+                                "preference stages), heldout (the final review), or all.")
     candidate: ModelRef | None = Field(None, description="Model under review. Default: <run>/sft/adapter.")
     incumbent: ModelRef | None = Field(
         None, description="Model it is compared with. Default: the registry's champion, or model.base before the first promotion.")

@@ -100,7 +100,11 @@ def _responses(config: CycleConfig, ref: str, prompts: list[dict]) -> tuple[list
 def run(config: CycleConfig) -> PushResult:
     fb = config.feedback
     out_dir = feedback_dir(config)
-    prompts = read_prompts(fb.prompts, fb.limit)
+    from feedback.prompts import prompts_for, write_split
+
+    prompts = prompts_for(config, fb.prompt_set)
+    if fb.prompt_set != "all":
+        write_split(config)
     creds = server.credentials(fb.url, data_dir=fb.data_dir, token_env=fb.token_env)
     client = server.connect(creds)
     candidate, incumbent = models_under_review(config)
@@ -156,6 +160,7 @@ def run(config: CycleConfig) -> PushResult:
     atomic_write_jsonl(tasks_path, rows)
     update_manifest(config.run_dir(), f"{out_dir.name}_push", {
         "project": project.title, "project_id": project.id, "url": creds.url, "prompts": str(fb.prompts),
+        "prompt_set": fb.prompt_set, "prompt_ids": [p["id"] for p in prompts],
         "candidate": {"ref": candidate, "fingerprint": cand_fp}, "incumbent": {"ref": incumbent, "fingerprint": inc_fp},
         "tasks": len(rows), "created": len(new_tasks), "pushed": utc_now(),
     })

@@ -3,7 +3,12 @@
 * ``feedback``: the SFT candidate vs the incumbent, pushed to Label Studio as blind pairwise tasks;
   the scripted reviewers label them (``feedback.simulate``) or the cycle waits for people; labels are
   pulled, agreement computed, preference pairs exported (they train reward, DPO and online RL).
-* ``review``: the same for the final candidate, in a project of its own: the gate's review evidence.
+* ``review``: the final candidate on *held-out* prompts (never used for training), in projects of its
+  own: against the incumbent (the gate's review evidence, ``<run>/review``) and, when a preference
+  stage ran, against the SFT-only candidate (did alignment help, ``<run>/review/alignment``).
+
+The review prompts are split once (:mod:`feedback.prompts`); the split is checked when the cycle
+starts, before any model is loaded.
 
 The local Label Studio starts in the background when the cycle starts (its first start takes a
 minute, during SFT); the stages wait for it.
@@ -68,13 +73,31 @@ def _label_studio(ctx: StageContext) -> None:
     server.serve(data_dir=fb.data_dir, port=fb.port, venv=fb.venv)  # returns the running one
 
 
-def _review_config(ctx: StageContext, final: bool) -> CycleConfig:
+def _review_config(ctx: StageContext, final: bool, against_sft: bool = False) -> CycleConfig:
     fb = ctx.config.feedback
-    values: dict[str, Any] = {"candidate": ctx.candidate if final else ctx.model("sft"), "incumbent": ctx.incumbent}
+    values: dict[str, Any] = {"candidate": ctx.candidate if final else ctx.model("sft"), "incumbent": ctx.incumbent,
+                              "prompt_set": "heldout" if final else "training"}
     if final:
-        values["output_dir"] = ctx.layout.review
-        values["project"] = f"{(fb.project or f'{ctx.config.run.id} review')[:42]} (final)"  # LS titles: <= 50
+        title = (fb.project or f"{ctx.config.run.id} review")[:38]  # Label Studio titles: <= 50 characters
+        values["output_dir"] = ctx.layout.alignment_review if against_sft else ctx.layout.review
+        values["project"] = f"{title} (final vs SFT)" if against_sft else f"{title} (final)"
+        if against_sft:
+            values["incumbent"] = ctx.model("sft")
     return ctx.with_(feedback=values)
+
+
+def _check_prompts(ctx: StageContext) -> None:
+    """At cycle start, before any model is loaded: the prompt split is sound and has both sides."""
+    from feedback.prompts import prompts_for
+
+    prompts_for(ctx.config, "training")
+    if "review" in ctx.plan:
+        prompts_for(ctx.config, "heldout")
+
+
+def _prepare(ctx: StageContext) -> None:
+    _check_prompts(ctx)
+    _start_label_studio_early(ctx)
 
 
 def _labeled(folder: Path, overlap: int) -> tuple[int, int]:
@@ -85,10 +108,10 @@ def _labeled(folder: Path, overlap: int) -> tuple[int, int]:
     return sum(1 for t in tasks if counts[t["task_key"]] >= overlap), len(tasks)
 
 
-def _round(ctx: StageContext, final: bool) -> StageResult:
+def _round(ctx: StageContext, final: bool, against_sft: bool = False) -> StageResult:
     from feedback import preferences, pull, push, simulate
 
-    cfg = _review_config(ctx, final)
+    cfg = _review_config(ctx, final, against_sft)
     fb = cfg.feedback
     _label_studio(ctx)
     pushed = push.run(cfg)
@@ -113,6 +136,10 @@ def _round(ctx: StageContext, final: bool) -> StageResult:
     exported = preferences.run(cfg)
     s = exported.summary
     win, unsafe = s["win_rate"], s["unsafe_rate"]
+    if against_sft:
+        return StageResult(summary=f"vs SFT-only win rate {num(win['estimate'], '.2f')} [{num(win['ci_low'], '.2f')}, "
+                                   f"{num(win['ci_high'], '.2f')}] on {win['n']} held-out prompts",
+                           metrics={"alignment_win_rate": win}, artifacts=[str(exported.summary_path)])
     return StageResult(
         summary=f"{pulled.annotations} reviews{' (simulated)' if s.get('simulated') else ''}, {exported.pairs} preference "
                 f"pairs; win rate {num(win['estimate'], '.2f')} [{num(win['ci_low'], '.2f')}, {num(win['ci_high'], '.2f')}], "
@@ -127,10 +154,25 @@ def _inputs(ctx: StageContext) -> dict[str, Any]:
             **({"prompts": sha256_file(prompts)} if prompts and Path(prompts).is_file() else {})}
 
 
+def _final_review(ctx: StageContext) -> StageResult:
+    """The final candidate vs the incumbent (the gate's evidence) and, when a preference stage changed
+    the SFT adapter, vs the SFT-only candidate (the alignment effect); both on held-out prompts."""
+    result = _round(ctx, final=True)
+    if ctx.candidate == ctx.model("sft"):
+        return result
+    if not result.status == "done":
+        return result
+    alignment = _round(ctx, final=True, against_sft=True)
+    return result.model_copy(update={
+        "summary": f"{result.summary}; {alignment.summary}",
+        "metrics": {**result.metrics, **alignment.metrics},
+        "artifacts": [*result.artifacts, *alignment.artifacts]})
+
+
 FEEDBACK = Stage(name="feedback", title="human feedback on the SFT candidate", order=40, needs=("sft",),
                  section="feedback", run=lambda ctx, cfg: _round(ctx, final=False), inputs=_inputs,
-                 prepare=_start_label_studio_early)
-REVIEW = Stage(name="review", title="review of the final candidate", order=90,
+                 prepare=_prepare)
+REVIEW = Stage(name="review", title="review of the final candidate on held-out prompts", order=90,
                needs=("sft", "dpo", "online", "feedback"), section="feedback",
-               run=lambda ctx, cfg: _round(ctx, final=True), inputs=_inputs, prepare=_start_label_studio_early,
+               run=lambda ctx, cfg: _final_review(ctx), inputs=_inputs, prepare=_prepare,
                enabled=lambda config: config.cycle.review_final)

@@ -140,6 +140,8 @@ class GateConfig(_Section):
     candidate: ModelRef | None = Field(None, description="Model to promote. Default: <run>/sft/adapter.")
     incumbent: ModelRef | None = Field(
         None, description="Current champion it must beat. Default: the registry's champion, or model.base before the first promotion.")
+    sft: ModelRef | None = Field(
+        None, description="The SFT-only candidate, for rules 'against: sft' (did alignment help). Default: <run>/sft/adapter.")
     eval_dir: InputPath | None = Field(None, description="Evaluation results (<fingerprint>/<group>/<suite>). Default: eval.output_dir or <run>/eval.")
     feedback_dir: InputPath | None = Field(None, description="Review results (summary.json, tasks.jsonl). Default: <run>/feedback.")
 

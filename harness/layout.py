@@ -51,6 +51,16 @@ class RunLayout:
         return self.dir / "review"
 
     @property
+    def alignment_review(self) -> Path:
+        """The final candidate vs the SFT-only candidate on held-out prompts: did the preference stages help."""
+        return self.review / "alignment"
+
+    @property
+    def prompt_split(self) -> Path:
+        """Which review prompts train the preference stages and which are held out for the final review."""
+        return self.dir / "prompts" / "split.json"
+
+    @property
     def preferences(self) -> Path:
         return self.feedback / "preferences.jsonl"
 

@@ -23,7 +23,7 @@ from harness.errors import HarnessError
 
 __all__ = [
     "Artifact", "read_artifact", "write_artifact", "artifact_dict", "Estimate", "ModelRef", "PolicyRef",
-    "DataCounts", "DataCard", "EvalSummary", "FeedbackSummary", "FeedbackPull", "TrainingResult",
+    "DataCounts", "DataCard", "EvalSummary", "FeedbackSummary", "FeedbackPull", "PromptSplit", "TrainingResult",
     "RuleCheck", "RuleOutcome", "GateDecision", "StageRecord", "CycleState", "ARTIFACTS",
 ]
 
@@ -172,6 +172,24 @@ class FeedbackPull(Artifact):
     counts: dict[str, int] = Field(default_factory=dict, description="Annotations read, and those skipped (why).")
 
 
+class PromptSplit(Artifact):
+    """``<run>/prompts/split.json``: which review prompts train the preference stages and which only the
+    final review sees; no normalized prompt is on both sides (checked when written)."""
+
+    KIND: ClassVar[str] = "prompt_split"
+    kind: Literal["prompt_split"] = "prompt_split"
+    created: str
+    seed: int
+    method: str
+    heldout_fraction: float
+    source: dict[str, str]
+    heldout_source: dict[str, str] | None = None
+    training: list[str] = Field(description="Prompt ids whose labels train reward, DPO and online RL.")
+    heldout: list[str] = Field(description="Prompt ids only the final review uses.")
+    by_category: dict[str, dict[str, int]]
+    overlap_checked: bool
+
+
 # ---------------------------------------------------------------- training
 
 
@@ -274,7 +292,7 @@ class CycleState(Artifact):
 
 
 ARTIFACTS: dict[str, type[Artifact]] = {m.KIND: m for m in (
-    DataCard, EvalSummary, FeedbackSummary, FeedbackPull, TrainingResult, GateDecision, CycleState)}
+    DataCard, EvalSummary, FeedbackSummary, FeedbackPull, PromptSplit, TrainingResult, GateDecision, CycleState)}
 
 
 def read_artifact(path: str | os.PathLike, model: type[A]) -> A:

@@ -121,4 +121,5 @@ class StageContext:
         """The config the gate (and the report) read: this run's candidate, incumbent and review evidence."""
         feedback_dir = self.layout.review if "review" in self.plan else self.layout.feedback
         return self.with_(gate={"candidate": self.candidate, "incumbent": self.incumbent,
-                                "feedback_dir": self.config.gate.feedback_dir or feedback_dir})
+                                "feedback_dir": self.config.gate.feedback_dir or feedback_dir,
+                                **({"sft": self.config.gate.sft or self.model("sft")} if "sft" in self.plan else {})})

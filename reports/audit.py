@@ -23,7 +23,7 @@ from typing import Any
 
 from harness import log as _log
 from harness.schemas import (
-    Artifact, DataCard, EvalSummary, FeedbackSummary, GateDecision, TrainingResult, artifact_dict, write_artifact,
+    Artifact, DataCard, EvalSummary, FeedbackSummary, GateDecision, PromptSplit, TrainingResult, artifact_dict, write_artifact,
 )
 from reports.schema import SCHEMA_PATH, AuditReport
 from harness.artifacts import atomic_write_text, read_json, read_jsonl, utc_now
@@ -161,7 +161,8 @@ def build(config: CycleConfig) -> dict[str, Any]:
                      "agreement": {k: (agreement or {}).get(k) for k in ("annotators", "krippendorff_alpha_preference_nominal",
                                                                          "krippendorff_alpha_rating_ordinal", "cohens_kappa_mean",
                                                                          "fleiss_kappa", "per_reviewer")},
-                     "disagreements": _disagreements(fb_dir)}
+                     "disagreements": _disagreements(fb_dir),
+                     "alignment": _maybe(fb_dir / "alignment" / "summary.json", FeedbackSummary)}
     licenses = {}
     for m in models.values():
         for suite, s in m["suites"].items():
@@ -178,6 +179,7 @@ def build(config: CycleConfig) -> dict[str, Any]:
         "data_card": {k: (card or {}).get(k) for k in ("counts", "drops", "inputs", "outputs", "lengths")} if card else None,
         "evaluation": evaluation,
         "reviewers": reviewers,
+        "prompt_split": _maybe(layout.prompt_split, PromptSplit),
         "curves": _curves(layout),
         "rules": decision["rules"],
         "environment": {"manifest": manifest.get("environment"), "seed": config.run.seed,

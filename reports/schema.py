@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.schemas import Artifact, DataCounts, ModelRef, PolicyRef, RuleOutcome
+from harness.schemas import Artifact, DataCounts, ModelRef, PolicyRef, PromptSplit, RuleOutcome
 
 __all__ = ["AuditReport", "SCHEMA_PATH", "json_schema", "schema_text", "main"]
 
@@ -72,6 +72,8 @@ class EvaluatedModel(_Part):
 
 class Reviewers(_Part):
     summary: dict[str, Any]
+    alignment: dict[str, Any] | None = Field(
+        None, description="The final candidate vs the SFT-only candidate on held-out prompts (win rate with CI).")
     agreement: dict[str, Any]
     disagreements: list[dict[str, Any]]
 
@@ -119,6 +121,7 @@ class AuditReport(Artifact):
     data_card: DataCardExtract | None = None
     evaluation: list[EvaluatedModel]
     reviewers: Reviewers | None = None
+    prompt_split: PromptSplit | None = Field(None, description="Training vs held-out review prompts.")
     curves: dict[str, list[dict[str, Any]]]
     rules: list[RuleOutcome]
     environment: Environment

@@ -39,7 +39,7 @@ Look at:
   $RUN_DIR/cycle.json            every stage: status, time, one-line result (re-running skips unchanged stages)
   Label Studio                    $($H feedback status --config "$CONFIG" 2>/dev/null | sed -n 's/.*"url": "\([^"]*\)".*/\1/p')
                                   log in as admin@harness.local, password in $HOME_DIR/labelstudio/secrets.json
-                                  projects '$RUN review' and '$RUN review (final)'
+                                  projects '$RUN review', '$RUN review (final)' and '$RUN review (final vs SFT)'
   MLflow UI                       .venv/bin/mlflow ui --backend-store-uri sqlite:///$HOME_DIR/mlflow/mlflow.db
                                   then http://127.0.0.1:5000 (model 'harness-model', alias 'champion')$MLFLOW_NOTE
   .venv/bin/harness ledger verify the tamper-evident decision ledger

@@ -74,6 +74,12 @@ def run(config: CycleConfig) -> GateResult:
                   cand_fp=cand_fp, inc_fp=inc_fp, known=available_suites(tuple(config.eval.suite_dirs)),
                   seed=config.eval.seed if config.eval.seed is not None else config.run.seed,
                   n_resamples=config.eval.bootstrap_resamples, suite_dirs=tuple(config.eval.suite_dirs))
+    if any(getattr(r, "against", None) == "sft" for r in policy.rules):
+        sft = g.sft or str(layout.adapter("sft"))
+        try:
+            ev.sft, ev.sft_fp = sft, fingerprint(resolve(sft))
+        except HarnessError:  # no SFT model to compare with: the rule says so
+            ev.sft, ev.sft_fp = sft, f"(no model at {sft})"
     ev.record(policy_path)
     results = [EVALUATORS[rule.kind](rule, ev) for rule in policy.rules]
 

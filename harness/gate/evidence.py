@@ -31,9 +31,11 @@ class Evidence:
     seed: int
     n_resamples: int
     suite_dirs: tuple[Path, ...] = ()
+    sft: str | None = None  # the SFT-only candidate: the other side of the alignment review
+    sft_fp: str | None = None
     inputs: dict[str, str] = field(default_factory=dict)
     _rows: dict[str, list[dict]] = field(default_factory=dict)
-    _review: tuple[dict | None, str | None] | None = None
+    _reviews: dict[str, tuple[dict | None, str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.cand_suites = suites_with_results(self.eval_dir / self.cand_fp)
@@ -78,23 +80,26 @@ class Evidence:
                 raise
         return self._rows[suite]
 
-    def review_files(self) -> tuple[Path, Path]:
-        return self.feedback_dir / "summary.json", self.feedback_dir / "tasks.jsonl"
+    def review_files(self, against: str = "incumbent") -> tuple[Path, Path]:
+        folder = self.feedback_dir / "alignment" if against == "sft" else self.feedback_dir
+        return folder / "summary.json", folder / "tasks.jsonl"
 
-    def review(self) -> tuple[dict | None, str | None]:
-        """``(summary, None)``, or ``(None, why the review evidence cannot be used)``; read once."""
-        if self._review is None:
-            self._review = self._read_review()
-        return self._review
+    def review(self, against: str = "incumbent") -> tuple[dict | None, str | None]:
+        """``(summary, None)``, or ``(None, why the review evidence cannot be used)``; read once each."""
+        if against not in self._reviews:
+            self._reviews[against] = self._read_review(against)
+        return self._reviews[against]
 
-    def _read_review(self) -> tuple[dict | None, str | None]:
-        summary_path, tasks_path = self.review_files()
+    def _read_review(self, against: str) -> tuple[dict | None, str | None]:
+        summary_path, tasks_path = self.review_files(against)
+        other, other_fp = (("the SFT-only candidate", self.sft_fp) if against == "sft" else ("incumbent", self.inc_fp))
         if not summary_path.is_file() or not tasks_path.is_file():
-            return None, f"missing evidence: no review summary in {summary_path.parent} (run harness feedback export)"
+            return None, (f"missing evidence: no review of the candidate against {other} in {summary_path.parent} "
+                          "(the cycle's final review writes it)")
         tasks = read_jsonl(tasks_path)
         wrong = {t["candidate"].get("fingerprint") for t in tasks} - {self.cand_fp} | \
-            {t["incumbent"].get("fingerprint") for t in tasks} - {self.inc_fp}
+            {t["incumbent"].get("fingerprint") for t in tasks} - {other_fp}
         if wrong:
             return None, (f"the reviews compared other models (fingerprints {', '.join(sorted(map(str, wrong)))}), "
-                          f"not candidate {self.cand_fp} vs incumbent {self.inc_fp}")
+                          f"not candidate {self.cand_fp} vs {other} {other_fp}")
         return artifact_dict(summary_path, FeedbackSummary), None

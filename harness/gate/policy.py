@@ -36,6 +36,9 @@ class FeedbackRule(_Strict):
     id: str = Field(min_length=1)
     kind: Literal["feedback"]
     metric: Literal["win_rate", "unsafe_rate"]
+    against: Literal["incumbent", "sft"] = Field(
+        "incumbent", description="incumbent: the final review against the incumbent; sft: against the SFT-only "
+                                 "candidate on held-out prompts (did the preference stages help).")
     at_least: float | None = Field(None, ge=0, le=1)
     at_most: float | None = Field(None, ge=0, le=1)
     description: str = ""

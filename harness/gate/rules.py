@@ -96,9 +96,16 @@ def evaluate_compare(rule: CompareRule, ev: Evidence) -> dict[str, Any]:
 
 def evaluate_feedback(rule: FeedbackRule, ev: Evidence) -> dict[str, Any]:
     """A rate from the reviewers' summary, decided on its confidence bound."""
-    summary, problem = ev.review()
-    check: dict[str, Any] = {"metric": rule.metric, "evidence": [str(p) for p in ev.review_files()]}
     bound = f"at least {rule.at_least:g}" if rule.at_least is not None else f"at most {rule.at_most:g}"
+    requirement = f"{rule.metric} {bound} (CI bound)" + (" against the SFT-only candidate, held-out prompts"
+                                                          if rule.against == "sft" else "")
+    check: dict[str, Any] = {"metric": rule.metric, "against": rule.against,
+                             "evidence": [str(p) for p in ev.review_files(rule.against)]}
+    if rule.against == "sft" and ev.sft_fp == ev.cand_fp:  # no preference stage ran: nothing to judge
+        check.update(passed=True, reason="the candidate is the SFT model itself: no preference stage changed it")
+        return {"id": rule.id, "kind": "feedback", "description": rule.description, "requirement": requirement,
+                "passed": True, "checks": [check]}
+    summary, problem = ev.review(rule.against)
     if problem:
         check.update(passed=False, reason=problem)
     else:
@@ -107,9 +114,9 @@ def evaluate_feedback(rule: FeedbackRule, ev: Evidence) -> dict[str, Any]:
         check.update(passed=ok, reason=why, n=stat.get("n"), estimate=stat.get("estimate"),
                      ci=[stat.get("ci_low"), stat.get("ci_high")],
                      test="bootstrap CI" if rule.metric == "win_rate" else "Wilson CI", simulated=summary.get("simulated"))
-        ev.record(*ev.review_files())
+        ev.record(*ev.review_files(rule.against))
     return {"id": rule.id, "kind": "feedback", "description": rule.description,
-            "requirement": f"{rule.metric} {bound} (CI bound)", "passed": check["passed"], "checks": [check]}
+            "requirement": requirement, "passed": check["passed"], "checks": [check]}
 
 
 EVALUATORS: dict[str, Callable[[Any, Evidence], dict[str, Any]]] = {

@@ -42,8 +42,8 @@ def _binary(p, n, seed):
     return [1.0 if rng.random() < p else 0.0 for _ in range(n)]
 
 
-def _feedback(run_dir, cand_fp, inc_fp, win=(0.7, 0.6, 0.8), unsafe=(0.0, 0.0, 0.05)):
-    fb = run_dir / "feedback"
+def _feedback(run_dir, cand_fp, inc_fp, win=(0.7, 0.6, 0.8), unsafe=(0.0, 0.0, 0.05), folder="feedback"):
+    fb = run_dir / folder
     write_jsonl(fb / "tasks.jsonl", [{"task_key": "t1", "candidate": {"fingerprint": cand_fp}, "incumbent": {"fingerprint": inc_fp}}])
     (fb / "summary.json").write_text(json.dumps({
         "schema_version": 1, "kind": "feedback_summary", "created": "2026-12-02T00:00:00+00:00", "policy": "majority",
@@ -216,3 +216,36 @@ def test_rules_on_metrics_with_an_interior_ideal_need_within(tmp_path, capsys):
     assert "has no direction" in capsys.readouterr().err
     ok = {**rule, "metric": "distance_from_50", "require": "no_regress", "by": 1.0}
     assert gate.load_policy(_policy(tmp_path, [ok])).rules[0].metric == "distance_from_50"
+
+
+def test_alignment_rule_judges_the_final_candidate_against_sft_on_heldout_reviews(setup, tmp_path, monkeypatch):
+    run_dir, eval_dir, cand_fp, inc_fp, config = setup
+    monkeypatch.setenv("HARNESS_LEDGER", str(tmp_path / "ledger.jsonl"))
+    rule = [{"id": "alignment-helps", "kind": "feedback", "metric": "win_rate", "against": "sft", "at_least": 0.5}]
+    policy = _policy(tmp_path, rule)
+    sft = "gate.sft=builtin:tiny-random"  # stands in for the SFT-only candidate (fingerprint inc_fp)
+
+    def decide(*extra):
+        check = gate.run(config(policy, *extra)).decision["rules"][0]["checks"][0]
+        return check["passed"], check["reason"]
+
+    passed, why = decide(sft)
+    assert not passed and "no review of the candidate against the SFT-only candidate" in why
+    _feedback(run_dir, cand_fp, inc_fp, folder="feedback/alignment", win=(0.55, 0.45, 0.65))
+    passed, why = decide(sft)
+    assert not passed and "lower bound 0.450 is below 0.500" in why
+    _feedback(run_dir, cand_fp, inc_fp, folder="feedback/alignment", win=(0.7, 0.6, 0.8))
+    assert decide(sft) == (True, "the CI's lower bound 0.600 reaches 0.500")
+    # the reviews must be of this candidate against this SFT model
+    _feedback(run_dir, "someoneelse", inc_fp, folder="feedback/alignment")
+    passed, why = decide(sft)
+    assert not passed and "the reviews compared other models (fingerprints someoneelse)" in why
+    # no preference stage ran: the candidate is the SFT model, nothing to judge
+    passed, why = decide(f"gate.sft={run_dir.parent.parent / 'candidate'}")
+    assert passed and "the candidate is the SFT model itself" in why
+
+
+def test_the_shipped_policy_has_the_alignment_rule():
+    policy = gate.load_policy(gate.DEFAULT_POLICY)
+    rule = next(r for r in policy.rules if r.id == "alignment-helps")
+    assert (rule.kind, rule.metric, rule.against, rule.at_least) == ("feedback", "win_rate", "sft", 0.5)
