@@ -34,7 +34,7 @@ from harness.layout import RunLayout
 __all__ = ["ReportResult", "run", "build", "render_html", "SECTIONS", "SCHEMA_PATH"]
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ["Decision", "Model lineage", "Training data", "Evaluation", "Reviewers", "Training curves",
+SECTIONS = ["Decision", "Model lineage", "Training data", "Evaluation", "Reviewers", "Reward model", "Training curves",
             "Gate rules and evidence", "Environment", "Dataset licenses", "Ledger"]
 
 
@@ -180,6 +180,9 @@ def build(config: CycleConfig) -> dict[str, Any]:
         "evaluation": evaluation,
         "reviewers": reviewers,
         "prompt_split": _maybe(layout.prompt_split, PromptSplit),
+        "reward_model": {"quality": stage_results["reward"]["metrics"].get("quality"),
+                         "online_check": (stage_results["online"] or {}).get("metrics", {}).get("reward_model_check")}
+        if stage_results.get("reward") else None,
         "curves": _curves(layout),
         "rules": decision["rules"],
         "environment": {"manifest": manifest.get("environment"), "seed": config.run.seed,

@@ -122,6 +122,9 @@ class AuditReport(Artifact):
     evaluation: list[EvaluatedModel]
     reviewers: Reviewers | None = None
     prompt_split: PromptSplit | None = Field(None, description="Training vs held-out review prompts.")
+    reward_model: dict[str, Any] | None = Field(
+        None, description="The reward model's trust report (accuracy vs baselines, calibration, length correlation) "
+                          "and whether online RL overrode a failed check.")
     curves: dict[str, list[dict[str, Any]]]
     rules: list[RuleOutcome]
     environment: Environment

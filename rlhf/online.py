@@ -152,6 +152,29 @@ def _first_last(values: list[float], k: int = 3) -> dict[str, float | None]:
     return {"first": sum(values[:k]) / k, "last": sum(values[-k:]) / k}
 
 
+def reward_model_check(rm_ref: str, allow_weak: bool) -> dict[str, Any]:
+    """Refuse a reward model whose trust report (written by the reward stage beside its adapter) does not
+    show it beating the length-only and lexical baselines, unless ``allow_weak`` (then recorded)."""
+    from harness.schemas import TrainingResult, read_artifact
+
+    result_path = Path(rm_ref).parent / "result.json"
+    quality = None
+    if result_path.is_file():
+        quality = read_artifact(result_path, TrainingResult).metrics.get("quality")
+    if quality is None:
+        trusted, why = False, f"no trust report beside the reward model ({result_path} with metrics.quality)"
+    else:
+        trusted, why = bool(quality.get("trusted")), str(quality.get("why"))
+    check = {"reward_model": rm_ref, "trusted": trusted, "why": why, "overridden": not trusted and allow_weak}
+    if not trusted and not allow_weak:
+        raise HarnessError(f"online RL refuses to train against the reward model at {rm_ref}: {why}",
+                           hint="collect more (or more consistent) preference labels and retrain it (harness reward), or "
+                                "set online.allow_weak_reward_model: true (recorded in the result and the audit report)")
+    if not trusted:
+        _log.warn(f"training against a reward model that is not trusted (online.allow_weak_reward_model): {why}")
+    return check
+
+
 def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
     """Optimize the policy online against the reward model; see the module docstring."""
     import torch
@@ -172,6 +195,7 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
     if rm_ref is None and not cfg.rules and cfg.length_penalty == 0:
         raise HarnessError("online RL has no reward: online.reward_model is none and there are no rules",
                            hint="train a reward model (harness reward) or add online.rules")
+    rm_check = reward_model_check(rm_ref, cfg.allow_weak_reward_model) if rm_ref is not None else None
     prompts, prompt_source = _prompts(config)
     spec = resolve_policy(policy_ref, "online", trust_remote_code=config.model.trust_remote_code)
     out = layout.stage("online")
@@ -243,7 +267,7 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
         "prompts": len(prompts), "reward": _first_last(_series(logs, "reward")),
         "kl": _first_last(_series(logs, "kl")), "mean_length": _first_last(_series(logs, "completions/mean_length")),
         "per_reward": {n: _first_last(_series(logs, f"rewards/{n}/mean")) for n in names},
-        "stopped_by_kl_ceiling": ceiling.tripped, "curve": curve,
+        "stopped_by_kl_ceiling": ceiling.tripped, "curve": curve, "reward_model_check": rm_check,
         **trained.metrics,
     }
     _stage.write_result(

@@ -4,7 +4,9 @@
 of the prompts, trains TRL's ``RewardTrainer`` (Bradley-Terry loss) on a backbone — the policy's base
 model by default, or an encoder such as ``builtin:minilm-l6`` — and measures on the held-out pairs:
 pairwise accuracy with a Wilson 95 % CI, the distribution of reward margins (chosen minus rejected),
-and whether it scores the chosen side higher (CI lower bound above 0.5). Writes
+and whether it scores the chosen side higher (CI lower bound above 0.5); and a trust report
+(:mod:`rlhf.reward_quality`: accuracy against length-only and lexical baselines, calibration, length
+correlation) that online RL checks before it trains against this model. Writes
 ``<run>/reward/adapter/`` (the adapter and the trained score head), ``metrics.jsonl``,
 ``heldout_scores.jsonl`` and ``result.json``.
 
@@ -23,6 +25,7 @@ from harness.errors import HarnessError
 from harness.models import fingerprint as model_fingerprint, load_model, resolve
 from rlhf import _stage, methods
 from rlhf._prefs import load_pairs, split_by_prompt
+from rlhf.reward_quality import quality_report
 from rlhf.scoring import RewardScorer, _prepare_tokenizer, load_scorer, pairwise_report
 
 __all__ = ["RewardResult", "RewardScorer", "run", "load_scorer", "pairwise_report"]
@@ -122,9 +125,11 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
                          batch_size=cfg.batch_size)
     train_report = pairwise_report(*scores(train_pairs))
     held_report = None
+    quality = quality_report([], [], [])
     if held_pairs:
         chosen, rejected = scores(held_pairs)
         held_report = pairwise_report(chosen, rejected)
+        quality = quality_report(held_pairs, chosen, rejected, seed=config.run.seed)
         atomic_write_jsonl(out / "heldout_scores.jsonl", [
             {"prompt": r["prompt"][-1]["content"], "chosen_score": c, "rejected_score": j, "margin": c - j,
              "provenance": r["provenance"]} for r, c, j in zip(held_pairs, chosen, rejected)])
@@ -135,6 +140,10 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
             f"[{held_report['ci_low']:.3f}, {held_report['ci_high']:.3f}] on {held_report['n']} pairs: {verdict}")
     else:
         _log.warn("no held-out pairs (reward.validation_fraction is 0 or there is one prompt): accuracy is not measured")
+    cal = quality.get("calibration") or {}
+    (_log.info if quality["trusted"] else _log.warn)(
+        f"reward model {'trusted' if quality['trusted'] else 'NOT trusted'}: {quality['why']}"
+        + (f"; calibration ECE {cal['ece']:.3f}, Brier {cal['brier']:.3f}" if cal else ""))
 
     merged = None
     if cfg.merge:
@@ -142,7 +151,7 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
     metrics = {
         "train_loss": loss, "global_step": steps,
         "train_seconds": round(elapsed, 2), "train_pairs": len(train_tok), "dropped_too_long": dropped, "heldout_dropped_too_long": held_dropped,
-        "heldout": held_report, "heldout_initial": initial, "train_pairwise": train_report,
+        "heldout": held_report, "heldout_initial": initial, "train_pairwise": train_report, "quality": quality,
         **trained.metrics,
     }
     _stage.write_result(

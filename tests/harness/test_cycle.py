@@ -56,7 +56,9 @@ def cycle_env(tmp_path, monkeypatch, ls_data_dir):
                      "project": f"cycle {tmp_path.name}", "simulate_noise": [0.0, 0.1]},
         "reward": {"max_steps": 2, "max_length": 96, "validation_fraction": 0.25},
         "dpo": {"max_steps": 2, "max_length": 96, "validation_fraction": 0.25},
-        "online": {"max_steps": 2, "batch_size": 4, "num_generations": 2, "max_completion_length": 8},
+        # a reward model trained 2 steps on a handful of pairs is not trusted: the test trains against it anyway
+        "online": {"max_steps": 2, "batch_size": 4, "num_generations": 2, "max_completion_length": 8,
+                   "allow_weak_reward_model": True},
         "gate": {"policy": "policy.yaml", "incumbent": str(incumbent)},
         "cycle": {"approver": "Ana Lima"},
     }
@@ -96,6 +98,14 @@ def test_cycle_runs_end_to_end_and_resumes_by_hash(cycle_env, tmp_path, capsys):
     # the gate's review evidence is the second round, on the final candidate
     review_tasks = [json.loads(x) for x in (run_dir / "review" / "tasks.jsonl").read_text().splitlines()]
     assert {t["candidate"]["ref"] for t in review_tasks} == {str(run_dir / "online" / "adapter")}
+    # ...on held-out prompts only, and a second comparison against the SFT-only candidate
+    split = json.loads((run_dir / "prompts" / "split.json").read_text())
+    first_tasks = [json.loads(x) for x in (run_dir / "feedback" / "tasks.jsonl").read_text().splitlines()]
+    assert {t["prompt_id"] for t in review_tasks} <= set(split["heldout"])
+    assert {t["prompt_id"] for t in first_tasks} <= set(split["training"])
+    alignment_tasks = [json.loads(x) for x in (run_dir / "review" / "alignment" / "tasks.jsonl").read_text().splitlines()]
+    assert {t["incumbent"]["ref"] for t in alignment_tasks} == {str((run_dir / "sft" / "model").resolve())} or \
+        {t["incumbent"]["ref"] for t in alignment_tasks} == {str((run_dir / "sft" / "adapter").resolve())}
     assert (run_dir / "feedback" / "preferences.jsonl").read_text().strip()
     actions = [e["action"] for e in ledger.read_entries(tmp_path / "ledger.jsonl")]
     assert actions == ["decision", "sign_off", "promote"]

@@ -7,6 +7,7 @@ import pytest
 from harness import data
 from harness.cli import main
 from harness.config import load_config
+from harness.errors import HarnessError
 from rlhf import online, reward, sft
 from tests.conftest import write_jsonl
 
@@ -47,15 +48,21 @@ def test_grpo_raises_the_mean_rule_reward(tmp_path):
 def test_rloo_with_the_reward_model_stops_at_the_kl_ceiling(tmp_path, preferences_file, start_adapter):
     base = ["model.base=builtin:tiny-random", f"run.root={tmp_path / 'runs'}", "run.id=t"]
     reward.run(load_config(None, [*base, f"reward.preferences={preferences_file}", "reward.epochs=1"]))
-    cfg = load_config(None, [*base, f"online.preferences={preferences_file}", f"online.policy={start_adapter}",
+    online_args = [*base, f"online.preferences={preferences_file}", f"online.policy={start_adapter}",
                              "online.algorithm=rloo", "online.max_steps=6", "online.learning_rate=1e-2",
                              # no warm-up (a first step at learning rate 0 moves nothing) and diverse samples (a
                              # group of identical responses has no advantage to learn from): the ceiling must trip
                              "online.warmup_ratio=0", "online.temperature=2.0",
                              "online.logging_steps=1", "online.max_completion_length=8", "online.kl_ceiling=1e-9",
                              "online.length_penalty=0.01", "online.length_target=4",
-                             "online.rules=[{name: polite, pattern: '(?i)thank', kind: match, weight: 0.5}]"])
-    result = online.run(cfg)
+                             "online.rules=[{name: polite, pattern: '(?i)thank', kind: match, weight: 0.5}]"]
+    # The fixture's chosen answers are always the longer ones: a reward model that cannot beat "longer
+    # wins" is refused, by name, before any model is loaded...
+    with pytest.raises(HarnessError, match="refuses to train against the reward model .*length-only"):
+        online.run(load_config(None, online_args))
+    # ...unless the run says so, and then the override is on the record
+    result = online.run(load_config(None, [*online_args, "online.allow_weak_reward_model=true"]))
+    assert result.metrics["reward_model_check"]["overridden"] is True
     m = result.metrics
     # The first step samples from the starting policy itself (KL 0); the first update moves it past the
     # ceiling, training stops, and the weights of the last step within the ceiling are put back.

@@ -38,6 +38,7 @@ def test_smollm2_reward_dpo_online_and_eval(tmp_path):
     r = reward.run(cfg).metrics
     assert math.isfinite(r["train_loss"]) and r["trainable_tensors_changed"] == r["trainable_tensors"]
     assert r["heldout"]["n"] == 4 and 0 <= r["heldout"]["accuracy"] <= 1
+    assert r["quality"]["n"] == 4 and set(r["quality"]["baselines"]) == {"length_only", "lexical_overlap"}
 
     d = dpo.run(cfg)
     m = d.metrics
@@ -48,6 +49,8 @@ def test_smollm2_reward_dpo_online_and_eval(tmp_path):
     m = o.metrics
     assert m["global_step"] == 2 and math.isfinite(m["train_loss"]) and m["trainable_tensors_changed"] > 0
     assert all(c["reward_model"] is not None and c["kl"] is not None for c in m["curve"])
+    check = m["reward_model_check"]  # the demo config allows a weak reward model: recorded either way
+    assert check["trusted"] or check["overridden"]
 
     # The stages' adapters are ordinary models for the evaluation harness.
     ev = evaluate.run(cfg.model_copy(update={"eval": cfg.eval.model_copy(

@@ -1,0 +1,112 @@
+"""Can this reward model be trusted? Its held-out pairwise accuracy next to two baselines that know
+nothing of the reviewers' taste, how well its Bradley-Terry probabilities are calibrated, and how much
+of its score is just response length.
+
+* **accuracy**: share of held-out pairs scored chosen > rejected, with a bootstrap 95 % CI.
+* **length-only baseline**: "the longer response wins" (ties count half).
+* **lexical baseline**: "the response sharing more words with the prompt wins" (ties count half).
+* **calibration**: the Bradley-Terry probability that the chosen side wins, sigmoid(margin): expected
+  calibration error (10 equal-width confidence bins) and Brier score.
+* **length correlation**: Spearman correlation of the reward with the response's length in words,
+  over every held-out response.
+
+``trusted`` holds when the accuracy CI's lower bound lies above both baselines' accuracies; online RL
+refuses a reward model that is not (``online.allow_weak_reward_model`` overrides it, and is recorded).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from harness.stats import bootstrap_ci
+
+__all__ = ["quality_report", "verdict"]
+
+_WORD = re.compile(r"\w+")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _prompt_text(prompt: Any) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    return " ".join(str(m.get("content") or "") for m in prompt if m.get("role") != "assistant")
+
+
+def _overlap(prompt: str, response: str) -> float:
+    p, r = set(_words(prompt)), set(_words(response))
+    return len(p & r) / len(p | r) if p | r else 0.0
+
+
+def _pick(a: float, b: float) -> float:
+    """1 when the chosen side's feature is larger, 0.5 on a tie, 0 otherwise."""
+    return 1.0 if a > b else 0.5 if a == b else 0.0
+
+
+def _rate(values: list[float], seed: int, n_resamples: int) -> dict[str, Any]:
+    lo, hi = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
+    return {"accuracy": float(np.mean(values)) if values else None, "ci_low": lo, "ci_high": hi, "n": len(values)}
+
+
+def _calibration(margins: np.ndarray, bins: int = 10) -> dict[str, float]:
+    p_chosen = 1.0 / (1.0 + np.exp(-margins))
+    confidence = np.maximum(p_chosen, 1.0 - p_chosen)
+    correct = (p_chosen > 0.5).astype(float)
+    ece = 0.0
+    edges = np.linspace(0.5, 1.0, bins + 1)
+    for i in range(bins):
+        inside = (confidence >= edges[i]) & ((confidence < edges[i + 1]) if i < bins - 1 else (confidence <= edges[i + 1]))
+        if inside.any():
+            ece += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return {"ece": float(ece), "brier": float(np.mean((1.0 - p_chosen) ** 2)), "bins": bins,
+            "mean_confidence": float(confidence.mean())}
+
+
+def quality_report(pairs: list[dict[str, Any]], chosen: list[float], rejected: list[float], *, seed: int = 0,
+                   n_resamples: int = 2000) -> dict[str, Any]:
+    """The reward model's trust report on held-out ``pairs`` scored ``chosen`` / ``rejected``."""
+    from scipy.stats import spearmanr
+
+    n = len(pairs)
+    if n == 0:
+        return {"n": 0, "trusted": False, "why": "no held-out pairs: nothing measured"}
+    margins = np.asarray(chosen, dtype=float) - np.asarray(rejected, dtype=float)
+    texts = [(_prompt_text(p["prompt"]), p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs]
+    model = [1.0 if m > 0 else 0.0 for m in margins]  # a tie is an error, as in training's accuracy
+    length = [_pick(len(_words(c)), len(_words(r))) for _, c, r in texts]
+    lexical = [_pick(_overlap(q, c), _overlap(q, r)) for q, c, r in texts]
+    report: dict[str, Any] = {
+        "n": n,
+        "reward_model": _rate(model, seed, n_resamples),
+        "baselines": {"length_only": _rate(length, seed, n_resamples), "lexical_overlap": _rate(lexical, seed, n_resamples)},
+        "calibration": _calibration(margins),
+    }
+    lengths = [len(_words(c)) for _, c, _ in texts] + [len(_words(r)) for _, _, r in texts]
+    rewards = list(map(float, chosen)) + list(map(float, rejected))
+    rho = spearmanr(lengths, rewards).statistic if len(set(lengths)) > 1 and len(set(rewards)) > 1 else math.nan
+    report["length_correlation"] = {"spearman": None if math.isnan(rho) else float(rho), "n": len(lengths)}
+    report["trusted"], report["why"] = verdict(report)
+    return report
+
+
+def verdict(report: dict[str, Any]) -> tuple[bool, str]:
+    """(trusted, the figures in words): the accuracy CI must lie above both baselines."""
+    if not report.get("n"):
+        return False, "no held-out pairs: the reward model's accuracy is not measured"
+    rm = report["reward_model"]
+    base = report["baselines"]
+    lo = rm["ci_low"]
+    shown = (f"held-out accuracy {rm['accuracy']:.2f} [{lo:.2f}, {rm['ci_high']:.2f}] on {report['n']} pairs; "
+             f"length-only baseline {base['length_only']['accuracy']:.2f}, lexical baseline "
+             f"{base['lexical_overlap']['accuracy']:.2f}")
+    beaten = [name for name, b in (("length-only", base["length_only"]), ("lexical", base["lexical_overlap"]))
+              if not (lo is not None and not math.isnan(lo) and lo > b["accuracy"])]
+    if beaten:
+        return False, f"{shown}: the CI's lower bound does not lie above the {' and '.join(beaten)} baseline"
+    return True, f"{shown}: the CI's lower bound lies above both baselines"

@@ -1,0 +1,87 @@
+"""The reward model's trust report: accuracy against baselines, calibration, length correlation; online RL
+refuses an untrusted reward model unless told otherwise (and records it)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from harness.errors import HarnessError
+from rlhf.online import reward_model_check
+from rlhf.reward_quality import quality_report
+
+
+def _pairs(n, seed=0):
+    """Chosen answers are correct facts; which side is longer, and which repeats a word of the question,
+    are coin flips (neither length nor word overlap carries the signal)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        good, bad = "forty hours roll over", "you lose all"
+        if rng.random() < 0.5:
+            good += " into january always"
+        else:
+            bad += " of them at new year"
+        if rng.random() < 0.5:
+            good += " vacation"
+        else:
+            bad += " vacation"
+        out.append({"prompt": [{"role": "user", "content": "what happens to unused vacation?"}],
+                    "chosen": [{"role": "assistant", "content": good}], "rejected": [{"role": "assistant", "content": bad}]})
+    return out
+
+
+def _words(p, side):
+    return len(p[side][0]["content"].split())
+
+
+def test_a_reward_model_that_knows_the_facts_is_trusted():
+    pairs = _pairs(80)
+    report = quality_report(pairs, [2.0] * 80, [-2.0] * 80, seed=1)
+    assert report["reward_model"]["accuracy"] == 1.0 and report["n"] == 80
+    length = report["baselines"]["length_only"]
+    assert 0.3 < length["accuracy"] < 0.7 and length["ci_low"] < length["accuracy"] < length["ci_high"]
+    assert report["trusted"] and "lies above both baselines" in report["why"]
+    assert report["calibration"]["ece"] < 0.05 and report["calibration"]["brier"] < 0.05  # sigmoid(4) = 0.98
+
+
+def test_a_length_detector_is_not_trusted_and_says_why():
+    pairs = _pairs(80)
+    chosen = [float(_words(p, "chosen")) for p in pairs]
+    rejected = [float(_words(p, "rejected")) for p in pairs]
+    report = quality_report(pairs, chosen, rejected, seed=1)
+    rm, length = report["reward_model"], report["baselines"]["length_only"]
+    assert not report["trusted"] and "does not lie above the length-only" in report["why"]
+    assert rm["accuracy"] <= length["accuracy"] + 1e-9
+    assert report["length_correlation"]["spearman"] > 0.95
+
+
+def test_overconfident_coin_flips_are_badly_calibrated():
+    pairs = _pairs(100)
+    rng = random.Random(3)
+    signs = [rng.choice([-1, 1]) for _ in pairs]
+    report = quality_report(pairs, [5.0 * s for s in signs], [0.0] * 100, seed=0)
+    assert 0.35 < report["reward_model"]["accuracy"] < 0.65 and not report["trusted"]
+    assert report["calibration"]["ece"] > 0.3  # ~99 % confident, right half the time
+
+
+def test_no_heldout_pairs_is_not_trusted():
+    assert quality_report([], [], []) == {"n": 0, "trusted": False, "why": "no held-out pairs: nothing measured"}
+
+
+def test_online_refuses_an_untrusted_reward_model_unless_overridden(tmp_path):
+    adapter = tmp_path / "reward" / "adapter"
+    adapter.mkdir(parents=True)
+    with pytest.raises(HarnessError, match="no trust report beside the reward model"):
+        reward_model_check(str(adapter), allow_weak=False)
+    quality = quality_report(_pairs(20), [0.0] * 20, [0.0] * 20)
+    (adapter.parent / "result.json").write_text(json.dumps({
+        "schema_version": 1, "kind": "reward_result", "finished": "t", "fingerprint": "f", "model_path": str(adapter),
+        "model_sha256": "0", "metrics": {"quality": quality}}))
+    with pytest.raises(HarnessError, match="refuses to train against the reward model .*held-out accuracy 0.00") as err:
+        reward_model_check(str(adapter), allow_weak=False)
+    assert "online.allow_weak_reward_model" in err.value.hint
+    check = reward_model_check(str(adapter), allow_weak=True)
+    assert check["overridden"] and not check["trusted"] and "baseline" in check["why"]
