@@ -23,6 +23,7 @@ from harness.stats import bootstrap_ci
 from feedback.agreement import agreement, resolve_labels
 from feedback.push import feedback_dir
 from feedback.pull import UNSAFE_FLAGS, load_tasks
+from feedback.winrate import length_controlled_win_rate
 
 __all__ = ["ExportResult", "run", "build", "unpaired_from_ratings"]
 
@@ -44,13 +45,14 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
         return _from_ratings(rows, tasks, stats, seed)
     resolved = resolve_labels(rows, policy, min_agreement)
     simulated = any(r.get("simulated") for r in rows)
-    prefs, scores = [], []
+    prefs, scores, diffs = [], [], []
     for key in sorted(resolved):
         entry, meta = resolved[key], tasks[key]
         if entry.get("dropped"):
             continue
         if entry["label"] in ("candidate", "incumbent", "tie"):
             scores.append({"candidate": 1.0, "incumbent": 0.0, "tie": 0.5}[entry["label"]])
+            diffs.append(_length_difference(meta))
         if entry["label"] not in ("candidate", "incumbent"):
             continue
         winner, loser = ("candidate", "incumbent") if entry["label"] == "candidate" else ("incumbent", "candidate")
@@ -75,11 +77,17 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
         "dropped": {reason: sum(1 for e in resolved.values() if e.get("dropped") == reason)
                     for reason in ("no_majority", "tie", "both_unacceptable", "low_agreement")},
         **_rates(scores, k, n, seed, unit="tasks"),
+        "length_controlled_win_rate": length_controlled_win_rate(scores, diffs, seed=seed),
         "pairs": len(prefs),
         "agreement": {k2: stats[k2] for k2 in ("krippendorff_alpha_preference_nominal", "krippendorff_alpha_rating_ordinal",
                                                "cohens_kappa_mean", "fleiss_kappa")},
     }
     return prefs, stats, summary
+
+
+def _length_difference(meta: dict[str, Any]) -> float:
+    """The candidate's answer length minus the incumbent's, in words."""
+    return float(len(str(meta["candidate"]["response"]).split()) - len(str(meta["incumbent"]["response"]).split()))
 
 
 def _rates(scores: list[float], flagged: int, reviewed: int, seed: int, unit: str) -> dict[str, Any]:
@@ -135,7 +143,7 @@ def _from_ratings(rows: list[dict], tasks: dict[str, dict], stats: dict, seed: i
     for r in rows:  # grouped by the prompt text itself: user-supplied prompt ids may repeat
         by_prompt.setdefault(tasks[r["task_key"]]["prompt"], {"candidate": [], "incumbent": []})[r["rated"]].append(r)
     meta_by_prompt = {m["prompt"]: m for m in tasks.values()}
-    prefs, scores, incomplete = [], [], 0
+    prefs, scores, diffs, incomplete = [], [], [], 0
     counts = {"candidate": 0, "incumbent": 0, "tie": 0}
     for pid in sorted(by_prompt):
         sides = by_prompt[pid]
@@ -146,9 +154,10 @@ def _from_ratings(rows: list[dict], tasks: dict[str, dict], stats: dict, seed: i
         label = "tie" if mean["candidate"] == mean["incumbent"] else max(mean, key=mean.get)
         counts[label] += 1
         scores.append({"candidate": 1.0, "incumbent": 0.0, "tie": 0.5}[label])
+        meta = meta_by_prompt[pid]
+        diffs.append(_length_difference(meta))
         if label == "tie":
             continue
-        meta = meta_by_prompt[pid]
         loser = "incumbent" if label == "candidate" else "candidate"
         prefs.append({
             "prompt": [{"role": "user", "content": meta["prompt"]}],
@@ -166,6 +175,7 @@ def _from_ratings(rows: list[dict], tasks: dict[str, dict], stats: dict, seed: i
         "simulated": any(r.get("simulated") for r in rows), "policy": "mean_rating", "annotations": len(rows),
         "tasks_reviewed": len({r["task_key"] for r in rows}), "resolved": counts, "dropped": {"incomplete": incomplete},
         **_rates(scores, len(flagged), len(cand_tasks), seed, unit="prompts"), "pairs": len(prefs),
+        "length_controlled_win_rate": length_controlled_win_rate(scores, diffs, seed=seed),
         "agreement": {k: stats[k] for k in ("krippendorff_alpha_rating_ordinal",)},
     }
     return prefs, stats, summary

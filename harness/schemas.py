@@ -154,6 +154,8 @@ class FeedbackSummary(Artifact):
     resolved: dict[str, int]
     dropped: dict[str, int]
     win_rate: Estimate
+    length_controlled_win_rate: dict[str, Any] | None = Field(
+        None, description="The win rate at equal answer lengths (feedback.winrate): a gain that is only length shows here.")
     unsafe_rate: Estimate
     pairs: int
     agreement: dict[str, Any]
