@@ -7,6 +7,7 @@ User errors print one clear message (no traceback) and exit with code 2.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -323,8 +324,15 @@ def config_schema() -> None:
     print(json.dumps(config_model().model_json_schema(), indent=2))
 
 
+def _quiet_datasets() -> None:
+    """datasets' map/filter progress bars (tokenizing, filtering inside the trainers) say nothing to a user
+    and break up the stages' own lines; HF_DATASETS_DISABLE_PROGRESS_BARS=0 brings them back."""
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+
+
 def main(argv: list[str] | None = None) -> int:
     cliutil.ARGV[:] = list(argv if argv is not None else sys.argv[1:])
+    _quiet_datasets()
     try:
         register_plugin_commands()
         # Without standalone mode, click returns the code of a typer.Exit instead of raising it.

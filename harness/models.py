@@ -14,12 +14,14 @@ and pickle-only checkpoints are refused outright.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from harness.builtins import BUILTINS, harness_home, list_builtins, prepare_builtin
@@ -171,6 +173,22 @@ def load_tokenizer(spec: ModelSpec):
     raise AssertionError("unreachable")
 
 
+@contextlib.contextmanager
+def _quiet_loading(quiet: bool) -> Iterator[None]:
+    """No 'Loading weights' bar for a local model: it says nothing and breaks up the stage's own lines
+    (transformers' own switch, restored afterwards)."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    if quiet and was:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if quiet and was:
+            hf_logging.enable_progress_bar()
+
+
 def load_model(spec: ModelSpec, *, dtype: Any = None, quantization_config: Any = None,
                device_map: Any = None, task: str = "causal-lm", is_trainable: bool = False,
                num_labels: int = 1):
@@ -188,10 +206,11 @@ def load_model(spec: ModelSpec, *, dtype: Any = None, quantization_config: Any =
         kw["device_map"] = device_map
     if task != "causal-lm":
         kw["num_labels"] = num_labels
-    try:
-        model = cls.from_pretrained(base.location, **kw)
-    except (OSError, ValueError, EnvironmentError) as exc:
-        raise _wrap_load_error(base, exc) from None
+    with _quiet_loading(base.kind != "hub"):  # a hub download keeps its progress bar
+        try:
+            model = cls.from_pretrained(base.location, **kw)
+        except (OSError, ValueError, EnvironmentError) as exc:
+            raise _wrap_load_error(base, exc) from None
     if spec.kind == "adapter":
         from peft import PeftModel
 

@@ -200,8 +200,10 @@ def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SF
     _log.info(f"tokenized {train_stats['kept']} training examples ({train_stats['tokens']} tokens, "
               f"{train_stats['truncated']} truncated) and {val_stats['kept']} validation examples")
 
-    model = load_model(spec, dtype=dtype, quantization_config=plan.quantization_config,
-                       device_map="cpu" if plan.quantization_config is not None and not torch.cuda.is_available() else None)
+    log_file = out / "train.log"  # the libraries' own loading and data-preparation bars go here
+    with _log.elsewhere(log_file, f"loading the model (details: {log_file})"):
+        model = load_model(spec, dtype=dtype, quantization_config=plan.quantization_config,
+                           device_map="cpu" if plan.quantization_config is not None and not torch.cuda.is_available() else None)
     if plan.method == "freeze":
         methods.freeze_all_but_last(model, plan.trainable_blocks)
     model.config.use_cache = False  # a KV cache is useless while training and costs memory
@@ -221,11 +223,13 @@ def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SF
     if cfg.early_stopping_patience and val_tok:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
 
-    trainer = SFTTrainer(
-        model=model, args=args, train_dataset=Dataset.from_list(train_tok),
-        eval_dataset=Dataset.from_list(val_tok) if val_tok else None,
-        processing_class=tokenizer, peft_config=plan.peft_config, callbacks=callbacks,
-    )
+    with _log.elsewhere(log_file, f"preparing the trainer (details: {log_file})"):
+        trainer = SFTTrainer(
+            model=model, args=args, train_dataset=Dataset.from_list(train_tok),
+            eval_dataset=Dataset.from_list(val_tok) if val_tok else None,
+            processing_class=tokenizer, peft_config=plan.peft_config, callbacks=callbacks,
+        )
+    quiet(trainer, "sft")  # before the first validation: no evaluation bars either
     trainable, total = methods.count_parameters(trainer.model)
     quantized = sum(1 for m in trainer.model.modules()
                     if type(m).__name__ == "Linear4bit" and type(m).__module__.startswith("bitsandbytes"))
@@ -236,7 +240,6 @@ def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SF
         initial_eval = trainer.evaluate()["eval_loss"]
         _log.info(f"validation loss before training: {initial_eval:.4f}")
     started = time.perf_counter()
-    quiet(trainer, "sft")
     train_out = trainer.train(resume_from_checkpoint=last_ckpt)
     elapsed = time.perf_counter() - started
     final_eval = trainer.evaluate()["eval_loss"] if val_tok else None
