@@ -78,7 +78,7 @@ def _review_config(ctx: StageContext, final: bool, against_sft: bool = False) ->
     values: dict[str, Any] = {"candidate": ctx.candidate if final else ctx.model("sft"), "incumbent": ctx.incumbent,
                               "prompt_set": "heldout" if final else "training"}
     if final:
-        title = (fb.project or f"{ctx.config.run.id} review")[:38]  # Label Studio titles: <= 50 characters
+        title = (fb.project or f"{ctx.config.run.id} review")[:35]  # Label Studio titles: <= 50 characters
         values["output_dir"] = ctx.layout.alignment_review if against_sft else ctx.layout.review
         values["project"] = f"{title} (final vs SFT)" if against_sft else f"{title} (final)"
         if against_sft:

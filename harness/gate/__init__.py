@@ -11,6 +11,12 @@ A policy (YAML, validated; ``harness/policies/default.yaml`` ships with the proj
   is at least ``by``; no_regress when it is above ``-by``; within when the whole CI lies in ``±by``.
 * ``kind: feedback`` — on the review summary (``win_rate`` or ``unsafe_rate``): ``at_least`` passes
   when the CI's lower bound reaches it, ``at_most`` when the CI's upper bound stays under it.
+  ``against: incumbent`` (default) reads the final review against the incumbent; ``against: sft`` the
+  review against the SFT-only candidate on held-out prompts (did the preference stages help; it passes
+  by itself when the candidate *is* the SFT model).
+
+Each rule kind has one evaluator (:mod:`harness.gate.rules`, ``EVALUATORS``) reading the evidence
+through :class:`harness.gate.evidence.Evidence`, which checks and hashes every file it hands out.
 
 Missing evidence fails its rule, and so does evidence about another model (fingerprint) or from
 another suite version than the current one. ``run(config) -> GateResult`` writes

@@ -21,4 +21,5 @@ def review_config(tmp_path, ls_data_dir, prepared_data):
         "model.base=builtin:tiny-random", f"run.root={tmp_path / 'runs'}", "run.id=fb",
         f"feedback.data_dir={ls_data_dir}", f"feedback.prompts={prompts}", f"feedback.candidate={adapter}",
         f"feedback.incumbent={incumbent}", "feedback.max_new_tokens=6", f"feedback.project=review {tmp_path.name}",
+        "feedback.prompt_set=all",  # these tests are about Label Studio, not the held-out split
     ])

@@ -231,7 +231,8 @@ def test_until_feedback_pauses_for_real_reviewers(cycle_env, tmp_path, capsys):
     # resumed before anyone labeled: it says how far the reviewers are, and exits 3
     assert main(["cycle", "--resume", "c1"]) == 3
     captured = capsys.readouterr()
-    assert "waiting for reviewers: 0 of 12 tasks have 2 reviews" in captured.err
+    # 8 of the 12 prompts are training prompts; 4 are held out for the final review
+    assert "waiting for reviewers: 0 of 8 tasks have 2 reviews" in captured.err
     assert _result(captured.out)["outcome"] == "waiting"
 
     # With feedback.wait_minutes the cycle keeps checking; the reviewers finish meanwhile and it goes on.
@@ -254,10 +255,10 @@ def test_until_feedback_pauses_for_real_reviewers(cycle_env, tmp_path, capsys):
     finally:
         labeling.join()
     captured = capsys.readouterr()
-    assert "0 of 12 tasks fully reviewed; checking again" in captured.err
+    assert "0 of 8 tasks fully reviewed; checking again" in captured.err
     state = _state(run_dir)
     assert state["stages"]["feedback"]["status"] == "done" and state["stages"]["reward"]["status"] == "done"
-    assert "24 reviews (simulated)" in state["stages"]["feedback"]["summary"]
+    assert "16 reviews (simulated)" in state["stages"]["feedback"]["summary"]
 
 
 def test_cycle_bad_input(cycle_env, tmp_path, capsys):
