@@ -157,10 +157,22 @@ def _inputs(ctx: StageContext) -> dict[str, Any]:
 def _final_review(ctx: StageContext) -> StageResult:
     """The final candidate vs the incumbent (the gate's evidence) and, when a preference stage changed
     the SFT adapter, vs the SFT-only candidate (the alignment effect); both on held-out prompts."""
-    result = _round(ctx, final=True)
-    if ctx.candidate == ctx.model("sft"):
-        return result
-    if not result.status == "done":
+    compare_with_sft = ctx.candidate != ctx.model("sft")
+    second = ""
+    if compare_with_sft:  # both projects exist before the cycle waits for people: one wait, not two
+        from feedback import push
+
+        _label_studio(ctx)
+        pushed = push.run(_review_config(ctx, final=True, against_sft=True))
+        second = f"{pushed.url}/projects/{pushed.project_id}"
+    try:
+        result = _round(ctx, final=True)
+    except Pause as pause:
+        if not second:
+            raise
+        raise Pause(f"{pause} (reviewers also label the comparison with the SFT-only candidate: {second})",
+                    pause.status, pause.exit_code) from None
+    if not compare_with_sft or result.status != "done":
         return result
     alignment = _round(ctx, final=True, against_sft=True)
     return result.model_copy(update={

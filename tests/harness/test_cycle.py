@@ -260,6 +260,16 @@ def test_until_feedback_pauses_for_real_reviewers(cycle_env, tmp_path, capsys):
     assert state["stages"]["feedback"]["status"] == "done" and state["stages"]["reward"]["status"] == "done"
     assert "16 reviews (simulated)" in state["stages"]["feedback"]["summary"]
 
+    # The final review pauses once for people, with both of its projects already in Label Studio.
+    assert main(["cycle", "--resume", "c1", "--until", "review"]) == 0
+    captured = capsys.readouterr()
+    assert _result(captured.out)["outcome"] == "paused"
+    message = " ".join(captured.err.split())
+    assert "reviewers also label the comparison with the SFT-only candidate" in message
+    for folder in (run_dir / "review", run_dir / "review" / "alignment"):
+        tasks = [json.loads(x) for x in (folder / "tasks.jsonl").read_text().splitlines()]
+        assert len(tasks) == 4 and all(t["task_id"] is not None for t in tasks)
+
 
 def test_cycle_bad_input(cycle_env, tmp_path, capsys):
     assert main(["cycle", "--config", str(cycle_env), "--from", "nonsense"]) == 2
