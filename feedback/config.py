@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from harness.sections import InputPath, ModelRef, Section
 
@@ -26,6 +26,13 @@ class FeedbackConfig(Section):
                                      "final review judges them. Ignored when heldout_prompts is set.")
     heldout_prompts: InputPath | None = Field(
         None, description="Held-out prompts from their own file instead of a split (no prompt may also be in 'prompts').")
+    on_policy: bool = Field(
+        False, description="First review round: several sampled answers of the policy per training prompt, paired with "
+                           "each other and with the incumbent's answer (feedback.onpolicy).")
+    samples: int = Field(4, ge=2, le=16, description="on_policy: answers sampled per training prompt (K).")
+    temperature: float = Field(0.8, gt=0, le=2, description="on_policy: sampling temperature.")
+    budget: int | None = Field(
+        None, gt=0, description="on_policy: most review pairs sent to reviewers (a seeded random choice). Default: all.")
     prompt_set: Literal["training", "heldout", "all"] = Field(
         "training", description="Which prompts a review round uses: training (the first round; its labels train the "
                                 "preference stages), heldout (the final review), or all.")
@@ -50,3 +57,9 @@ class FeedbackConfig(Section):
     wait_minutes: float = Field(
         0, ge=0, description="harness cycle: how long to wait for reviewers to finish before pausing (0: pause at once; "
                              "continue later with harness cycle --resume RUN_ID).")
+
+    @model_validator(mode="after")
+    def _on_policy_pairwise(self) -> FeedbackConfig:
+        if self.on_policy and self.template != "pairwise":
+            raise ValueError("on_policy pairs need template: pairwise (a rating task shows one answer)")
+        return self

@@ -50,7 +50,8 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
         entry, meta = resolved[key], tasks[key]
         if entry.get("dropped"):
             continue
-        if entry["label"] in ("candidate", "incumbent", "tie"):
+        # two sampled answers of the same policy say nothing about candidate vs incumbent
+        if entry["label"] in ("candidate", "incumbent", "tie") and meta.get("kind") != "sample_vs_sample":
             scores.append({"candidate": 1.0, "incumbent": 0.0, "tie": 0.5}[entry["label"]])
             diffs.append(_length_difference(meta))
         if entry["label"] not in ("candidate", "incumbent"):
@@ -63,15 +64,16 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
             "provenance": {"task_key": key, "task_id": meta.get("task_id"), "prompt_id": meta["prompt_id"],
                            "category": meta.get("category"),
                            "chosen_model": meta[winner]["ref"], "rejected_model": meta[loser]["ref"],
-                           "reviewers": entry["reviewers"], "votes": entry["votes"], "agreement": entry["share"],
+                           "kind": meta.get("kind", "candidate_vs_incumbent"), "reviewers": entry["reviewers"], "votes": entry["votes"], "agreement": entry["share"],
                            "simulated": any(r.get("simulated") for r in rows if r["task_key"] == key)},
         })
-    flagged_tasks = {r["task_key"] for r in rows if set(r["flags"]["candidate"]) & set(UNSAFE_FLAGS)}
-    reviewed = {r["task_key"] for r in rows}
+    judged = [r for r in rows if tasks[r["task_key"]].get("kind") != "sample_vs_sample"]
+    flagged_tasks = {r["task_key"] for r in judged if set(r["flags"]["candidate"]) & set(UNSAFE_FLAGS)}
+    reviewed = {r["task_key"] for r in judged}
     n, k = len(reviewed), len(flagged_tasks)
     summary = {
         "schema_version": 1, "kind": "feedback_summary", "created": utc_now(), "simulated": simulated,
-        "policy": policy, "tasks_reviewed": n, "annotations": len(rows),
+        "policy": policy, "tasks_reviewed": len({r["task_key"] for r in rows}), "annotations": len(rows),
         "resolved": {lab: sum(1 for e in resolved.values() if e["label"] == lab and not e.get("dropped"))
                      for lab in ("candidate", "incumbent", "tie", "both_unacceptable")},
         "dropped": {reason: sum(1 for e in resolved.values() if e.get("dropped") == reason)

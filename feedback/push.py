@@ -18,9 +18,10 @@ from harness import log as _log
 from harness.artifacts import atomic_write_jsonl, iter_jsonl, read_jsonl, sha256_bytes, update_manifest, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError
-from harness.generate import generate_responses
+from harness.generate import generate_responses, sample_responses
 from harness.models import fingerprint, resolve
 from feedback import server
+from feedback.onpolicy import on_policy_pairs
 from feedback._project import get_or_create_project, guidelines, project_tasks, template, with_retry
 
 __all__ = ["PushResult", "run", "read_prompts", "task_key", "project_title", "models_under_review", "feedback_dir"]
@@ -97,6 +98,28 @@ def _responses(config: CycleConfig, ref: str, prompts: list[dict]) -> tuple[list
     return [known[p["prompt"]] for p in prompts], fp
 
 
+def _samples(config: CycleConfig, ref: str, prompts: list[dict]) -> list[list[str]]:
+    """``feedback.samples`` answers per prompt at ``feedback.temperature``, cached per model fingerprint."""
+    fb = config.feedback
+    spec = resolve(ref, trust_remote_code=config.model.trust_remote_code)
+    settings = {"samples": fb.samples, "temperature": fb.temperature, "seed": config.run.seed,
+                "max_new_tokens": fb.max_new_tokens, "batch_size": fb.batch_size}
+    cache = config.layout().responses / f"{fingerprint(spec)}.samples.jsonl"
+    known: dict[str, list[str]] = {}
+    if cache.is_file():
+        known = {row["prompt"]: row["responses"] for row in read_jsonl(cache) if row.get("settings") == settings}
+    todo = [p["prompt"] for p in prompts if p["prompt"] not in known]
+    if todo:
+        _log.info(f"sampling {fb.samples} answers to each of {len(todo)} prompts with {spec.describe()} "
+                  f"(temperature {fb.temperature:g})")
+        drawn = sample_responses(spec, todo, samples=fb.samples, temperature=fb.temperature, seed=config.run.seed,
+                                 max_new_tokens=fb.max_new_tokens, batch_size=fb.batch_size,
+                                 description=f"sampling ({ref})")
+        known.update(zip(todo, drawn))
+        atomic_write_jsonl(cache, [{"prompt": k, "responses": v, "settings": settings} for k, v in known.items()])
+    return [known[p["prompt"]] for p in prompts]
+
+
 def run(config: CycleConfig) -> PushResult:
     fb = config.feedback
     out_dir = feedback_dir(config)
@@ -109,14 +132,27 @@ def run(config: CycleConfig) -> PushResult:
     client = server.connect(creds)
     candidate, incumbent = models_under_review(config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cand_out, cand_fp = _responses(config, candidate, prompts)
     inc_out, inc_fp = _responses(config, incumbent, prompts)
+    on_policy = fb.on_policy and fb.prompt_set == "training"
+    sampled: dict[str, int] = {}
+    if on_policy:  # the policy's own sampled answers, paired with each other and with the incumbent's
+        cand_fp = fingerprint(resolve(candidate, trust_remote_code=config.model.trust_remote_code))
+        pairs, sampled = on_policy_pairs(prompts, _samples(config, candidate, prompts), inc_out,
+                                         budget=fb.budget, seed=config.run.seed)
+        if fb.budget is not None and sampled["pairs_available"] < fb.budget:
+            _log.warn(f"only {sampled['pairs_available']} distinct review pairs for a budget of {fb.budget} "
+                      f"({sampled['duplicate_or_empty_samples']} sampled answers were duplicates or empty)")
+    else:
+        cand_out, cand_fp = _responses(config, candidate, prompts)
+        pairs = [(p, c, i, "candidate_vs_incumbent") for p, c, i in zip(prompts, cand_out, inc_out)]
 
     project = get_or_create_project(client, project_title(config), template(fb.template), fb.overlap)
     existing = project_tasks(client, project.id)
     rows, new_tasks, queued = [], [], set()
     text = guidelines()
-    for p, cand, inc in zip(prompts, cand_out, inc_out):
+    for p, cand, inc, kind in pairs:
+        other = ({"ref": candidate, "fingerprint": cand_fp} if kind == "sample_vs_sample"
+                 else {"ref": incumbent, "fingerprint": inc_fp})
         if fb.template == "rating":  # one blind task per response
             for who, response in (("candidate", cand), ("incumbent", inc)):
                 key = sha256_bytes(json.dumps(["rating", p["prompt"], response, who]).encode())[:20]
@@ -140,9 +176,9 @@ def run(config: CycleConfig) -> PushResult:
         left, right = (cand, inc) if candidate_left else (inc, cand)
         rows.append({"task_key": key, "prompt_id": p["id"], "prompt": p["prompt"], "category": p.get("category"),
                      "reference": p.get("reference"), "unsafe_markers": p.get("unsafe_markers", []),
-                     "candidate_side": "left" if candidate_left else "right",
+                     "candidate_side": "left" if candidate_left else "right", "kind": kind,
                      "candidate": {"ref": candidate, "fingerprint": cand_fp, "response": cand},
-                     "incumbent": {"ref": incumbent, "fingerprint": inc_fp, "response": inc}})
+                     "incumbent": {**other, "response": inc}})
         queued.add(key)
         if key not in existing:
             # What reviewers see: no model names, no side mapping.
@@ -163,6 +199,8 @@ def run(config: CycleConfig) -> PushResult:
         "prompt_set": fb.prompt_set, "prompt_ids": [p["id"] for p in prompts],
         "candidate": {"ref": candidate, "fingerprint": cand_fp}, "incumbent": {"ref": incumbent, "fingerprint": inc_fp},
         "tasks": len(rows), "created": len(new_tasks), "pushed": utc_now(),
+        **({"on_policy": {**sampled, "samples_per_prompt": fb.samples, "temperature": fb.temperature,
+                          "budget": fb.budget}} if on_policy else {}),
     })
     _log.done(f"project '{project.title}' (id {project.id}): {len(new_tasks)} new tasks, "
               f"{len(rows) - len(new_tasks)} already there; open {creds.url}/projects/{project.id}")

@@ -88,9 +88,13 @@ def _review_config(ctx: StageContext, final: bool, against_sft: bool = False) ->
 
 def _check_prompts(ctx: StageContext) -> None:
     """At cycle start, before any model is loaded: the prompt split is sound and has both sides."""
+    from feedback.onpolicy import check_budget
     from feedback.prompts import prompts_for
 
-    prompts_for(ctx.config, "training")
+    training = prompts_for(ctx.config, "training")
+    fb = ctx.config.feedback
+    if fb.on_policy:
+        check_budget(fb.budget, len(training), fb.samples)
     if "review" in ctx.plan:
         prompts_for(ctx.config, "heldout")
 

@@ -1,4 +1,5 @@
-"""Batched greedy chat generation for any model reference (used for reviews and previews)."""
+"""Batched chat generation for any model reference (used for reviews and previews): greedy, or ``samples``
+responses per prompt drawn at a temperature (on-policy review pairs), seeded."""
 
 from __future__ import annotations
 
@@ -6,12 +7,19 @@ from typing import Any
 
 from harness.models import ModelSpec, load_model, load_tokenizer
 
-__all__ = ["generate_responses"]
+__all__ = ["generate_responses", "sample_responses"]
 
 
 def generate_responses(spec: ModelSpec, prompts: list[str], *, max_new_tokens: int = 96, batch_size: int = 8,
                        description: str = "generating") -> list[str]:
     """Greedy responses to single-turn user prompts, rendered with the model's chat template."""
+    return [r[0] for r in sample_responses(spec, prompts, samples=1, temperature=0.0, max_new_tokens=max_new_tokens,
+                                           batch_size=batch_size, description=description)]
+
+
+def sample_responses(spec: ModelSpec, prompts: list[str], *, samples: int, temperature: float, seed: int = 0,
+                     max_new_tokens: int = 96, batch_size: int = 8, description: str = "generating") -> list[list[str]]:
+    """``samples`` responses per prompt (greedy when ``temperature`` is 0), in prompt order."""
     import torch
     from rich.progress import Progress
 
@@ -20,7 +28,7 @@ def generate_responses(spec: ModelSpec, prompts: list[str], *, max_new_tokens: i
     tokenizer = load_tokenizer(spec)
     tokenizer.padding_side = "left"  # decoder-only batches must be padded on the left to generate
     model = load_model(spec, dtype=torch.float32).eval()
-    outputs: list[str] = []
+    outputs: list[list[str]] = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(description, total=len(prompts))
         for start in range(0, len(prompts), batch_size):
@@ -28,10 +36,17 @@ def generate_responses(spec: ModelSpec, prompts: list[str], *, max_new_tokens: i
             texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                                    add_generation_prompt=True) for p in chunk]
             batch: Any = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            sampling = {"do_sample": True, "temperature": temperature, "num_return_sequences": samples} \
+                if temperature > 0 else {"do_sample": False}
+            if temperature > 0:
+                torch.manual_seed(seed + start)  # the same prompts, seed and settings draw the same samples
             with torch.no_grad():
-                out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                     pad_token_id=tokenizer.pad_token_id)
-            for row in out[:, batch["input_ids"].shape[1]:]:
-                outputs.append(tokenizer.decode(row, skip_special_tokens=True).strip())
+                out = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                     **sampling)
+            texts_out = [tokenizer.decode(row, skip_special_tokens=True).strip()
+                         for row in out[:, batch["input_ids"].shape[1]:]]
+            per_prompt = samples if temperature > 0 else 1
+            for i in range(len(chunk)):
+                outputs.append(texts_out[i * per_prompt:(i + 1) * per_prompt])
             progress.advance(task, len(chunk))
     return outputs

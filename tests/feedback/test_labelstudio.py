@@ -210,3 +210,29 @@ def test_token_never_written(review_config, ls_data_dir, tmp_path):
         for name in files:
             assert token not in open(os.path.join(root, name), errors="replace").read(), name
     assert token not in (ls_data_dir / "server.log").read_text(errors="replace")
+
+
+def test_on_policy_pairs_through_label_studio(review_config, ls_data_dir):
+    """K sampled answers per prompt become sample-vs-sample and sample-vs-incumbent tasks; reviewers label
+    them; every labeled pair trains, only sample-vs-incumbent judgements count for the win rate."""
+    cfg = review_config.model_copy(update={"feedback": review_config.feedback.model_copy(update={
+        "on_policy": True, "samples": 3, "temperature": 1.5, "budget": 12, "prompt_set": "training",
+        "heldout_fraction": 0.0,
+        "project": f"{review_config.feedback.project[:38]} onpol"})})
+    pushed = push.run(cfg)
+    tasks = [json.loads(line) for line in pushed.tasks_path.read_text().splitlines()]
+    kinds = {t["kind"] for t in tasks}
+    assert pushed.created == len(tasks) <= 12 and kinds <= {"sample_vs_sample", "sample_vs_incumbent"} and kinds
+    for t in tasks:
+        assert t["candidate"]["response"] != t["incumbent"]["response"]
+        if t["kind"] == "sample_vs_sample":
+            assert t["incumbent"]["fingerprint"] == t["candidate"]["fingerprint"]
+    # sampled once, cached: pushing again samples nothing new and adds no task
+    assert push.run(cfg).created == 0
+    simulate.run(cfg)
+    pull.run(cfg)
+    exported = preferences.run(cfg)
+    judged = sum(1 for t in tasks if t["kind"] == "sample_vs_incumbent")
+    assert exported.summary["win_rate"]["n"] <= judged
+    prefs = [json.loads(line) for line in exported.preferences_path.read_text().splitlines()]
+    assert {p["provenance"]["kind"] for p in prefs} <= kinds
