@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import log as _log
-from harness.artifacts import atomic_write_json, atomic_write_jsonl, read_jsonl, update_manifest, utc_now
-from harness.schemas import FeedbackSummary, write_artifact
+from harness.artifacts import atomic_write_jsonl, read_jsonl, update_manifest, utc_now
+from harness.schemas import FeedbackAgreement, FeedbackSummary, write_artifact
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.stats import bootstrap_ci
@@ -206,7 +206,7 @@ def run(config: CycleConfig) -> ExportResult:
                   "or both were the same")
         summary["dropped"] = {**summary.get("dropped", {}), "empty_or_identical_pair": len(prefs) - len(usable)}
         summary["pairs"], prefs = len(usable), usable
-    atomic_write_json(out_dir / "agreement.json", stats)
+    write_artifact(out_dir / "agreement.json", FeedbackAgreement(**stats))
     atomic_write_jsonl(out_dir / "preferences.jsonl", prefs)
     write_artifact(out_dir / "summary.json", summary, FeedbackSummary)
     # Unpaired thumbs-up/down for KTO (dpo.objective: kto), from ratings only. Without both kinds there

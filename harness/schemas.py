@@ -23,7 +23,7 @@ from harness.errors import HarnessError
 
 __all__ = [
     "Artifact", "read_artifact", "write_artifact", "artifact_dict", "Estimate", "ModelRef", "PolicyRef",
-    "DataCounts", "DataCard", "EvalSummary", "FeedbackSummary", "FeedbackPull", "PromptSplit", "TrainingResult",
+    "DataCounts", "DataCard", "EvalSummary", "FeedbackSummary", "FeedbackAgreement", "FeedbackPull", "PromptSplit", "TrainingResult",
     "RuleCheck", "RuleOutcome", "GateDecision", "StageRecord", "CycleState", "ARTIFACTS",
 ]
 
@@ -162,6 +162,22 @@ class FeedbackSummary(Artifact):
     unpaired: dict[str, Any] | None = None
 
 
+class FeedbackAgreement(Artifact):
+    """``<run>/feedback/agreement.json``: how much the reviewers agreed (chance-corrected), per pair and reviewer."""
+
+    KIND: ClassVar[str] = "feedback_agreement"
+    kind: Literal["feedback_agreement"] = "feedback_agreement"
+    annotators: list[str]
+    tasks: int = Field(ge=0)
+    annotations: int = Field(ge=0)
+    krippendorff_alpha_preference_nominal: float | None = None
+    krippendorff_alpha_rating_ordinal: float | None = None
+    cohens_kappa_pairs: list[dict[str, Any]] = Field(default_factory=list)
+    cohens_kappa_mean: float | None = None
+    fleiss_kappa: float | None = None
+    per_reviewer: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
 class FeedbackPull(Artifact):
     """``<run>/feedback/pull.json``: when labels were pulled from Label Studio, and how many."""
 
@@ -294,7 +310,7 @@ class CycleState(Artifact):
 
 
 ARTIFACTS: dict[str, type[Artifact]] = {m.KIND: m for m in (
-    DataCard, EvalSummary, FeedbackSummary, FeedbackPull, PromptSplit, TrainingResult, GateDecision, CycleState)}
+    DataCard, EvalSummary, FeedbackSummary, FeedbackAgreement, FeedbackPull, PromptSplit, TrainingResult, GateDecision, CycleState)}
 
 
 def read_artifact(path: str | os.PathLike, model: type[A]) -> A:

@@ -23,7 +23,7 @@ from typing import Any
 
 from harness import log as _log
 from harness.schemas import (
-    Artifact, DataCard, EvalSummary, FeedbackSummary, GateDecision, PromptSplit, TrainingResult, artifact_dict, write_artifact,
+    Artifact, DataCard, EvalSummary, FeedbackAgreement, FeedbackSummary, GateDecision, PromptSplit, TrainingResult, artifact_dict, write_artifact,
 )
 from reports.schema import SCHEMA_PATH, AuditReport
 from harness.artifacts import atomic_write_text, read_json, read_jsonl, utc_now
@@ -153,7 +153,7 @@ def build(config: CycleConfig) -> dict[str, Any]:
     evaluation = [{"role": roles.get(fp, "other"), "fingerprint": fp, **m} for fp, m in models.items()]
     fb_dir = Path(config.gate.feedback_dir or layout.feedback)
     fb_summary = _maybe(fb_dir / "summary.json", FeedbackSummary)
-    agreement = _maybe(fb_dir / "agreement.json")
+    agreement = _maybe(fb_dir / "agreement.json", FeedbackAgreement)
     reviewers = None
     if fb_summary:
         reviewers = {"summary": {k: fb_summary.get(k) for k in ("tasks_reviewed", "annotations", "resolved", "dropped",
