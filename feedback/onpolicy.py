@@ -50,11 +50,13 @@ def on_policy_pairs(prompts: list[dict[str, Any]], samples: list[list[str]], inc
     counts = {"samples": 0, "duplicate_or_empty_samples": 0}
     for row, drawn, inc in zip(prompts, samples, incumbent):
         unique: list[str] = []
+        seen: set[str] = set()
         for text in drawn:
             counts["samples"] += 1
-            if not _norm(text) or _norm(text) in {_norm(u) for u in unique}:
+            if not _norm(text) or _norm(text) in seen:
                 counts["duplicate_or_empty_samples"] += 1
                 continue
+            seen.add(_norm(text))
             unique.append(text)
         pairs += [(row, a, b, "sample_vs_sample") for a, b in combinations(unique, 2)]
         pairs += [(row, a, inc, "sample_vs_incumbent") for a in unique if _norm(a) != _norm(inc) and _norm(inc)]

@@ -39,6 +39,15 @@ class Split:
     heldout: list[dict[str, Any]]
     record: PromptSplit
 
+    def side(self, which: str) -> list[dict[str, Any]]:
+        """The ``training`` or ``heldout`` prompts; an empty held-out side is an error (the final review needs it)."""
+        chosen = self.training if which == "training" else self.heldout
+        if not chosen:
+            raise HarnessError("the held-out review split is empty: the final review has no prompts to judge",
+                               where=self.record.source["path"],
+                               hint="set feedback.heldout_fraction above 0 (e.g. 0.3), or feedback.heldout_prompts to a file")
+        return chosen
+
 
 def _overlap(training: list[dict], heldout: list[dict]) -> list[str]:
     seen = {normalize(p["prompt"]) for p in training}
@@ -103,17 +112,11 @@ def prompts_for(config: Any, which: str) -> list[dict[str, Any]]:
         from feedback.push import read_prompts
 
         return read_prompts(config.feedback.prompts, config.feedback.limit)
-    split = split_prompts(config)
-    chosen = split.training if which == "training" else split.heldout
-    if not chosen:
-        raise HarnessError("the held-out review split is empty: the final review has no prompts to judge",
-                           where=str(config.feedback.prompts),
-                           hint="set feedback.heldout_fraction above 0 (e.g. 0.3), or feedback.heldout_prompts to a file")
-    return chosen
+    return split_prompts(config).side(which)
 
 
-def write_split(config: Any) -> Path:
-    """Record this run's split in ``<run>/prompts/split.json``."""
+def write_split(config: Any, split: Split | None = None) -> Path:
+    """Record this run's split (computed here unless given) in ``<run>/prompts/split.json``."""
     path = config.layout().prompt_split
-    write_artifact(path, split_prompts(config).record)
+    write_artifact(path, (split or split_prompts(config)).record)
     return path

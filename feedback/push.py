@@ -18,7 +18,7 @@ from harness import log as _log
 from harness.artifacts import atomic_write_jsonl, iter_jsonl, read_jsonl, sha256_bytes, update_manifest, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError
-from harness.generate import generate_responses, sample_responses
+from harness.generate import sample_responses
 from harness.models import fingerprint, resolve
 from feedback import server
 from feedback.onpolicy import on_policy_pairs
@@ -76,58 +76,49 @@ def models_under_review(config: CycleConfig) -> tuple[str, str]:
     return candidate, fb.incumbent
 
 
-def _responses(config: CycleConfig, ref: str, prompts: list[dict]) -> tuple[list[str], str]:
-    """Greedy responses of ``ref``, cached per model fingerprint for the whole run (review rounds share them)."""
-    spec = resolve(ref, trust_remote_code=config.model.trust_remote_code)
-    fp = fingerprint(spec)
-    cache = config.layout().responses / f"{fp}.jsonl"
-    known: dict[str, str] = {}
-    if cache.is_file():
-        for row in read_jsonl(cache):
-            if (row.get("max_new_tokens"), row.get("batch_size")) == (config.feedback.max_new_tokens, config.feedback.batch_size):
-                known[row["prompt"]] = row["response"]
-    todo = [p["prompt"] for p in prompts if p["prompt"] not in known]
-    if todo:
-        _log.info(f"generating {len(todo)} responses with {spec.describe()}")
-        for prompt, response in zip(todo, generate_responses(spec, todo, max_new_tokens=config.feedback.max_new_tokens,
-                                                             batch_size=config.feedback.batch_size,
-                                                             description=f"generating ({ref})")):
-            known[prompt] = response
-        atomic_write_jsonl(cache, [{"prompt": k, "response": v, "max_new_tokens": config.feedback.max_new_tokens,
-                                    "batch_size": config.feedback.batch_size} for k, v in known.items()])
-    return [known[p["prompt"]] for p in prompts], fp
-
-
-def _samples(config: CycleConfig, ref: str, prompts: list[dict]) -> list[list[str]]:
-    """``feedback.samples`` answers per prompt at ``feedback.temperature``, cached per model fingerprint."""
+def _generated(config: CycleConfig, ref: str, prompts: list[dict], samples: int = 1) -> tuple[list[list[str]], str]:
+    """``ref``'s answers to ``prompts``: one greedy answer (``samples`` 1), or ``samples`` drawn at
+    ``feedback.temperature``; cached per model fingerprint for the whole run (review rounds share them)."""
     fb = config.feedback
     spec = resolve(ref, trust_remote_code=config.model.trust_remote_code)
-    settings = {"samples": fb.samples, "temperature": fb.temperature, "seed": config.run.seed,
-                "max_new_tokens": fb.max_new_tokens, "batch_size": fb.batch_size}
-    cache = config.layout().responses / f"{fingerprint(spec)}.samples.jsonl"
+    fp = fingerprint(spec)
+    temperature = fb.temperature if samples > 1 else 0.0
+    settings = {"samples": samples, "temperature": temperature, "max_new_tokens": fb.max_new_tokens,
+                "batch_size": fb.batch_size, **({"seed": config.run.seed} if samples > 1 else {})}
+    cache = config.layout().responses / (f"{fp}.samples.jsonl" if samples > 1 else f"{fp}.jsonl")
     known: dict[str, list[str]] = {}
     if cache.is_file():
         known = {row["prompt"]: row["responses"] for row in read_jsonl(cache) if row.get("settings") == settings}
     todo = [p["prompt"] for p in prompts if p["prompt"] not in known]
     if todo:
-        _log.info(f"sampling {fb.samples} answers to each of {len(todo)} prompts with {spec.describe()} "
-                  f"(temperature {fb.temperature:g})")
-        drawn = sample_responses(spec, todo, samples=fb.samples, temperature=fb.temperature, seed=config.run.seed,
+        _log.info(f"sampling {samples} answers to each of {len(todo)} prompts with {spec.describe()} "
+                  f"(temperature {temperature:g})" if samples > 1 else
+                  f"generating {len(todo)} responses with {spec.describe()}")
+        drawn = sample_responses(spec, todo, samples=samples, temperature=temperature, seed=config.run.seed,
                                  max_new_tokens=fb.max_new_tokens, batch_size=fb.batch_size,
-                                 description=f"sampling ({ref})")
+                                 description=f"{'sampling' if samples > 1 else 'generating'} ({ref})")
         known.update(zip(todo, drawn))
         atomic_write_jsonl(cache, [{"prompt": k, "responses": v, "settings": settings} for k, v in known.items()])
-    return [known[p["prompt"]] for p in prompts]
+    return [known[p["prompt"]] for p in prompts], fp
+
+
+def _responses(config: CycleConfig, ref: str, prompts: list[dict]) -> tuple[list[str], str]:
+    """One greedy answer per prompt (see :func:`_generated`)."""
+    answers, fp = _generated(config, ref, prompts)
+    return [a[0] for a in answers], fp
 
 
 def run(config: CycleConfig) -> PushResult:
     fb = config.feedback
     out_dir = feedback_dir(config)
-    from feedback.prompts import prompts_for, write_split
+    from feedback.prompts import split_prompts, write_split
 
-    prompts = prompts_for(config, fb.prompt_set)
-    if fb.prompt_set != "all":
-        write_split(config)
+    if fb.prompt_set == "all":
+        prompts = read_prompts(fb.prompts, fb.limit)
+    else:
+        split = split_prompts(config)
+        prompts = split.side(fb.prompt_set)
+        write_split(config, split)
     creds = server.credentials(fb.url, data_dir=fb.data_dir, token_env=fb.token_env)
     client = server.connect(creds)
     candidate, incumbent = models_under_review(config)
@@ -136,8 +127,8 @@ def run(config: CycleConfig) -> PushResult:
     on_policy = fb.on_policy and fb.prompt_set == "training"
     sampled: dict[str, int] = {}
     if on_policy:  # the policy's own sampled answers, paired with each other and with the incumbent's
-        cand_fp = fingerprint(resolve(candidate, trust_remote_code=config.model.trust_remote_code))
-        pairs, sampled = on_policy_pairs(prompts, _samples(config, candidate, prompts), inc_out,
+        drawn, cand_fp = _generated(config, candidate, prompts, samples=fb.samples)
+        pairs, sampled = on_policy_pairs(prompts, drawn, inc_out,
                                          budget=fb.budget, seed=config.run.seed)
         if fb.budget is not None and sampled["pairs_available"] < fb.budget:
             _log.warn(f"only {sampled['pairs_available']} distinct review pairs for a budget of {fb.budget} "

@@ -89,14 +89,14 @@ def _review_config(ctx: StageContext, final: bool, against_sft: bool = False) ->
 def _check_prompts(ctx: StageContext) -> None:
     """At cycle start, before any model is loaded: the prompt split is sound and has both sides."""
     from feedback.onpolicy import check_budget
-    from feedback.prompts import prompts_for
+    from feedback.prompts import split_prompts
 
-    training = prompts_for(ctx.config, "training")
+    split = split_prompts(ctx.config)
     fb = ctx.config.feedback
     if fb.on_policy:
-        check_budget(fb.budget, len(training), fb.samples)
+        check_budget(fb.budget, len(split.side("training")), fb.samples)
     if "review" in ctx.plan:
-        prompts_for(ctx.config, "heldout")
+        split.side("heldout")
 
 
 def _prepare(ctx: StageContext) -> None:

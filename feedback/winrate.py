@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.stats import resample_statistic
+
 __all__ = ["length_controlled_win_rate"]
 
 
@@ -47,11 +49,10 @@ def length_controlled_win_rate(scores: list[float], length_diffs: list[float], *
     spread = float(np.std(d)) or 1.0
     x = np.tanh(d / spread)
     a, b = _fit(y, x)
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_resamples):
-        idx = rng.integers(0, n, n)
-        boots.append(1.0 / (1.0 + math.exp(-_fit(y[idx], x[idx])[0])))
-    lo, hi = (float(v) for v in np.percentile(boots, [2.5, 97.5]))
+
+    def at_equal_length(idx: list[int]) -> float:
+        return 1.0 / (1.0 + math.exp(-_fit(y[idx], x[idx])[0]))
+
+    lo, hi = resample_statistic(list(range(n)), at_equal_length, n_resamples=n_resamples, seed=seed)
     return {"estimate": 1.0 / (1.0 + math.exp(-a)), "ci_low": lo, "ci_high": hi, "n": n, "definition": definition,
             "length_coefficient": b, "mean_length_difference": float(d.mean())}

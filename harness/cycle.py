@@ -24,7 +24,7 @@ from harness.artifacts import stable_hash, utc_now
 from harness.schemas import CycleState, artifact_dict, write_artifact
 from harness.config import CycleConfig
 from harness.errors import HarnessError, describe, stage_failure
-from harness.plugins import plan, stages
+from harness.plugins import in_cycle_order, plan, stages
 from harness.stage import COMPLETE, EXIT_REJECTED, EXIT_WAITING, Pause, Stage, StageContext, StageResult
 
 __all__ = ["CycleResult", "run", "preview", "plan", "state_path", "EXIT_REJECTED", "EXIT_WAITING"]
@@ -112,9 +112,8 @@ class _Runner:
 
     def run(self) -> CycleResult:
         cfg, n = self.config, len(self.stages)
-        rank = {s.section: i for i, s in reversed(list(enumerate(self.stages.values())))}  # in cycle order
-        missing = sorted((s for s in type(cfg).model_fields if s not in cfg.model_fields_set and s not in _NOT_A_STAGE),
-                         key=lambda s: rank.get(s, len(rank)))
+        missing = in_cycle_order(s for s in type(cfg).model_fields
+                                 if s not in cfg.model_fields_set and s not in _NOT_A_STAGE)
         if missing:
             _log.info(f"the config has no {', '.join(missing)} section{'s' if len(missing) > 1 else ''}: "
                       "using the defaults ('harness config show' prints them)")

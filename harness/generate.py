@@ -7,14 +7,7 @@ from typing import Any
 
 from harness.models import ModelSpec, load_model, load_tokenizer
 
-__all__ = ["generate_responses", "sample_responses"]
-
-
-def generate_responses(spec: ModelSpec, prompts: list[str], *, max_new_tokens: int = 96, batch_size: int = 8,
-                       description: str = "generating") -> list[str]:
-    """Greedy responses to single-turn user prompts, rendered with the model's chat template."""
-    return [r[0] for r in sample_responses(spec, prompts, samples=1, temperature=0.0, max_new_tokens=max_new_tokens,
-                                           batch_size=batch_size, description=description)]
+__all__ = ["sample_responses"]
 
 
 def sample_responses(spec: ModelSpec, prompts: list[str], *, samples: int, temperature: float, seed: int = 0,

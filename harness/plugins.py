@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import functools
 from importlib import metadata
+from collections.abc import Iterable
 from typing import Any, Callable
 
 from harness.errors import HarnessError
 from harness.stage import Stage
 
-__all__ = ["stages", "plan", "command_registrars", "plugin_sections", "STAGE_GROUP", "SECTION_GROUP", "COMMAND_GROUP"]
+__all__ = ["stages", "plan", "command_registrars", "plugin_sections", "in_cycle_order", "STAGE_GROUP", "SECTION_GROUP", "COMMAND_GROUP"]
 
 STAGE_GROUP = "harness.stages"
 SECTION_GROUP = "harness.sections"
@@ -91,5 +92,13 @@ def plugin_sections(kernel_sections: set[str]) -> dict[str, type]:
             if out.get(stage.section, stage.config) is not stage.config:
                 raise HarnessError(f"two plugins bring a config section named '{stage.section}'", hint="rename one of them")
             out[stage.section] = stage.config
-    rank = {s.section: i for i, s in reversed(list(enumerate(stages().values())))}
-    return dict(sorted(out.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+    return {name: out[name] for name in in_cycle_order(out)}
+
+
+def in_cycle_order(sections: Iterable[str]) -> list[str]:
+    """Section names ordered by the first registered stage that reads each (others last, in their order)."""
+    rank: dict[str, int] = {}
+    for i, stage in enumerate(stages().values()):
+        if stage.section:
+            rank.setdefault(stage.section, i)
+    return sorted(sections, key=lambda s: rank.get(s, len(rank)))

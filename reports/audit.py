@@ -360,8 +360,9 @@ def run(config: CycleConfig, *, pdf: bool | None = None, renderer: str | None = 
     out.mkdir(parents=True, exist_ok=True)
 
     def write() -> tuple[Path, Path]:
-        checked = AuditReport.model_validate(doc).model_dump(mode="json")  # the schema in reports/schema.py
-        return atomic_write_text(out / "audit.html", render_html(checked)), write_artifact(out / "audit.json", AuditReport(**checked))
+        report = AuditReport.model_validate(doc)  # the schema in reports/schema.py
+        return (atomic_write_text(out / "audit.html", render_html(report.model_dump(mode="json"))),
+                write_artifact(out / "audit.json", report))
 
     html, json_path = write()
     pdf_path = None
