@@ -25,7 +25,7 @@ from feedback.push import feedback_dir
 from feedback.pull import UNSAFE_FLAGS, load_tasks
 from feedback.winrate import length_controlled_win_rate
 
-__all__ = ["ExportResult", "run", "build", "unpaired_from_ratings"]
+__all__ = ["ExportResult", "run", "build", "unpaired_from_ratings", "aspect_breakdown"]
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,29 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
         **_rates(scores, k, n, seed, unit="tasks"),
         "length_controlled_win_rate": length_controlled_win_rate(scores, diffs, seed=seed),
         "pairs": len(prefs),
+        "aspects": aspect_breakdown(judged, seed=seed),
         "agreement": {k2: stats[k2] for k2 in ("krippendorff_alpha_preference_nominal", "krippendorff_alpha_rating_ordinal",
                                                "cohens_kappa_mean", "fleiss_kappa")},
     }
     return prefs, stats, summary
+
+
+def aspect_breakdown(rows: list[dict[str, Any]], *, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Per rubric aspect (facts, safe, ...): how often reviewers found the candidate better, the
+    incumbent better, or both the same, and the candidate's aspect win rate (better 1, same 0.5,
+    worse 0; averaged per task over its reviewers, bootstrap 95 % CI over tasks)."""
+    per: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        for aspect, who in (r.get("aspects") or {}).items():
+            per.setdefault(aspect, {}).setdefault(r["task_key"], []).append({"candidate": 1.0, "incumbent": 0.0, "tie": 0.5}[who])
+    out = {}
+    for aspect in sorted(per):
+        scores = [sum(v) / len(v) for v in per[aspect].values()]
+        flat = [x for v in per[aspect].values() for x in v]
+        lo, hi = bootstrap_ci(scores, seed=seed)
+        out[aspect] = {"candidate_better": flat.count(1.0), "incumbent_better": flat.count(0.0), "same": flat.count(0.5),
+                       "win_rate": {"estimate": sum(scores) / len(scores), "ci_low": lo, "ci_high": hi, "n": len(scores)}}
+    return out
 
 
 def _length_difference(meta: dict[str, Any]) -> float:

@@ -4,7 +4,8 @@
 ``projects.exports``), stores it as ``<run>/feedback/export.json``, and merges its annotations into
 ``annotations.jsonl`` keyed by annotation id: pulling again, or after a server restart, neither loses
 nor duplicates anything. Each row says which model the reviewer preferred (mapped back from the
-blind left/right), the safety flags per model, the rating, the rationale and the lead time.
+blind left/right), the safety flags per model, the per-aspect verdicts when given (facts, safe, no
+invented numbers, concise), the rating, the rationale and the lead time.
 Annotation shapes we do not know are skipped and counted, never fatal.
 """
 
@@ -63,6 +64,8 @@ def normalize_annotation(annotation: dict[str, Any], task: dict[str, Any], meta:
             fields["overall"] = value["choices"][0]
         elif name in ("flags_left", "flags_right", "flags") and kind == "choices":
             fields[name] = list(value.get("choices", []))
+        elif name.startswith("aspect_") and kind == "choices" and value.get("choices"):
+            fields.setdefault("aspects", {})[name[len("aspect_"):]] = value["choices"][0].lower()
         elif name == "rating" and kind == "rating" and isinstance(value.get("rating"), (int, float)):
             fields["rating"] = int(value["rating"])
         elif name == "rationale" and kind == "textarea":
@@ -92,7 +95,9 @@ def normalize_annotation(annotation: dict[str, Any], task: dict[str, Any], meta:
     else:
         return None, "no_preference"
     other = "right" if side == "left" else "left"
-    return {**common, "choice": choice,
+    who = {side: "candidate", other: "incumbent", "same": "tie"}
+    aspects = {a: who[v] for a, v in fields.get("aspects", {}).items() if v in who}
+    return {**common, "choice": choice, **({"aspects": aspects} if aspects else {}),
             "flags": {"candidate": fields.get(f"flags_{side}", []), "incumbent": fields.get(f"flags_{other}", [])}}, None
 
 

@@ -1,17 +1,17 @@
 """Scripted reviewers for the unattended demo: they annotate through the real Label Studio API.
 
 Each scripted reviewer is its own Label Studio user (``scripted-reviewer-N@harness.local``; every
-row they produce is marked ``simulated``). Rules: a response containing one of the prompt's
-``unsafe_markers`` is flagged and loses; otherwise the response whose words overlap more with the
-handbook reference wins, or it is a tie when both are about equal; the rating follows the winner's
-overlap. With probability ``feedback.simulate_noise[i]`` reviewer ``i`` answers at random instead,
-so reviewers disagree the way people do.
+row they produce is marked ``simulated``). They judge *blind*: from each task they read only what a
+person sees in Label Studio (the prompt and the shuffled left and right answers), plus the handbook's
+answer to the prompt and its unsafe phrases (``reference``, ``unsafe_markers`` in the prompt file),
+and apply the fixed rubric of :mod:`feedback.rubric` (facts right, safe, no invented numbers,
+concise), recording a verdict per aspect. With probability ``feedback.simulate_noise[i]`` reviewer
+``i`` answers at random instead, so reviewers disagree the way people do.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +21,11 @@ from feedback import server
 from feedback._project import find_project, with_retry
 from feedback.pull import SIMULATED_PREFIX, load_tasks
 from feedback.push import feedback_dir, project_title
+from feedback.rubric import aspect_scores, judge_pair
 
-__all__ = ["SimulateResult", "run", "judge"]
+__all__ = ["SimulateResult", "run", "pairwise_result"]
 
-_WORD = re.compile(r"[a-z0-9$%]+")
+ASPECT_CHOICE = {"left": "Left", "right": "Right", "same": "Same"}
 
 
 @dataclass(frozen=True)
@@ -33,70 +34,42 @@ class SimulateResult:
     reviewers: list[str]
 
 
-def _overlap(response: str, reference: str | None) -> float:
-    if not reference:
-        return 0.0
-    ref = set(_WORD.findall(reference.lower()))
-    got = set(_WORD.findall(response.lower()))
-    return len(ref & got) / len(ref) if ref else 0.0
+def _knowledge(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a reviewer holding the handbook knows about a prompt (nothing about the models)."""
+    return {"prompt": meta["prompt"], "reference": meta.get("reference"), "unsafe_markers": meta.get("unsafe_markers")}
 
 
-def _unsafe(response: str, markers: list[str]) -> bool:
-    text = response.lower()
-    return any(m.lower() in text for m in markers or [])
-
-
-def judge(meta: dict[str, Any], rng: random.Random, noise: float) -> dict[str, Any]:
-    """A scripted judgement in our own terms (sides are candidate/incumbent)."""
-    cand, inc = meta["candidate"]["response"], meta["incumbent"]["response"]
-    flags = {"candidate": ["Harmful"] if _unsafe(cand, meta.get("unsafe_markers")) else [],
-             "incumbent": ["Harmful"] if _unsafe(inc, meta.get("unsafe_markers")) else []}
-    if rng.random() < noise:
-        choice = rng.choice(["candidate", "incumbent", "tie"])
-        return {"choice": choice, "flags": flags, "rating": rng.randint(1, 5), "rationale": "(quick judgement)"}
-    sc, si = _overlap(cand, meta.get("reference")), _overlap(inc, meta.get("reference"))
-    if flags["candidate"] and flags["incumbent"]:
-        return {"choice": "both_unacceptable", "flags": flags, "rating": 1, "rationale": "Both responses are unsafe."}
-    if flags["candidate"] or flags["incumbent"]:
-        choice = "incumbent" if flags["candidate"] else "candidate"
-        why = "The other response helps with something the handbook forbids."
-    elif abs(sc - si) < 0.05:
-        choice, why = "tie", "Both match the handbook about equally."
-    else:
-        choice = "candidate" if sc > si else "incumbent"
-        why = "Closer to the handbook's answer."
-    best = max(sc, si)
-    return {"choice": choice, "flags": flags, "rating": 1 + round(4 * best), "rationale": why}
-
-
-def _rating_result(meta: dict[str, Any], rng: random.Random, noise: float) -> list[dict[str, Any]]:
-    """Rating mode: rate the one response shown; flag it when it contains an unsafe marker."""
-    response = meta[meta["rated"]]["response"]
-    unsafe = _unsafe(response, meta.get("unsafe_markers"))
-    rating = rng.randint(1, 5) if rng.random() < noise else (1 if unsafe else 1 + round(4 * _overlap(response, meta.get("reference"))))
+def _rating_result(info: dict[str, Any], response: str, rng: random.Random, noise: float) -> list[dict[str, Any]]:
+    """Rating mode: rate the one response shown by the same rubric; flag it when it is unsafe."""
+    s = aspect_scores(response, info["prompt"], info.get("reference"), info.get("unsafe_markers"))
+    unsafe = s["safe"] == 0.0
+    rating = rng.randint(1, 5) if rng.random() < noise else (
+        1 if unsafe else max(1, min(5, 1 + round(4 * s["facts"]) - (s["no_invented_numbers"] < 1))))
     result: list[dict[str, Any]] = []
     if unsafe:
         result.append({"from_name": "flags", "to_name": "prompt", "type": "choices", "value": {"choices": ["Harmful"]}})
     result.append({"from_name": "rating", "to_name": "prompt", "type": "rating", "value": {"rating": rating}})
     result.append({"from_name": "rationale", "to_name": "prompt", "type": "textarea",
-                   "value": {"text": ["Unsafe." if unsafe else "Rated by agreement with the handbook."]}})
+                   "value": {"text": ["Unsafe." if unsafe else "Rated by the handbook rubric."]}})
     return result
 
 
-def _result(j: dict[str, Any], candidate_side: str) -> list[dict[str, Any]]:
-    other = "right" if candidate_side == "left" else "left"
+def pairwise_result(j: dict[str, Any]) -> list[dict[str, Any]]:
+    """A :func:`feedback.rubric.judge_pair` judgement as Label Studio annotation results."""
     result: list[dict[str, Any]] = []
-    if j["choice"] in ("candidate", "incumbent"):
-        selected = candidate_side if j["choice"] == "candidate" else other
+    if j["choice"] in ("left", "right"):
         result.append({"from_name": "comparison", "to_name": "left,right", "type": "pairwise",
-                       "value": {"selected": selected}})
+                       "value": {"selected": j["choice"]}})
     else:
         label = "Tie" if j["choice"] == "tie" else "Both unacceptable"
         result.append({"from_name": "overall", "to_name": "prompt", "type": "choices", "value": {"choices": [label]}})
-    for who, side in (("candidate", candidate_side), ("incumbent", other)):
-        if j["flags"][who]:
+    for side in ("left", "right"):
+        if j["flags"][side]:
             result.append({"from_name": f"flags_{side}", "to_name": side, "type": "choices",
-                           "value": {"choices": j["flags"][who]}})
+                           "value": {"choices": j["flags"][side]}})
+    for aspect, verdict in j.get("aspects", {}).items():
+        result.append({"from_name": f"aspect_{aspect}", "to_name": "prompt", "type": "choices",
+                       "value": {"choices": [ASPECT_CHOICE[verdict]]}})
     result.append({"from_name": "rating", "to_name": "prompt", "type": "rating", "value": {"rating": j["rating"]}})
     result.append({"from_name": "rationale", "to_name": "prompt", "type": "textarea", "value": {"text": [j["rationale"]]}})
     return result
@@ -121,8 +94,9 @@ def run(config: CycleConfig) -> SimulateResult:
 
         raise HarnessError(f"Label Studio has no project '{project_title(config)}'", hint="run 'harness feedback push' first")
     reviewers = [_reviewer(client, i + 1) for i in range(fb.reviewers)]
-    done = {(t.id, a["completed_by"]) for t in with_retry("listing tasks", lambda: list(
-        client.tasks.list(project=project.id, fields="all"))) for a in (t.annotations or [])}
+    listed = with_retry("listing tasks", lambda: list(client.tasks.list(project=project.id, fields="all")))
+    shown = {t.id: dict(t.data or {}) for t in listed}  # what the reviewer sees: prompt, left, right
+    done = {(t.id, a["completed_by"]) for t in listed for a in (t.annotations or [])}
     created = 0
     for i, user in enumerate(reviewers):
         noise = fb.simulate_noise[i % len(fb.simulate_noise)] if fb.simulate_noise else 0.0
@@ -130,10 +104,11 @@ def run(config: CycleConfig) -> SimulateResult:
             if meta.get("task_id") is None or (meta["task_id"], user.id) in done:
                 continue
             rng = random.Random(f"{config.run.seed}:{user.email}:{key}")
+            data, info = shown.get(meta["task_id"], {}), _knowledge(meta)
             if meta.get("mode") == "rating":
-                result = _rating_result(meta, rng, noise)
+                result = _rating_result(info, str(data.get("response", "")), rng, noise)
             else:
-                result = _result(judge(meta, rng, noise), meta["candidate_side"])
+                result = pairwise_result(judge_pair(info, str(data.get("left", "")), str(data.get("right", "")), rng, noise))
             with_retry("saving an annotation", lambda: client.annotations.create(
                 id=meta["task_id"], result=result, completed_by=user.id, lead_time=round(rng.uniform(8, 60), 1)),
                 already_done=lambda: any(a.completed_by == user.id for a in client.annotations.list(id=meta["task_id"])))

@@ -158,6 +158,9 @@ class FeedbackSummary(Artifact):
         None, description="The win rate at equal answer lengths (feedback.winrate): a gain that is only length shows here.")
     unsafe_rate: Estimate
     pairs: int
+    aspects: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per rubric aspect (facts, safe, no_invented_numbers, concise): counts of "
+                                          "candidate better / incumbent better / same and the aspect win rate with its CI.")
     agreement: dict[str, Any]
     unpaired: dict[str, Any] | None = None
 

@@ -158,7 +158,7 @@ def build(config: CycleConfig) -> dict[str, Any]:
     if fb_summary:
         reviewers = {"summary": {k: fb_summary.get(k) for k in ("tasks_reviewed", "annotations", "resolved", "dropped",
                                                               "win_rate", "length_controlled_win_rate", "unsafe_rate",
-                                                              "simulated", "policy")},
+                                                              "aspects", "simulated", "policy")},
                      "agreement": {k: (agreement or {}).get(k) for k in ("annotators", "krippendorff_alpha_preference_nominal",
                                                                          "krippendorff_alpha_rating_ordinal", "cohens_kappa_mean",
                                                                          "fleiss_kappa", "per_reviewer")},

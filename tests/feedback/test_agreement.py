@@ -66,11 +66,15 @@ def test_normalize_maps_sides_and_skips_unknown_shapes():
     ann = {"id": 5, "completed_by": 3, "lead_time": 2.0, "result": [
         {"from_name": "comparison", "type": "pairwise", "value": {"selected": "right"}},
         {"from_name": "flags_right", "type": "choices", "value": {"choices": ["Privacy"]}},
+        {"from_name": "aspect_facts", "type": "choices", "value": {"choices": ["Right"]}},
+        {"from_name": "aspect_concise", "type": "choices", "value": {"choices": ["Same"]}},
+        {"from_name": "aspect_safe", "type": "choices", "value": {"choices": ["Left"]}},
         {"from_name": "rating", "type": "rating", "value": {"rating": 4}},
         {"from_name": "rationale", "type": "textarea", "value": {"text": ["ok"]}}]}
     row, why = normalize_annotation(ann, {"id": 1}, meta, {3: "scripted-reviewer-1@harness.local"})
     assert why is None and row["choice"] == "candidate" and row["flags"] == {"candidate": ["Privacy"], "incumbent": []}
     assert row["simulated"] and row["rating"] == 4 and row["rationale"] == "ok"
+    assert row["aspects"] == {"facts": "candidate", "concise": "tie", "safe": "incumbent"}  # sides mapped back
     odd = {"id": 6, "result": [{"from_name": "sentiment", "type": "labels", "value": {"labels": ["x"]}}]}
     assert normalize_annotation(odd, {"id": 1}, meta, {}) == (None, "unknown_shape")
     assert normalize_annotation({"id": 7, "result": []}, {"id": 1}, meta, {}) == (None, "no_preference")

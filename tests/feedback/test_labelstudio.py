@@ -84,7 +84,7 @@ def test_round_trip_with_two_reviewers(review_config, ls_data_dir, tmp_path):
 
 
 def test_scripted_reviewers_and_restart_between_pulls(review_config, ls_data_dir):
-    push.run(review_config)
+    pushed = push.run(review_config)
     sim = simulate.run(review_config)
     assert sim.annotations == 8 and len(sim.reviewers) == 2
     assert simulate.run(review_config).annotations == 0, "scripted reviewers do not annotate twice"
@@ -92,6 +92,20 @@ def test_scripted_reviewers_and_restart_between_pulls(review_config, ls_data_dir
     assert first.annotations == 8
     rows = [json.loads(line) for line in first.annotations_path.read_text().splitlines()]
     assert all(r["simulated"] for r in rows)
+    # Blind: every careful (not quick) verdict is the rubric applied to what Label Studio shows, left/right.
+    import random
+
+    from feedback.rubric import ASPECTS, judge_pair
+
+    shown = {t.id: t.data for t in _client(ls_data_dir).tasks.list(project=pushed.project_id, fields="all")}
+    metas = {t["task_key"]: t for t in map(json.loads, pushed.tasks_path.read_text().splitlines())}
+    careful = [r for r in rows if r["rationale"] != "(quick judgement)"]
+    assert careful and all(set(r["aspects"]) == set(ASPECTS) for r in careful)
+    for r in careful:
+        meta, data = metas[r["task_key"]], shown[r["task_id"]]
+        j = judge_pair(meta, data["left"], data["right"], random.Random(0), 0.0)
+        to_model = {meta["candidate_side"]: "candidate", "tie": "tie", "both_unacceptable": "both_unacceptable"}
+        assert to_model.get(j["choice"], "incumbent") == r["choice"]
     # Kill the server, bring it back, add one review, pull: nothing lost, nothing duplicated.
     server.stop(ls_data_dir)
     with pytest.raises(HarnessError, match="no Label Studio server is reachable"):
@@ -107,6 +121,7 @@ def test_scripted_reviewers_and_restart_between_pulls(review_config, ls_data_dir
     assert len(ids) == len(set(ids))
     summary = preferences.run(review_config).summary
     assert summary["simulated"] is True
+    assert set(summary["aspects"]) == set(ASPECTS) and summary["aspects"]["facts"]["win_rate"]["n"] >= 1
 
 
 def test_rating_only_review(review_config, ls_data_dir, tmp_path):

@@ -58,5 +58,5 @@ def test_the_cycle_refuses_an_impossible_budget_before_loading_any_model(tmp_pat
     code = main(["cycle", "--config", str(DEMO), "run.id=bad", "feedback.on_policy=true", "feedback.samples=2",
                  "feedback.budget=100000", "gate.incumbent=builtin:smollm2-135m-instruct"])
     assert code == 2 and time.monotonic() - started < 30
-    assert "feedback.budget is 100000 review pairs, but 46 training prompts" in " ".join(capsys.readouterr().err.split())
+    assert "feedback.budget is 100000 review pairs, but 306 training prompts" in " ".join(capsys.readouterr().err.split())
     assert not (tmp_path / "home" / "models").exists()
