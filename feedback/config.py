@@ -33,6 +33,13 @@ class FeedbackConfig(Section):
     temperature: float = Field(0.8, gt=0, le=2, description="on_policy: sampling temperature.")
     budget: int | None = Field(
         None, gt=0, description="on_policy: most review pairs sent to reviewers (a seeded random choice). Default: all.")
+    select: Literal["random", "uncertainty", "disagreement"] = Field(
+        "random", description="on_policy with rounds > 1: how later rounds choose pairs (feedback.active): random, the "
+                              "pairs a reward-model ensemble is least sure of, or those its members disagree on most.")
+    rounds: int = Field(1, ge=1, le=20, description="on_policy: labeling rounds the budget is split into (the first is random).")
+    ensemble: int = Field(5, ge=2, le=20, description="select: members of the reward-model ensemble (bootstrap samples).")
+    encoder: ModelRef = Field("builtin:minilm-l6", description="select: sentence encoder the ensemble's reward models "
+                                                               "read answers with (frozen; any encoder, local or hub).")
     prompt_set: Literal["training", "heldout", "all"] = Field(
         "training", description="Which prompts a review round uses: training (the first round; its labels train the "
                                 "preference stages), heldout (the final review), or all.")
@@ -43,7 +50,7 @@ class FeedbackConfig(Section):
         "pairwise", description="pairwise: compare two responses; rating: rate each response alone (preferences from mean ratings).")
     overlap: int = Field(2, ge=1, le=10, description="Reviewers per task.")
     max_new_tokens: int = Field(96, gt=0, description="Longest generated response.")
-    batch_size: int = Field(8, gt=0, description="Prompts generated at once.")
+    batch_size: int = Field(32, gt=0, description="Prompts generated at once (on 2 CPU cores 48 at once is 2.2x faster than 8).")
     limit: int | None = Field(None, gt=0, description="Use only the first N review prompts.")
     reviewers: int = Field(2, ge=1, le=10, description="Scripted reviewers for 'harness feedback simulate'.")
     simulate_noise: list[float] = Field(default_factory=lambda: [0.05, 0.2],
@@ -62,4 +69,12 @@ class FeedbackConfig(Section):
     def _on_policy_pairwise(self) -> FeedbackConfig:
         if self.on_policy and self.template != "pairwise":
             raise ValueError("on_policy pairs need template: pairwise (a rating task shows one answer)")
+        if (self.rounds > 1 or self.select != "random") and not (self.on_policy and self.budget):
+            raise ValueError("labeling rounds and feedback.select choose among on-policy pairs under a budget: "
+                             "set feedback.on_policy: true and feedback.budget")
+        if self.select != "random" and self.rounds < 2:
+            raise ValueError(f"feedback.select: {self.select} ranks pairs after a first, random round: "
+                             "set feedback.rounds to 2 or more")
+        if self.budget is not None and self.budget < self.rounds:
+            raise ValueError(f"feedback.budget ({self.budget}) is smaller than feedback.rounds ({self.rounds})")
         return self

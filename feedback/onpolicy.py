@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-__all__ = ["OnPolicyPair", "on_policy_pairs", "max_pairs", "check_budget"]
+__all__ = ["OnPolicyPair", "on_policy_pairs", "within_budget", "max_pairs", "check_budget"]
 
 _WS = re.compile(r"\s+")
 
@@ -61,9 +61,14 @@ def on_policy_pairs(prompts: list[dict[str, Any]], samples: list[list[str]], inc
         pairs += [(row, a, b, "sample_vs_sample") for a, b in combinations(unique, 2)]
         pairs += [(row, a, inc, "sample_vs_incumbent") for a in unique if _norm(a) != _norm(inc) and _norm(inc)]
     counts["pairs_available"] = len(pairs)
-    if budget is not None and len(pairs) > budget:
-        rng = random.Random(f"on-policy:{seed}")
-        chosen = set(rng.sample(range(len(pairs)), budget))
-        pairs = [p for i, p in enumerate(pairs) if i in chosen]
+    pairs = within_budget(pairs, budget, seed)
     counts["pairs_sent"] = len(pairs)
     return pairs, counts
+
+
+def within_budget(pairs: list[OnPolicyPair], budget: int | None, seed: int) -> list[OnPolicyPair]:
+    """At most ``budget`` of ``pairs``: a seeded random choice, in their original order."""
+    if budget is None or len(pairs) <= budget:
+        return list(pairs)
+    chosen = set(random.Random(f"on-policy:{seed}").sample(range(len(pairs)), budget))
+    return [p for i, p in enumerate(pairs) if i in chosen]

@@ -21,10 +21,10 @@ from harness.errors import HarnessError
 from harness.generate import sample_responses
 from harness.models import fingerprint, resolve
 from feedback import server
-from feedback.onpolicy import on_policy_pairs
+from feedback.onpolicy import on_policy_pairs, within_budget
 from feedback._project import get_or_create_project, guidelines, project_tasks, template, with_retry
 
-__all__ = ["PushResult", "run", "read_prompts", "task_key", "project_title", "models_under_review", "feedback_dir"]
+__all__ = ["PushResult", "Pool", "run", "candidate_pool", "read_prompts", "task_key", "project_title", "models_under_review", "feedback_dir"]
 
 
 @dataclass(frozen=True)
@@ -108,32 +108,62 @@ def _responses(config: CycleConfig, ref: str, prompts: list[dict]) -> tuple[list
     return [a[0] for a in answers], fp
 
 
-def run(config: CycleConfig) -> PushResult:
+def _prompts(config: CycleConfig) -> list[dict[str, Any]]:
     fb = config.feedback
-    out_dir = feedback_dir(config)
     from feedback.prompts import split_prompts, write_split
 
     if fb.prompt_set == "all":
-        prompts = read_prompts(fb.prompts, fb.limit)
-    else:
-        split = split_prompts(config)
-        prompts = split.side(fb.prompt_set)
-        write_split(config, split)
+        return read_prompts(fb.prompts, fb.limit)
+    split = split_prompts(config)
+    write_split(config, split)
+    return split.side(fb.prompt_set)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Every on-policy review pair of the training prompts (no budget applied) and where it came from."""
+
+    prompts: list[dict[str, Any]]
+    pairs: list[Any]  # OnPolicyPair: (prompt row, answer a, answer b, kind)
+    counts: dict[str, int]
+    candidate_fp: str
+    incumbent_fp: str
+
+
+def candidate_pool(config: CycleConfig) -> Pool:
+    """The on-policy pairs reviewers could be asked about; answers are generated once and cached."""
+    fb = config.feedback
+    prompts = _prompts(config)
+    candidate, incumbent = models_under_review(config)
+    inc_out, inc_fp = _responses(config, incumbent, prompts)
+    drawn, cand_fp = _generated(config, candidate, prompts, samples=fb.samples)
+    pairs, counts = on_policy_pairs(prompts, drawn, inc_out, budget=None, seed=config.run.seed)
+    return Pool(prompts, pairs, counts, cand_fp, inc_fp)
+
+
+def run(config: CycleConfig, *, indices: list[int] | None = None) -> PushResult:
+    """Push this round's review tasks. ``indices``: with on-policy pairs, exactly these pairs of
+    :func:`candidate_pool` (active labeling chooses them) instead of a random choice within the budget."""
+    fb = config.feedback
+    out_dir = feedback_dir(config)
     creds = server.credentials(fb.url, data_dir=fb.data_dir, token_env=fb.token_env)
     client = server.connect(creds)
     candidate, incumbent = models_under_review(config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    inc_out, inc_fp = _responses(config, incumbent, prompts)
     on_policy = fb.on_policy and fb.prompt_set == "training"
     sampled: dict[str, int] = {}
     if on_policy:  # the policy's own sampled answers, paired with each other and with the incumbent's
-        drawn, cand_fp = _generated(config, candidate, prompts, samples=fb.samples)
-        pairs, sampled = on_policy_pairs(prompts, drawn, inc_out,
-                                         budget=fb.budget, seed=config.run.seed)
+        pool = candidate_pool(config)
+        prompts, cand_fp, inc_fp, sampled = pool.prompts, pool.candidate_fp, pool.incumbent_fp, dict(pool.counts)
+        pairs = ([pool.pairs[i] for i in indices] if indices is not None
+                 else within_budget(pool.pairs, fb.budget, config.run.seed))
+        sampled["pairs_sent"] = len(pairs)
         if fb.budget is not None and sampled["pairs_available"] < fb.budget:
             _log.warn(f"only {sampled['pairs_available']} distinct review pairs for a budget of {fb.budget} "
                       f"({sampled['duplicate_or_empty_samples']} sampled answers were duplicates or empty)")
     else:
+        prompts = _prompts(config)
+        inc_out, inc_fp = _responses(config, incumbent, prompts)
         cand_out, cand_fp = _responses(config, candidate, prompts)
         pairs = [(p, c, i, "candidate_vs_incumbent") for p, c, i in zip(prompts, cand_out, inc_out)]
 

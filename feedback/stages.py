@@ -112,13 +112,12 @@ def _labeled(folder: Path, overlap: int) -> tuple[int, int]:
     return sum(1 for t in tasks if counts[t["task_key"]] >= overlap), len(tasks)
 
 
-def _round(ctx: StageContext, final: bool, against_sft: bool = False) -> StageResult:
-    from feedback import preferences, pull, push, simulate
+def _collect(ctx: StageContext, cfg: CycleConfig, pushed: Any, final: bool) -> Any:
+    """Once pushed tasks are labeled (scripted reviewers, or people within feedback.wait_minutes), pull
+    them; otherwise pause the cycle with where to label and how to resume."""
+    from feedback import pull, push, simulate
 
-    cfg = _review_config(ctx, final, against_sft)
     fb = cfg.feedback
-    _label_studio(ctx)
-    pushed = push.run(cfg)
     where = f"{pushed.url}/projects/{pushed.project_id}"
     resume = f"harness cycle --resume {ctx.config.run.id}"
     if ctx.until == ("review" if final else "feedback") and not fb.simulate:
@@ -131,12 +130,34 @@ def _round(ctx: StageContext, final: bool, against_sft: bool = False) -> StageRe
         pulled = pull.run(cfg)
         done, total = _labeled(push.feedback_dir(cfg), fb.overlap)
         if done >= total:
-            break
+            return pulled
         if time.monotonic() >= deadline:
             raise Pause(f"waiting for reviewers: {done} of {total} tasks have {fb.overlap} reviews ({where}); "
                         f"when they are done: {resume}", "waiting", EXIT_WAITING)
         _log.info(f"{done} of {total} tasks fully reviewed; checking again in a minute")
         time.sleep(min(60.0, max(1.0, deadline - time.monotonic())))
+
+
+def _round(ctx: StageContext, final: bool, against_sft: bool = False) -> StageResult:
+    from feedback import preferences, push
+
+    cfg = _review_config(ctx, final, against_sft)
+    fb = cfg.feedback
+    _label_studio(ctx)
+    pushed: dict[str, Any] = {}
+
+    def label(indices: list[int] | None = None) -> Any:
+        pushed["last"] = push.run(cfg, indices=indices)
+        return _collect(ctx, cfg, pushed["last"], final)
+
+    if not final and fb.on_policy and fb.rounds > 1:
+        from feedback.rounds import run_rounds
+
+        pulled = run_rounds(cfg, label)  # labeling rounds under the budget (feedback.select)
+    else:
+        (push.feedback_dir(cfg) / "rounds.json").unlink(missing_ok=True)  # no rounds this time: none reported
+        pulled = label()
+    where = f"{pushed['last'].url}/projects/{pushed['last'].project_id}"
     exported = preferences.run(cfg)
     s = exported.summary
     win, unsafe = s["win_rate"], s["unsafe_rate"]

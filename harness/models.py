@@ -192,11 +192,12 @@ def _quiet_loading(quiet: bool) -> Iterator[None]:
 def load_model(spec: ModelSpec, *, dtype: Any = None, quantization_config: Any = None,
                device_map: Any = None, task: str = "causal-lm", is_trainable: bool = False,
                num_labels: int = 1):
-    """Load a model (and its adapter, for adapter specs). Default dtype: float32."""
+    """Load a model (and its adapter, for adapter specs). Default dtype: float32. ``task``: causal-lm,
+    sequence-classification (a score head with ``num_labels``), or encoder (the bare model, no head)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    cls = AutoModelForCausalLM if task == "causal-lm" else AutoModelForSequenceClassification
+    cls = {"causal-lm": AutoModelForCausalLM, "encoder": AutoModel}.get(task, AutoModelForSequenceClassification)
     base = spec.base_spec
     kw = _load_kwargs(base)
     kw["dtype"] = dtype or torch.float32
@@ -204,7 +205,7 @@ def load_model(spec: ModelSpec, *, dtype: Any = None, quantization_config: Any =
         kw["quantization_config"] = quantization_config
     if device_map is not None:
         kw["device_map"] = device_map
-    if task != "causal-lm":
+    if cls is AutoModelForSequenceClassification:
         kw["num_labels"] = num_labels
     with _quiet_loading(base.kind != "hub"):  # a hub download keeps its progress bar
         try:

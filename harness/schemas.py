@@ -23,7 +23,7 @@ from harness.errors import HarnessError
 
 __all__ = [
     "Artifact", "read_artifact", "write_artifact", "artifact_dict", "Estimate", "ModelRef", "PolicyRef",
-    "DataCounts", "DataCard", "EvalSummary", "FeedbackSummary", "FeedbackAgreement", "FeedbackPull", "PromptSplit", "TrainingResult",
+    "DataCounts", "DataCard", "EvalSummary", "FeedbackSummary", "FeedbackAgreement", "FeedbackPull", "LabelingRounds", "PromptSplit", "TrainingResult",
     "RuleCheck", "RuleOutcome", "GateDecision", "StageRecord", "CycleState", "ARTIFACTS",
 ]
 
@@ -163,6 +163,20 @@ class FeedbackSummary(Artifact):
                                           "candidate better / incumbent better / same and the aspect win rate with its CI.")
     agreement: dict[str, Any]
     unpaired: dict[str, Any] | None = None
+
+
+class LabelingRounds(Artifact):
+    """``<run>/feedback/rounds.json``: how the labeling budget was spent, round by round (feedback.rounds)."""
+
+    KIND: ClassVar[str] = "labeling_rounds"
+    kind: Literal["labeling_rounds"] = "labeling_rounds"
+    created: str
+    select: str
+    budget: int = Field(ge=1)
+    pool_pairs: int = Field(ge=0, description="On-policy pairs reviewers could have been asked about.")
+    planned: list[int] = Field(description="Pairs per round, as planned.")
+    ensemble: int
+    rounds: list[dict[str, Any]]
 
 
 class FeedbackAgreement(Artifact):
@@ -313,7 +327,8 @@ class CycleState(Artifact):
 
 
 ARTIFACTS: dict[str, type[Artifact]] = {m.KIND: m for m in (
-    DataCard, EvalSummary, FeedbackSummary, FeedbackAgreement, FeedbackPull, PromptSplit, TrainingResult, GateDecision, CycleState)}
+    DataCard, EvalSummary, FeedbackSummary, FeedbackAgreement, FeedbackPull, LabelingRounds, PromptSplit, TrainingResult, GateDecision,
+    CycleState)}
 
 
 def read_artifact(path: str | os.PathLike, model: type[A]) -> A:

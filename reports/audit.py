@@ -23,7 +23,7 @@ from typing import Any
 
 from harness import log as _log
 from harness.schemas import (
-    Artifact, DataCard, EvalSummary, FeedbackAgreement, FeedbackSummary, GateDecision, PromptSplit, TrainingResult, artifact_dict, write_artifact,
+    Artifact, DataCard, EvalSummary, FeedbackAgreement, FeedbackSummary, LabelingRounds, GateDecision, PromptSplit, TrainingResult, artifact_dict, write_artifact,
 )
 from reports.schema import SCHEMA_PATH, AuditReport
 from harness.artifacts import atomic_write_text, read_json, read_jsonl, utc_now
@@ -163,7 +163,8 @@ def build(config: CycleConfig) -> dict[str, Any]:
                                                                          "krippendorff_alpha_rating_ordinal", "cohens_kappa_mean",
                                                                          "fleiss_kappa", "per_reviewer")},
                      "disagreements": _disagreements(fb_dir),
-                     "alignment": _maybe(fb_dir / "alignment" / "summary.json", FeedbackSummary)}
+                     "alignment": _maybe(fb_dir / "alignment" / "summary.json", FeedbackSummary),
+                     "rounds": _maybe(layout.feedback / "rounds.json", LabelingRounds)}
     licenses = {}
     for m in models.values():
         for suite, s in m["suites"].items():

@@ -76,6 +76,8 @@ class Reviewers(_Part):
         None, description="The final candidate vs the SFT-only candidate on held-out prompts (win rate with CI).")
     agreement: dict[str, Any]
     disagreements: list[dict[str, Any]]
+    rounds: dict[str, Any] | None = Field(
+        None, description="Labeling rounds of the first review (feedback.rounds): pairs chosen per round and how.")
 
 
 class Environment(_Part):

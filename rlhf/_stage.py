@@ -70,6 +70,11 @@ def check_output(out: Path, fingerprint: str, *, stage: str, force: bool) -> dic
     return None
 
 
+def seed_of(config: Any, cfg: Any) -> int:
+    """A preference stage's seed: its own ``seed`` when set, else ``run.seed``."""
+    return config.run.seed if cfg.seed is None else cfg.seed
+
+
 def common_args(cfg: Any, *, output_dir: Path, seed: int, precision: str, learning_rate: float) -> dict[str, Any]:
     """TrainingArguments shared by every TRL config we build (the stage adds its own)."""
     import torch

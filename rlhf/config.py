@@ -100,6 +100,9 @@ class PreferenceTraining(Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 where the hardware does it natively, else fp32.")
     merge: bool = Field(False, description="Also write a merged model (adapter folded into the base) beside the adapter.")
+    seed: int | None = Field(
+        None, ge=0, description="Seed of this stage's training and its held-out pair split. Default: run.seed. "
+                                "Varying it alone re-runs only the preference stages (bench/alignment_effect.py).")
 
     @model_validator(mode="after")
     def _check_steps(self):

@@ -95,7 +95,7 @@ def _summary(rows: list[dict]) -> dict[str, Any] | None:
 
 def _fingerprint(config: CycleConfig, policy_fp: str, inputs: dict[str, str]) -> str:
     cfg = config.dpo.model_dump(mode="json", exclude={"logging_steps", "preferences", "unpaired", "policy"})
-    return stable_hash({"dpo": cfg, "policy": policy_fp, "inputs": inputs, "seed": config.run.seed})
+    return stable_hash({"dpo": cfg, "policy": policy_fp, "inputs": inputs, "seed": _stage.seed_of(config, config.dpo)})
 
 
 def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
@@ -117,7 +117,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
     if not use_unpaired or prefs_path.is_file():
         pairs = load_pairs(prefs_path)
         inputs["preferences"] = sha256_file(prefs_path)
-    train_pairs, held_pairs = split_by_prompt(pairs, cfg.validation_fraction, config.run.seed)
+    train_pairs, held_pairs = split_by_prompt(pairs, cfg.validation_fraction, _stage.seed_of(config, cfg))
     if use_unpaired:
         if not Path(unpaired_path).is_file():
             raise HarnessError(f"unpaired feedback file {unpaired_path} does not exist",
@@ -157,7 +157,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "run_state.json", {"fingerprint": fp, "status": "running", "started": utc_now()})
-    common = _stage.common_args(cfg, output_dir=out / "checkpoints", seed=config.run.seed, precision=precision,
+    common = _stage.common_args(cfg, output_dir=out / "checkpoints", seed=_stage.seed_of(config, cfg), precision=precision,
                                 learning_rate=plan.learning_rate)
     strip = lambda rows, keys: [{k: r[k] for k in keys} for r in rows]  # noqa: E731 (provenance stays out of TRL)
     metrics_path = out / "metrics.jsonl"

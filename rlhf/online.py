@@ -132,7 +132,7 @@ def _prompts(config: CycleConfig) -> tuple[list[list[dict]], Path]:
         return load_prompts(cfg.prompts), Path(cfg.prompts)
     path = cfg.preferences or config.layout().preferences
     # The prompts the reward model and DPO held out stay unseen here too, so they remain a fair test.
-    train, _ = split_by_prompt(load_pairs(path), config.reward.validation_fraction, config.run.seed)
+    train, _ = split_by_prompt(load_pairs(path), config.reward.validation_fraction, _stage.seed_of(config, config.reward))
     seen, prompts = set(), []
     for row in train:
         if prompt_key(row["prompt"]) not in seen:
@@ -202,7 +202,7 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
     fp = stable_hash({"online": cfg.model_dump(mode="json", exclude={"logging_steps", "policy", "reward_model", "prompts",
                                                                       "preferences"}),
                       "policy": model_fingerprint(spec), "reward_model": model_fingerprint(resolve(rm_ref)) if rm_ref else None,
-                      "prompts": sha256_file(prompt_source), "seed": config.run.seed})
+                      "prompts": sha256_file(prompt_source), "seed": _stage.seed_of(config, cfg)})
     previous = _stage.check_output(out, fp, stage="online", force=force)
     if previous is not None:
         _stage.log_up_to_date("online RL", out)
@@ -233,7 +233,7 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "run_state.json", {"fingerprint": fp, "status": "running", "started": utc_now()})
-    common = _stage.common_args(cfg, output_dir=out / "checkpoints", seed=config.run.seed, precision=precision,
+    common = _stage.common_args(cfg, output_dir=out / "checkpoints", seed=_stage.seed_of(config, cfg), precision=precision,
                                 learning_rate=plan.learning_rate)
     rl = dict(num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
               temperature=cfg.temperature, beta=cfg.kl_coef, reward_weights=weights, log_completions=False)

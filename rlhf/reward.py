@@ -36,7 +36,7 @@ RewardResult = _stage.StageResult  # output_dir, model_path, metrics, up_to_date
 
 def _fingerprint(config: CycleConfig, backbone_fp: str, prefs_sha: str) -> str:
     cfg = config.reward.model_dump(mode="json", exclude={"logging_steps", "preferences"})
-    return stable_hash({"reward": cfg, "backbone": backbone_fp, "preferences": prefs_sha, "seed": config.run.seed})
+    return stable_hash({"reward": cfg, "backbone": backbone_fp, "preferences": prefs_sha, "seed": _stage.seed_of(config, config.reward)})
 
 
 def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
@@ -52,7 +52,7 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
     run_dir = layout.dir
     prefs_path = cfg.preferences or layout.preferences
     pairs = load_pairs(prefs_path)
-    train_pairs, held_pairs = split_by_prompt(pairs, cfg.validation_fraction, config.run.seed)
+    train_pairs, held_pairs = split_by_prompt(pairs, cfg.validation_fraction, _stage.seed_of(config, cfg))
     backbone_ref = cfg.backbone or config.model.base
     spec = resolve(backbone_ref, trust_remote_code=config.model.trust_remote_code)
     if spec.kind == "adapter":
@@ -105,7 +105,7 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
     initial = pairwise_report(*scores(held_pairs)) if held_pairs else None
 
     args = TRLRewardConfig(
-        **_stage.common_args(cfg, output_dir=out / "checkpoints", seed=config.run.seed, precision=precision,
+        **_stage.common_args(cfg, output_dir=out / "checkpoints", seed=_stage.seed_of(config, cfg), precision=precision,
                              learning_rate=plan.learning_rate),
         max_length=cfg.max_length, center_rewards_coefficient=cfg.center_rewards, eval_strategy="no",
         remove_unused_columns=False,
@@ -129,7 +129,7 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
     if held_pairs:
         chosen, rejected = scores(held_pairs)
         held_report = pairwise_report(chosen, rejected)
-        quality = quality_report(held_pairs, chosen, rejected, seed=config.run.seed)
+        quality = quality_report(held_pairs, chosen, rejected, seed=_stage.seed_of(config, cfg))
         atomic_write_jsonl(out / "heldout_scores.jsonl", [
             {"prompt": r["prompt"][-1]["content"], "chosen_score": c, "rejected_score": j, "margin": c - j,
              "provenance": r["provenance"]} for r, c, j in zip(held_pairs, chosen, rejected)])

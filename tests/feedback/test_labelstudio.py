@@ -251,3 +251,36 @@ def test_on_policy_pairs_through_label_studio(review_config, ls_data_dir):
     assert exported.summary["win_rate"]["n"] <= judged
     prefs = [json.loads(line) for line in exported.preferences_path.read_text().splitlines()]
     assert {p["provenance"]["kind"] for p in prefs} <= kinds
+
+
+def test_labeling_rounds_choose_by_the_ensemble_and_resume_without_pushing_twice(review_config, ls_data_dir):
+    """feedback.rounds: a random seed round, then pairs ranked by a reward-model ensemble trained on the
+    labels so far; every round goes through Label Studio; replaying the rounds pushes nothing new."""
+    from feedback.rounds import run_rounds
+    from harness.schemas import LabelingRounds, read_artifact
+
+    cfg = review_config.model_copy(update={"feedback": review_config.feedback.model_copy(update={
+        "on_policy": True, "samples": 3, "temperature": 1.5, "budget": 9, "rounds": 3, "select": "uncertainty",
+        "ensemble": 3, "prompt_set": "training", "heldout_fraction": 0.0, "simulate_noise": [0.0, 0.0],
+        "project": f"{review_config.feedback.project[:38]} rounds"})})
+    created = []
+
+    def label(indices):
+        pushed = push.run(cfg, indices=indices)
+        created.append(pushed.created)
+        simulate.run(cfg)
+        return pull.run(cfg)
+
+    pulled = run_rounds(cfg, label)
+    rounds = read_artifact(push.feedback_dir(cfg) / "rounds.json", LabelingRounds)
+    assert rounds.planned == [3, 3, 3] and [r["strategy"] for r in rounds.rounds] == [
+        "random (seed round)", "uncertainty", "uncertainty"]
+    assert [r["pairs_sent"] for r in rounds.rounds] == [3, 3, 3] and created == [3, 3, 3]
+    assert rounds.rounds[1]["labeled_pairs_before"] <= 3 and rounds.rounds[2]["labeled_pairs_before"] <= 6
+    assert rounds.pool_pairs >= 9 and pulled.annotations == 18  # 9 tasks, 2 reviewers each
+    tasks = [json.loads(line) for line in (push.feedback_dir(cfg) / "tasks.jsonl").read_text().splitlines()]
+    assert len({t["task_key"] for t in tasks}) == 9
+    created.clear()
+    run_rounds(cfg, label)  # a resumed cycle: the same choices, nothing pushed twice
+    assert created == [0, 0, 0]
+    assert read_artifact(push.feedback_dir(cfg) / "rounds.json", LabelingRounds).rounds == rounds.rounds

@@ -12,7 +12,7 @@ from harness.schemas import ARTIFACTS, CycleState, GateDecision, artifact_dict, 
 
 
 def test_every_artifact_model_has_a_kind_and_version():
-    assert set(ARTIFACTS) == {"data_card", "eval_summary", "feedback_summary", "feedback_agreement", "feedback_pull", "prompt_split", "training_result",
+    assert set(ARTIFACTS) == {"data_card", "eval_summary", "feedback_summary", "feedback_agreement", "feedback_pull", "labeling_rounds", "prompt_split", "training_result",
                               "gate_decision", "cycle_state"}
     for kind, model in ARTIFACTS.items():
         assert model.KIND == kind and model.SCHEMA_VERSION >= 1

@@ -68,6 +68,9 @@ def _completed(tmp_path, overrides=()):
     (["registry.model_name=other"], ["promote", "report"]),
     (["cycle.pdf=false"], ["report"]),
     (["run.seed=7"], ALL),
+    # the preference stages' own seeds: only they and what follows run again (bench/alignment_effect.py)
+    (["reward.seed=1", "dpo.seed=1", "online.seed=1"], ["reward", "dpo", "online", "final_eval", "review", "gate",
+                                                         "promote", "report"]),
 ])
 def test_which_stages_rerun_after_a_change(tmp_path, change, reruns):
     cfg = _completed(tmp_path)
@@ -163,3 +166,15 @@ def test_plugin_sections_come_from_their_packages():
     with pytest.raises(HarnessError, match="dpo.betta: unknown key"):
         load_config(None, ["dpo.betta=0.2"])
     assert load_config(None, ["dpo.beta=0.2"]).dpo.beta == 0.2
+
+
+def test_a_copied_run_with_new_preference_seeds_reruns_only_the_preference_stages(tmp_path):
+    """What bench/alignment_effect.py relies on: the run id is in no stage's key."""
+    import shutil
+
+    cfg = _completed(tmp_path)
+    shutil.copytree(cfg.run_dir(), tmp_path / "copy")
+    copy = load_config(DEMO, [f"run.root={tmp_path}", "run.id=copy", "gate.incumbent=builtin:smollm2-135m-instruct",
+                              "reward.seed=3", "dpo.seed=3", "online.seed=3"])
+    assert [name for name, runs in cycle.preview(copy) if runs][:3] == ["reward", "dpo", "online"]
+    assert not {"data", "sft", "eval", "feedback"} & {name for name, runs in cycle.preview(copy) if runs}

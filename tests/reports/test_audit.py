@@ -218,3 +218,31 @@ def test_report_needs_a_decision(tmp_path, capsys):
     assert main(["report", "r", f"run.root={tmp_path}", "--no-pdf"]) == 2
     assert "no gate decision" in capsys.readouterr().err
     assert not (tmp_path / "r" / "report").exists()
+
+
+def test_report_breaks_reviews_down_by_aspect_and_shows_the_labeling_rounds(cycle, tmp_path):
+    from harness.schemas import LabelingRounds, write_artifact
+
+    run_dir, cand_fp, inc_fp, config = cycle
+    _evidence(run_dir, cand_fp, inc_fp, gain=False)
+    summary_path = run_dir / "feedback" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["aspects"] = {"concise": {"candidate_better": 30, "incumbent_better": 5, "same": 25,
+                                      "win_rate": {"estimate": 0.71, "ci_low": 0.62, "ci_high": 0.80, "n": 60}},
+                          "facts": {"candidate_better": 9, "incumbent_better": 11, "same": 40,
+                                    "win_rate": {"estimate": 0.48, "ci_low": 0.40, "ci_high": 0.57, "n": 60}}}
+    summary_path.write_text(json.dumps(summary))
+    write_artifact(run_dir / "feedback" / "rounds.json", LabelingRounds(
+        created="2026-12-02T00:00:00+00:00", select="uncertainty", budget=60, pool_pairs=900, planned=[30, 30],
+        ensemble=5, rounds=[{"round": 1, "strategy": "random (seed round)", "pairs_sent": 30, "labeled_pairs_before": 0},
+                            {"round": 2, "strategy": "uncertainty", "pairs_sent": 30, "labeled_pairs_before": 21,
+                             "picked_mean_p": 0.53, "picked_member_spread": 0.08}]))
+    gate.run(config(f"gate.policy={_policy(tmp_path, RULES)}"))
+    result = audit.run(config(), pdf=False)
+    doc = json.loads(result.json.read_text())
+    jsonschema.validate(doc, json.loads(audit.SCHEMA_PATH.read_text()))
+    assert doc["reviewers"]["summary"]["aspects"]["concise"]["win_rate"]["estimate"] == 0.71
+    assert doc["reviewers"]["rounds"]["select"] == "uncertainty"
+    html = " ".join(result.html.read_text().split())
+    assert "by rubric aspect" in html and "<td>concise</td><td>30</td><td>5</td><td>25</td>" in html
+    assert "chosen by <b>uncertainty</b>" in html and "<td>2</td><td>uncertainty</td><td>30</td><td>21</td>" in html

@@ -1,0 +1,105 @@
+"""Labeling rounds under a budget (``feedback.rounds`` > 1): the driver around :mod:`feedback.active`.
+
+Each round chooses pairs from the on-policy pool (:func:`feedback.push.candidate_pool`), hands them to
+``label`` (push to Label Studio, then the scripted reviewers or people; it returns once they are
+labeled, or pauses the cycle), and reads the labels back to rank the next round. Every choice is
+seeded and depends only on earlier rounds' labels, so a cycle resumed after a pause makes the same
+choices again and pushes nothing twice. ``<feedback>/rounds.json`` records the rounds for the report.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from harness import log as _log
+from harness.artifacts import read_jsonl, utc_now
+from harness.config import CycleConfig
+from harness.schemas import LabelingRounds, write_artifact
+from feedback import active
+from feedback.agreement import resolve_labels
+from feedback.push import Pool, candidate_pool, feedback_dir, task_key
+
+__all__ = ["run_rounds", "pool_labels"]
+
+_SCORE = {"candidate": 1.0, "incumbent": 0.0, "tie": 0.5}
+
+
+def pool_labels(config: CycleConfig, pool: Pool, sent: list[int]) -> dict[int, float]:
+    """Resolved labels of the pairs sent so far: pool index -> 1.0 (its first answer won), 0.0, or 0.5 (tie)."""
+    path = feedback_dir(config) / "annotations.jsonl"
+    rows = read_jsonl(path) if path.is_file() else []
+    resolved = resolve_labels(rows, config.feedback.resolution, config.feedback.min_agreement)
+    out = {}
+    for i in sent:
+        p, a, b, _ = pool.pairs[i]
+        entry = resolved.get(task_key(p["prompt"], a, b))
+        if entry and not entry.get("dropped") and entry["label"] in _SCORE:
+            out[i] = _SCORE[entry["label"]]  # push puts a pair's first answer on the "candidate" side
+    return out
+
+
+def _features(pool: Pool, encoder: str) -> np.ndarray:
+    texts: dict[tuple[str, str], int] = {}
+    for p, a, b, _ in pool.pairs:
+        for answer in (a, b):
+            texts.setdefault((p["prompt"], answer), len(texts))
+    emb = active.embed([f"{q}\n\n{answer}" for q, answer in texts], encoder=encoder)
+    return np.stack([active.pair_features(emb[texts[(p["prompt"], a)]], emb[texts[(p["prompt"], b)]])
+                     for p, a, b, _ in pool.pairs])
+
+
+def run_rounds(config: CycleConfig, label: Callable[[list[int]], Any]) -> Any:
+    """Run every round; ``label(indices)`` pushes the pairs sent so far and returns once they are labeled."""
+    fb = config.feedback
+    pool = candidate_pool(config)
+    if not pool.pairs:
+        from harness.errors import HarnessError
+
+        raise HarnessError("the on-policy pool has no review pairs (every sampled answer was empty or the same)",
+                           hint="raise feedback.temperature or feedback.max_new_tokens")
+    sizes = active.per_round(min(fb.budget or len(pool.pairs), len(pool.pairs)), fb.rounds)
+    prompt_of = [p[0]["prompt"] for p in pool.pairs]
+    rng = random.Random(f"active:{config.run.seed}")
+    features: np.ndarray | None = None
+    sent: list[int] = []
+    rounds: list[dict[str, Any]] = []
+    result = None
+    for r, k in enumerate(sizes, 1):
+        taken = set(sent)
+        remaining = [i for i in range(len(pool.pairs)) if i not in taken]
+        probs, strategy, labeled = None, "random" if r == 1 else fb.select, 0
+        if r > 1 and fb.select != "random":
+            if features is None:
+                _log.info(f"embedding {len(pool.pairs)} candidate pairs for the reward-model ensemble")
+                features = _features(pool, str(fb.encoder))
+            labels = pool_labels(config, pool, sent)
+            x, y = active.labeled_xy(labels, features)
+            labeled = len(y)
+            probs = active.Ensemble(fb.ensemble, seed=config.run.seed + r).fit(x, y).probabilities(features)
+        picked = active.choose(strategy, remaining, k, prompt_of=prompt_of, rng=rng, probabilities=probs)
+        spread = probs[:, picked] if probs is not None and picked else None
+        rounds.append({"round": r, "strategy": "random (seed round)" if r == 1 else strategy, "pairs_sent": len(picked),
+                       "labeled_pairs_before": labeled, "ensemble_members": fb.ensemble if probs is not None else 0,
+                       "picked_mean_p": None if spread is None else float(np.abs(spread.mean(0) - 0.5).mean() + 0.5),
+                       "picked_member_spread": None if spread is None else float(spread.std(0).mean())})
+        _log.info(f"labeling round {r} of {len(sizes)}: {len(picked)} pairs chosen "
+                  f"({rounds[-1]['strategy']}{f', ensemble of {fb.ensemble} on {labeled} labeled pairs' if probs is not None else ''})")
+        sent += picked
+        _write(config, pool, sizes, rounds)
+        result = label(list(sent))
+    final = pool_labels(config, pool, sent)
+    rounds[-1]["labeled_pairs_after"] = sum(1 for v in final.values() if v in (0.0, 1.0))
+    _write(config, pool, sizes, rounds)
+    return result
+
+
+def _write(config: CycleConfig, pool: Pool, sizes: list[int], rounds: list[dict[str, Any]]) -> Path:
+    fb = config.feedback
+    path = feedback_dir(config) / "rounds.json"
+    write_artifact(path, LabelingRounds(created=utc_now(), select=fb.select, budget=fb.budget or sum(sizes),
+                                        pool_pairs=len(pool.pairs), planned=sizes, ensemble=fb.ensemble, rounds=rounds))
+    return path
