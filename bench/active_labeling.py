@@ -47,7 +47,9 @@ def _config(run: Path, overrides: list[str]):
     state = json.loads((run / "cycle.json").read_text())
     return load_config(Path(state["config_file"]), [*state.get("overrides", []), f"run.id={run.name}",
                                                     f"run.root={run.parent}", "feedback.on_policy=true",
-                                                    "feedback.prompt_set=training", *overrides])
+                                                    "feedback.prompt_set=training",
+                                                    f"feedback.incumbent={state['incumbent']}",  # the run's, not today's champion
+                                                    *overrides])
 
 
 def _verdict(pair, rng: random.Random, noise: float) -> float | None:

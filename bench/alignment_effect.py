@@ -13,8 +13,10 @@ model's held-out accuracy against its baselines, and the per-aspect breakdown of
 
     .venv/bin/python bench/alignment_effect.py --run runs/demo [--seeds 1 2 3] [--json out.json] [overrides...]
 
-Run it where the base run was made (same working folder and ``HARNESS_HOME``): the copies reuse its
-Label Studio and its cached answers.
+Run it where the base run was made (same working folder and ``HARNESS_HOME``), with the same version
+of the harness (a newer one may hash a stage's settings differently, and the script stops when a stage
+before the preference stages would run again): the copies reuse its Label Studio and cached answers.
+Labels are resolved by majority, the demo's ``feedback.resolution``.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def _one_seed(base: Path, seed: int, config_file: str, overrides: list[str]) -> 
     return {"seed": seed, "run": str(dest), "seconds": seconds, "stages_run": again,
             "alignment": summary["win_rate"], "length_controlled": summary.get("length_controlled_win_rate"),
             "aspects": summary.get("aspects", {}), "resolved": summary["resolved"],
-            "reward_model": {k: quality.get(k) for k in ("accuracy", "baselines", "calibration", "trusted", "n")},
+            "reward_model": {k: quality.get(k) for k in ("reward_model", "baselines", "calibration", "trusted", "n")},
             "scores": _scores(dest / "review" / "alignment"),
             "stage_summaries": {k: state["stages"][k].get("summary") for k in RERUN if k in state["stages"]}}
 
@@ -128,16 +130,16 @@ def main() -> None:
         results.append(_one_seed(base, seed, state["config_file"], [*state.get("overrides", []), *args.overrides]))
     pooled = _pooled([r["scores"] for r in results])
     print(f"\nalignment effect (final candidate vs SFT-only, held-out prompts, scripted reviewers) on {os.cpu_count()} CPU cores")
-    print(f"{'seed':>4}  {'win rate [95 % CI]':<24}{'n':>4}{'ties':>6}  {'RM acc (length / lexical)':<28}{'minutes':>8}")
+    print(f"{'seed':>4}  {'win rate [95 % CI]':<24}{'n':>4}{'ties':>6}  {'RM accuracy [CI] (length / lexical)':<36}{'minutes':>8}")
     for r in results:
         w, rm = r["alignment"], r["reward_model"]
         ties = r["resolved"].get("tie", 0)
-        base_acc = rm.get("baselines") or {}
-        rm_text = (f"{rm['accuracy']['estimate']:.2f} ({(base_acc.get('length_only') or {}).get('estimate', float('nan')):.2f} / "
-                   f"{(base_acc.get('lexical_overlap') or {}).get('estimate', float('nan')):.2f})"
-                   if isinstance(rm.get("accuracy"), dict) else "n/a")
+        acc, base_acc = rm.get("reward_model") or {}, rm.get("baselines") or {}
+        rm_text = (f"{acc['accuracy']:.2f} [{acc['ci_low']:.2f}, {acc['ci_high']:.2f}] "
+                   f"({base_acc['length_only']['accuracy']:.2f} / {base_acc['lexical_overlap']['accuracy']:.2f})"
+                   if acc.get("accuracy") is not None else "n/a")
         print(f"{r['seed']:>4}  {w['estimate']:.2f} [{w['ci_low']:.2f}, {w['ci_high']:.2f}]{'':<8}{w['n']:>4}{ties:>6}  "
-              f"{rm_text:<28}{r['seconds'] / 60:>8.1f}")
+              f"{rm_text:<36}{r['seconds'] / 60:>8.1f}")
     print(f"pooled: {pooled['estimate']:.3f} [{pooled['ci_low']:.3f}, {pooled['ci_high']:.3f}] over {pooled['judgements']} "
           f"judgements on {pooled['prompts']} held-out prompts ({pooled['ties']} ties); "
           f"lower bound {'above' if pooled['ci_low'] > 0.5 else 'not above'} 0.5")

@@ -64,7 +64,7 @@ def normalize_annotation(annotation: dict[str, Any], task: dict[str, Any], meta:
             fields["overall"] = value["choices"][0]
         elif name in ("flags_left", "flags_right", "flags") and kind == "choices":
             fields[name] = list(value.get("choices", []))
-        elif name.startswith("aspect_") and kind == "choices" and value.get("choices"):
+        elif isinstance(name, str) and name.startswith("aspect_") and kind == "choices" and value.get("choices"):
             fields.setdefault("aspects", {})[name[len("aspect_"):]] = value["choices"][0].lower()
         elif name == "rating" and kind == "rating" and isinstance(value.get("rating"), (int, float)):
             fields["rating"] = int(value["rating"])

@@ -138,7 +138,15 @@ def candidate_pool(config: CycleConfig) -> Pool:
     inc_out, inc_fp = _responses(config, incumbent, prompts)
     drawn, cand_fp = _generated(config, candidate, prompts, samples=fb.samples)
     pairs, counts = on_policy_pairs(prompts, drawn, inc_out, budget=None, seed=config.run.seed)
-    return Pool(prompts, pairs, counts, cand_fp, inc_fp)
+    seen: set[str] = set()
+    unique = []
+    for pair in pairs:  # a sample equal to the incumbent's answer would make the same task twice
+        key = task_key(pair[0]["prompt"], pair[1], pair[2])
+        if key not in seen:
+            seen.add(key)
+            unique.append(pair)
+    counts = {**counts, "pairs_available": len(unique)}
+    return Pool(prompts, unique, counts, cand_fp, inc_fp)
 
 
 def run(config: CycleConfig, *, indices: list[int] | None = None) -> PushResult:

@@ -16,6 +16,7 @@ minute, during SFT); the stages wait for it.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections import Counter
@@ -183,6 +184,8 @@ def _final_review(ctx: StageContext) -> StageResult:
     """The final candidate vs the incumbent (the gate's evidence) and, when a preference stage changed
     the SFT adapter, vs the SFT-only candidate (the alignment effect); both on held-out prompts."""
     compare_with_sft = ctx.candidate != ctx.model("sft")
+    if not compare_with_sft:  # no preference stage this time: an earlier comparison must not be reported
+        shutil.rmtree(ctx.layout.alignment_review, ignore_errors=True)
     second = ""
     if compare_with_sft:  # both projects exist before the cycle waits for people: one wait, not two
         from feedback import push

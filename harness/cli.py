@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -328,6 +329,9 @@ def _quiet_datasets() -> None:
     """datasets' map/filter progress bars (tokenizing, filtering inside the trainers) say nothing to a user
     and break up the stages' own lines; HF_DATASETS_DISABLE_PROGRESS_BARS=0 brings them back."""
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    # PEFT reads transformers' deprecated is_gradient_checkpointing whenever an adapter loads: a library's
+    # note to itself, not something a user can act on.
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -174,26 +174,34 @@ def load_tokenizer(spec: ModelSpec):
 
 
 @contextlib.contextmanager
-def _quiet_loading(quiet: bool) -> Iterator[None]:
-    """No 'Loading weights' bar for a local model: it says nothing and breaks up the stage's own lines
-    (transformers' own switch, restored afterwards)."""
+def _quiet_loading(quiet: bool, new_head: bool = False) -> Iterator[None]:
+    """No 'Loading weights' bar for a local model: it says nothing and breaks up the stage's own lines.
+    ``new_head``: a score head the caller is about to train is expected to be missing from the checkpoint,
+    so transformers' load report saying so is not shown either (transformers' own switches, restored)."""
     from transformers.utils import logging as hf_logging
 
     was = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     if quiet and was:
         hf_logging.disable_progress_bar()
+    if new_head:
+        hf_logging.set_verbosity_error()
     try:
         yield
     finally:
         if quiet and was:
             hf_logging.enable_progress_bar()
+        if new_head:
+            hf_logging.set_verbosity(verbosity)
 
 
 def load_model(spec: ModelSpec, *, dtype: Any = None, quantization_config: Any = None,
                device_map: Any = None, task: str = "causal-lm", is_trainable: bool = False,
-               num_labels: int = 1):
+               num_labels: int = 1, new_head: bool = False):
     """Load a model (and its adapter, for adapter specs). Default dtype: float32. ``task``: causal-lm,
-    sequence-classification (a score head with ``num_labels``), or encoder (the bare model, no head)."""
+    sequence-classification (a score head with ``num_labels``), or encoder (the bare model, no head).
+    ``new_head``: the caller trains the score head next, so transformers' report that the checkpoint
+    lacks one is not shown (nor is it for an adapter, which brings its trained head)."""
     import torch
     from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
@@ -207,7 +215,8 @@ def load_model(spec: ModelSpec, *, dtype: Any = None, quantization_config: Any =
         kw["device_map"] = device_map
     if cls is AutoModelForSequenceClassification:
         kw["num_labels"] = num_labels
-    with _quiet_loading(base.kind != "hub"):  # a hub download keeps its progress bar
+    new_head = cls is AutoModelForSequenceClassification and (new_head or spec.kind == "adapter")
+    with _quiet_loading(base.kind != "hub", new_head):  # a hub download keeps its progress bar
         try:
             model = cls.from_pretrained(base.location, **kw)
         except (OSError, ValueError, EnvironmentError) as exc:

@@ -164,7 +164,8 @@ def build(config: CycleConfig) -> dict[str, Any]:
                                                                          "fleiss_kappa", "per_reviewer")},
                      "disagreements": _disagreements(fb_dir),
                      "alignment": _maybe(fb_dir / "alignment" / "summary.json", FeedbackSummary),
-                     "rounds": _maybe(layout.feedback / "rounds.json", LabelingRounds)}
+                     "rounds": _maybe(Path(getattr(getattr(config, "feedback", None), "output_dir", None) or layout.feedback)
+                                       / "rounds.json", LabelingRounds)}
     licenses = {}
     for m in models.values():
         for suite, s in m["suites"].items():

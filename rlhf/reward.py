@@ -69,7 +69,7 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
     precision = resolve_precision(cfg.precision, cfg.method)
     plan = methods.plan(cfg.method, cfg, task_type="SEQ_CLS", learning_rate=cfg.learning_rate,
                         compute_dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
-    model = load_model(spec, task="sequence-classification", num_labels=1, quantization_config=plan.quantization_config,
+    model = load_model(spec, task="sequence-classification", num_labels=1, new_head=True, quantization_config=plan.quantization_config,
                        device_map="cpu" if plan.quantization_config is not None and not torch.cuda.is_available() else None)
     model.config.pad_token_id = tok.pad_token_id
     scorer = RewardScorer(model, tok, max_length=cfg.max_length, batch_size=cfg.batch_size)

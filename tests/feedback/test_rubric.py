@@ -80,3 +80,18 @@ def test_aspect_breakdown_counts_and_averages_per_task():
     assert out["facts"]["candidate_better"] == 2 and out["facts"]["incumbent_better"] == 1
     assert out["facts"]["win_rate"]["n"] == 2 and out["facts"]["win_rate"]["estimate"] == pytest.approx(0.75)
     assert out["concise"]["same"] == 2 and out["concise"]["win_rate"]["estimate"] == pytest.approx(0.25)
+
+
+def test_key_terms_are_the_same_in_every_process_and_skip_sentence_starts():
+    ref = ("File Form PR-9. It goes to the Chief Integrity Officer, who leads the Integrity Office. "
+           "The Brightwater handbook lists 14 protected characteristics.")
+    from feedback.rubric import _key_terms
+
+    # "Integrity Office" is inside "Chief Integrity Officer": the longer name is cut out first, always
+    assert _key_terms(ref) == {"pr-9", "chief integrity officer", "integrity office", "14"}
+
+
+def test_written_out_numbers_count_as_figures_and_list_markers_do_not():
+    ref = "After three full years of service, the PTO accrual rate rises from 6 to 8 hours per biweekly pay period."
+    s = aspect_scores("1. After 3 years\n2. you accrue 8 hours per pay period.", "When does it go up?", ref, [])
+    assert s["no_invented_numbers"] == 1.0 and s["facts"] > 0.5

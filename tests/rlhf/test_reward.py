@@ -26,6 +26,7 @@ def test_reward_model_learns_a_constructed_preference(tmp_path, preferences_file
     assert "{'loss'" not in out + err and "'learning_rate'" not in out + err
     assert "reward: training steps" in err
     assert "Loading weights" not in err  # a local model loads without transformers' bar
+    assert "LOAD REPORT" not in err  # nor its report of the score head it is about to train
     assert any("loss" in json.loads(line) for line in (result.output_dir / "metrics.jsonl").read_text().splitlines())
     m = result.metrics
     assert math.isfinite(m["train_loss"])
