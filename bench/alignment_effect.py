@@ -54,15 +54,15 @@ def _copy_run(base: Path, seed: int) -> Path:
 
 def _scores(review_dir: Path) -> dict[str, float]:
     """Per held-out prompt: the final candidate's resolved score against the SFT-only one (1, 0.5, 0)."""
-    from feedback.agreement import resolve_labels
+    from feedback.agreement import LABEL_SCORE, resolve_labels
 
     tasks = {t["task_key"]: t for t in map(json.loads, (review_dir / "tasks.jsonl").read_text().splitlines())}
     rows = [r for r in map(json.loads, (review_dir / "annotations.jsonl").read_text().splitlines())
             if r["task_key"] in tasks]
     out = {}
     for key, entry in resolve_labels(rows).items():
-        if not entry.get("dropped") and entry["label"] in ("candidate", "incumbent", "tie"):
-            out[tasks[key]["prompt_id"]] = {"candidate": 1.0, "incumbent": 0.0, "tie": 0.5}[entry["label"]]
+        if not entry.get("dropped") and entry["label"] in LABEL_SCORE:
+            out[tasks[key]["prompt_id"]] = LABEL_SCORE[entry["label"]]
     return out
 
 

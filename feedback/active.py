@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-__all__ = ["STRATEGIES", "Ensemble", "embed", "pair_features", "choose", "per_round"]
+__all__ = ["STRATEGIES", "Ensemble", "embed", "pair_features", "choose", "per_round", "labeled_xy"]
 
 STRATEGIES = ("random", "uncertainty", "disagreement")
 ENCODER = "builtin:minilm-l6"
@@ -136,7 +136,3 @@ def labeled_xy(labels: dict[int, float], features: np.ndarray) -> tuple[np.ndarr
         return np.zeros((0, features.shape[1])), np.zeros(0)
     return features[idx], np.asarray([labels[i] for i in idx])
 
-
-def describe(strategy: str, round_no: int, sent: int, labeled: int, members: int) -> dict[str, Any]:
-    return {"round": round_no, "strategy": "random (seed round)" if round_no == 1 else strategy,
-            "pairs_sent": sent, "labeled_pairs_before": labeled, "ensemble_members": members if round_no > 1 else 0}

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CHOICES", "agreement", "resolve_labels"]
+__all__ = ["CHOICES", "agreement", "resolve_labels", "LABEL_SCORE"]
 
 CHOICES = ("candidate", "incumbent", "tie", "both_unacceptable")
 
@@ -103,6 +103,10 @@ def agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "cohens_kappa_mean": float(np.mean([k["kappa"] for k in kappas])) if kappas else None,
         "fleiss_kappa": fleiss, "per_reviewer": per_reviewer,
     }
+
+
+# What a resolved label counts for the candidate: a win 1, a tie half, a loss 0.
+LABEL_SCORE = {"candidate": 1.0, "incumbent": 0.0, "tie": 0.5}
 
 
 def resolve_labels(rows: list[dict[str, Any]], policy: str = "majority", min_agreement: float = 0.5) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from harness.schemas import FeedbackAgreement, FeedbackSummary, write_artifact
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.stats import bootstrap_ci
-from feedback.agreement import agreement, resolve_labels
+from feedback.agreement import LABEL_SCORE, agreement, resolve_labels
 from feedback.push import feedback_dir
 from feedback.pull import UNSAFE_FLAGS, load_tasks
 from feedback.winrate import length_controlled_win_rate
@@ -52,7 +52,7 @@ def build(rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], *, polic
             continue
         # two sampled answers of the same policy say nothing about candidate vs incumbent
         if entry["label"] in ("candidate", "incumbent", "tie") and meta.get("kind") != "sample_vs_sample":
-            scores.append({"candidate": 1.0, "incumbent": 0.0, "tie": 0.5}[entry["label"]])
+            scores.append(LABEL_SCORE[entry["label"]])
             diffs.append(_length_difference(meta))
         if entry["label"] not in ("candidate", "incumbent"):
             continue
@@ -95,7 +95,7 @@ def aspect_breakdown(rows: list[dict[str, Any]], *, seed: int = 0) -> dict[str, 
     per: dict[str, dict[str, list[float]]] = {}
     for r in rows:
         for aspect, who in (r.get("aspects") or {}).items():
-            per.setdefault(aspect, {}).setdefault(r["task_key"], []).append({"candidate": 1.0, "incumbent": 0.0, "tie": 0.5}[who])
+            per.setdefault(aspect, {}).setdefault(r["task_key"], []).append(LABEL_SCORE[who])
     out = {}
     for aspect in sorted(per):
         scores = [sum(v) / len(v) for v in per[aspect].values()]
@@ -174,7 +174,7 @@ def _from_ratings(rows: list[dict], tasks: dict[str, dict], stats: dict, seed: i
         mean = {who: sum(r["rating"] for r in rs) / len(rs) for who, rs in sides.items()}
         label = "tie" if mean["candidate"] == mean["incumbent"] else max(mean, key=mean.get)
         counts[label] += 1
-        scores.append({"candidate": 1.0, "incumbent": 0.0, "tie": 0.5}[label])
+        scores.append(LABEL_SCORE[label])
         meta = meta_by_prompt[pid]
         diffs.append(_length_difference(meta))
         if label == "tie":

@@ -21,13 +21,10 @@ from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.schemas import LabelingRounds, read_artifact, write_artifact
 from feedback import active
-from feedback.agreement import resolve_labels
+from feedback.agreement import LABEL_SCORE, resolve_labels
 from feedback.push import Pool, candidate_pool, feedback_dir, task_key
 
 __all__ = ["run_rounds", "pool_labels"]
-
-_SCORE = {"candidate": 1.0, "incumbent": 0.0, "tie": 0.5}
-
 
 def pool_labels(config: CycleConfig, pool: Pool, sent: list[int]) -> dict[int, float]:
     """Resolved labels of the pairs sent so far: pool index -> 1.0 (its first answer won), 0.0, or 0.5 (tie)."""
@@ -38,8 +35,8 @@ def pool_labels(config: CycleConfig, pool: Pool, sent: list[int]) -> dict[int, f
     for i in sent:
         p, a, b, _ = pool.pairs[i]
         entry = resolved.get(task_key(p["prompt"], a, b))
-        if entry and not entry.get("dropped") and entry["label"] in _SCORE:
-            out[i] = _SCORE[entry["label"]]  # push puts a pair's first answer on the "candidate" side
+        if entry and not entry.get("dropped") and entry["label"] in LABEL_SCORE:
+            out[i] = LABEL_SCORE[entry["label"]]  # push puts a pair's first answer on the "candidate" side
     return out
 
 
