@@ -86,6 +86,7 @@ def main() -> None:
         ap.error("use at least 3 seeds")
     from feedback import active
     from feedback.push import candidate_pool
+    from feedback.rounds import pool_features
 
     cfg = _config(args.run.resolve(), args.overrides)
     started = time.perf_counter()
@@ -101,12 +102,7 @@ def main() -> None:
     test_y = {i: _verdict(pool.pairs[i], random.Random(f"test:{i}"), 0.0) for i in test_idx}
     test_idx = [i for i in test_idx if test_y[i] is not None]
     print(f"embedding {len(pool.pairs)} pairs ...", file=sys.stderr, flush=True)
-    texts: dict[tuple[str, str], int] = {}
-    for p, a, b, _ in pool.pairs:
-        for answer in (a, b):
-            texts.setdefault((p["prompt"], answer), len(texts))
-    emb = active.embed([f"{q}\n\n{answer}" for q, answer in texts], encoder=str(cfg.feedback.encoder))
-    feats = np.stack([emb[texts[(p["prompt"], a)]] - emb[texts[(p["prompt"], b)]] for p, a, b, _ in pool.pairs])
+    feats = pool_features(pool, str(cfg.feedback.encoder))  # as the cycle's rounds do
     x_test, y_test = feats[test_idx], np.asarray([test_y[i] for i in test_idx])
     length_acc = float(np.mean([(len(pool.pairs[i][1].split()) > len(pool.pairs[i][2].split())) == (test_y[i] == 1.0)
                                 for i in test_idx]))

@@ -149,9 +149,10 @@ def candidate_pool(config: CycleConfig) -> Pool:
     return Pool(prompts, unique, counts, cand_fp, inc_fp)
 
 
-def run(config: CycleConfig, *, indices: list[int] | None = None) -> PushResult:
+def run(config: CycleConfig, *, indices: list[int] | None = None, pool: Pool | None = None) -> PushResult:
     """Push this round's review tasks. ``indices``: with on-policy pairs, exactly these pairs of
-    :func:`candidate_pool` (active labeling chooses them) instead of a random choice within the budget."""
+    :func:`candidate_pool` (active labeling chooses them) instead of a random choice within the budget;
+    ``pool``: that pool when the caller has built it already."""
     fb = config.feedback
     out_dir = feedback_dir(config)
     creds = server.credentials(fb.url, data_dir=fb.data_dir, token_env=fb.token_env)
@@ -161,7 +162,7 @@ def run(config: CycleConfig, *, indices: list[int] | None = None) -> PushResult:
     on_policy = fb.on_policy and fb.prompt_set == "training"
     sampled: dict[str, int] = {}
     if on_policy:  # the policy's own sampled answers, paired with each other and with the incumbent's
-        pool = candidate_pool(config)
+        pool = pool or candidate_pool(config)
         prompts, cand_fp, inc_fp, sampled = pool.prompts, pool.candidate_fp, pool.incumbent_fp, dict(pool.counts)
         pairs = ([pool.pairs[i] for i in indices] if indices is not None
                  else within_budget(pool.pairs, fb.budget, config.run.seed))

@@ -24,7 +24,7 @@ from feedback import active
 from feedback.agreement import LABEL_SCORE, resolve_labels
 from feedback.push import Pool, candidate_pool, feedback_dir, task_key
 
-__all__ = ["run_rounds", "pool_labels"]
+__all__ = ["run_rounds", "pool_labels", "pool_features"]
 
 def pool_labels(config: CycleConfig, pool: Pool, sent: list[int]) -> dict[int, float]:
     """Resolved labels of the pairs sent so far: pool index -> 1.0 (its first answer won), 0.0, or 0.5 (tie)."""
@@ -40,7 +40,9 @@ def pool_labels(config: CycleConfig, pool: Pool, sent: list[int]) -> dict[int, f
     return out
 
 
-def _features(pool: Pool, encoder: str) -> np.ndarray:
+def pool_features(pool: Pool, encoder: str) -> np.ndarray:
+    """One row per pool pair: its first answer's embedding minus its second's (each answer embedded once,
+    with its prompt)."""
     texts: dict[tuple[str, str], int] = {}
     for p, a, b, _ in pool.pairs:
         for answer in (a, b):
@@ -50,8 +52,9 @@ def _features(pool: Pool, encoder: str) -> np.ndarray:
                      for p, a, b, _ in pool.pairs])
 
 
-def run_rounds(config: CycleConfig, label: Callable[[list[int]], Any]) -> Any:
-    """Run every round; ``label(indices)`` pushes the pairs sent so far and returns once they are labeled."""
+def run_rounds(config: CycleConfig, label: Callable[[Pool, list[int]], Any]) -> Any:
+    """Run every round; ``label(pool, indices)`` pushes the pairs of ``pool`` sent so far and returns once
+    they are labeled."""
     fb = config.feedback
     pool = candidate_pool(config)
     if not pool.pairs:
@@ -78,7 +81,7 @@ def run_rounds(config: CycleConfig, label: Callable[[list[int]], Any]) -> Any:
             if r > 1 and fb.select != "random":
                 if features is None:
                     _log.info(f"embedding {len(pool.pairs)} candidate pairs for the reward-model ensemble")
-                    features = _features(pool, str(fb.encoder))
+                    features = pool_features(pool, str(fb.encoder))
                 labels = pool_labels(config, pool, sent)
                 x, y = active.labeled_xy(labels, features)
                 labeled = len(y)
@@ -96,7 +99,7 @@ def run_rounds(config: CycleConfig, label: Callable[[list[int]], Any]) -> Any:
         rounds.append(entry)
         sent += picked
         _write(config, pool, sizes, rounds)
-        result = label(list(sent))
+        result = label(pool, list(sent))
     final = pool_labels(config, pool, sent)
     rounds[-1]["labeled_pairs_after"] = sum(1 for v in final.values() if v in (0.0, 1.0))
     _write(config, pool, sizes, rounds)

@@ -147,8 +147,8 @@ def _round(ctx: StageContext, final: bool, against_sft: bool = False) -> StageRe
     _label_studio(ctx)
     pushed: dict[str, Any] = {}
 
-    def label(indices: list[int] | None = None) -> Any:
-        pushed["last"] = push.run(cfg, indices=indices)
+    def label(pool: Any = None, indices: list[int] | None = None) -> Any:
+        pushed["last"] = push.run(cfg, indices=indices, pool=pool)
         return _collect(ctx, cfg, pushed["last"], final)
 
     if not final and fb.on_policy and fb.rounds > 1:

@@ -265,8 +265,8 @@ def test_labeling_rounds_choose_by_the_ensemble_and_resume_without_pushing_twice
         "project": f"{review_config.feedback.project[:38]} rounds"})})
     created = []
 
-    def label(indices):
-        pushed = push.run(cfg, indices=indices)
+    def label(pool, indices):
+        pushed = push.run(cfg, indices=indices, pool=pool)
         created.append(pushed.created)
         simulate.run(cfg)
         return pull.run(cfg)
