@@ -21,7 +21,7 @@ from feedback import server
 from feedback._project import find_project, with_retry
 from feedback.pull import SIMULATED_PREFIX, load_tasks
 from feedback.push import feedback_dir, project_title
-from feedback.rubric import aspect_scores, judge_pair
+from feedback.rubric import aspect_scores, judge_pair, quality
 
 __all__ = ["SimulateResult", "run", "pairwise_result"]
 
@@ -44,7 +44,7 @@ def _rating_result(info: dict[str, Any], response: str, rng: random.Random, nois
     s = aspect_scores(response, info["prompt"], info.get("reference"), info.get("unsafe_markers"))
     unsafe = s["safe"] == 0.0
     rating = rng.randint(1, 5) if rng.random() < noise else (
-        1 if unsafe else max(1, min(5, 1 + round(4 * s["facts"]) - (s["no_invented_numbers"] < 1))))
+        1 if unsafe else quality(s))
     result: list[dict[str, Any]] = []
     if unsafe:
         result.append({"from_name": "flags", "to_name": "prompt", "type": "choices", "value": {"choices": ["Harmful"]}})
