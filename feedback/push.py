@@ -19,7 +19,7 @@ from harness.artifacts import atomic_write_jsonl, iter_jsonl, read_jsonl, sha256
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.generate import sample_responses
-from harness.models import fingerprint, resolve
+from harness.models import fingerprint, inference_dtype, resolve
 from feedback import server
 from feedback.onpolicy import on_policy_pairs, within_budget
 from feedback._project import get_or_create_project, guidelines, project_tasks, template, with_retry
@@ -83,8 +83,9 @@ def _generated(config: CycleConfig, ref: str, prompts: list[dict], samples: int 
     spec = resolve(ref, trust_remote_code=config.model.trust_remote_code)
     fp = fingerprint(spec)
     temperature = fb.temperature if samples > 1 else 0.0
+    dtype = inference_dtype(fb.dtype)
     settings = {"samples": samples, "temperature": temperature, "max_new_tokens": fb.max_new_tokens,
-                "batch_size": fb.batch_size, **({"seed": config.run.seed} if samples > 1 else {})}
+                "batch_size": fb.batch_size, "dtype": dtype, **({"seed": config.run.seed} if samples > 1 else {})}
     cache = config.layout().responses / (f"{fp}.samples.jsonl" if samples > 1 else f"{fp}.jsonl")
     known: dict[str, list[str]] = {}
     if cache.is_file():
@@ -95,7 +96,7 @@ def _generated(config: CycleConfig, ref: str, prompts: list[dict], samples: int 
                   f"(temperature {temperature:g})" if samples > 1 else
                   f"generating {len(todo)} responses with {spec.describe()}")
         drawn = sample_responses(spec, todo, samples=samples, temperature=temperature, seed=config.run.seed,
-                                 max_new_tokens=fb.max_new_tokens, batch_size=fb.batch_size,
+                                 max_new_tokens=fb.max_new_tokens, batch_size=fb.batch_size, dtype=dtype,
                                  description=f"{'sampling' if samples > 1 else 'generating'} ({ref})")
         known.update(zip(todo, drawn))
         atomic_write_jsonl(cache, [{"prompt": k, "responses": v, "settings": settings} for k, v in known.items()])

@@ -31,7 +31,7 @@ from harness.artifacts import (
 from harness.schemas import EvalSummary, artifact_dict, write_artifact
 from harness.config import CycleConfig, EvalConfig
 from harness.errors import HarnessError
-from harness.models import fingerprint, harness_home, resolve
+from harness.models import fingerprint, harness_home, inference_dtype, resolve
 from harness.scoring import ModelSlot, check_backend, score_kl_drift, score_lm_eval
 from harness.stats import bootstrap_ci, resample_statistic
 from harness.suites import Suite, available_suites, read_docs, select_suites
@@ -191,6 +191,8 @@ def run(config: CycleConfig) -> EvalResult:
     settings = {"limit": cfg.limit, "seed": seed, "bootstrap_resamples": cfg.bootstrap_resamples,
                 "max_length": cfg.max_length, "batch_size": cfg.batch_size, "device": cfg.device,
                 "lm_eval": metadata.version("lm_eval")}
+    if cfg.backend == "hf":  # the dtype actually used (auto resolved): bfloat16 and float32 score slightly differently
+        settings["dtype"] = inference_dtype(cfg.dtype)
     if cfg.backend != "hf":  # vLLM's kernels score slightly differently: its own cache entries
         settings["backend"] = cfg.backend
     cache_root = harness_home() / "eval-cache"

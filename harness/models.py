@@ -29,7 +29,7 @@ from harness.errors import HarnessError
 
 __all__ = [
     "BUILTINS", "ModelSpec", "harness_home", "resolve", "load_tokenizer", "load_model",
-    "list_builtins", "prepare_builtin", "ADAPTER_META", "fingerprint",
+    "list_builtins", "prepare_builtin", "ADAPTER_META", "fingerprint", "native_bf16", "inference_dtype",
 ]
 
 ADAPTER_META = "harness_adapter.json"  # written beside adapters: the portable base reference
@@ -195,20 +195,45 @@ def _quiet_loading(quiet: bool, new_head: bool = False) -> Iterator[None]:
             hf_logging.set_verbosity(verbosity)
 
 
+def native_bf16() -> bool:
+    """Whether this machine computes bfloat16 natively: a CUDA GPU with bf16, or a CPU with AMX or
+    AVX-512 BF16 (where a 135M model's forward pass runs about 3x faster than in float32)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def inference_dtype(setting: str = "auto") -> str:
+    """The dtype name a model is run in for scoring and generation: ``auto`` is bfloat16 where the
+    hardware computes it natively (:func:`native_bf16`), else float32; any other setting as given."""
+    if setting != "auto":
+        return setting
+    return "bfloat16" if native_bf16() else "float32"
+
+
 def load_model(spec: ModelSpec, *, dtype: Any = None, quantization_config: Any = None,
                device_map: Any = None, task: str = "causal-lm", is_trainable: bool = False,
-               num_labels: int = 1, new_head: bool = False):
-    """Load a model (and its adapter, for adapter specs). Default dtype: float32. ``task``: causal-lm,
-    sequence-classification (a score head with ``num_labels``), or encoder (the bare model, no head).
-    ``new_head``: the caller trains the score head next, so transformers' report that the checkpoint
-    lacks one is not shown (nor is it for an adapter, which brings its trained head)."""
+               num_labels: int = 1, new_head: bool = False, merge_adapter: bool = False):
+    """Load a model (and its adapter, for adapter specs). Default dtype: float32 (a dtype name such as
+    ``"bfloat16"`` works too). ``task``: causal-lm, sequence-classification (a score head with
+    ``num_labels``), or encoder (the bare model, no head). ``new_head``: the caller trains the score head
+    next, so transformers' report that the checkpoint lacks one is not shown (nor is it for an adapter,
+    which brings its trained head). ``merge_adapter``: for inference, fold a mergeable adapter (LoRA,
+    DoRA, IA3...) into the base weights, which answers the same and runs faster; prompt-learning
+    adapters (prefix tuning) stay as they are."""
     import torch
     from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
     cls = {"causal-lm": AutoModelForCausalLM, "encoder": AutoModel}.get(task, AutoModelForSequenceClassification)
     base = spec.base_spec
     kw = _load_kwargs(base)
-    kw["dtype"] = dtype or torch.float32
+    kw["dtype"] = getattr(torch, dtype) if isinstance(dtype, str) else (dtype or torch.float32)
     if quantization_config is not None:
         kw["quantization_config"] = quantization_config
     if device_map is not None:
@@ -225,6 +250,8 @@ def load_model(spec: ModelSpec, *, dtype: Any = None, quantization_config: Any =
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, spec.location, is_trainable=is_trainable)
+        if merge_adapter and not is_trainable and not model.peft_config[model.active_adapter].is_prompt_learning:
+            model = model.merge_and_unload()
     return model
 
 

@@ -12,7 +12,7 @@ from harness import log as _log
 from harness.artifacts import sha256_bytes
 from harness.config import EvalConfig
 from harness.errors import HarnessError
-from harness.models import ModelSpec, load_model, load_tokenizer
+from harness.models import ModelSpec, inference_dtype, load_model, load_tokenizer
 from harness.suites import Suite, read_docs
 
 __all__ = ["ModelSlot", "score_lm_eval", "score_kl_drift", "vllm_model_args", "check_backend"]
@@ -128,10 +128,9 @@ class ModelSlot:
 
     def load(self):
         if self.model is None:
-            import torch
-
-            _log.info(f"loading {self.spec.describe()}")
-            self.model = load_model(self.spec, dtype=torch.float32).eval().to(self._device())
+            dtype = inference_dtype(self.cfg.dtype)
+            _log.info(f"loading {self.spec.describe()} in {dtype}")
+            self.model = load_model(self.spec, dtype=dtype, merge_adapter=True).eval().to(self._device())
             self.tokenizer = load_tokenizer(self.spec)
         return self.model, self.tokenizer
 

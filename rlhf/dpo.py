@@ -52,9 +52,10 @@ def _fits(rows: list[dict], tokenizer: Any, max_length: int, sides: tuple[str, .
 
 
 def _pair_scores(policy: ModelSpec, reference: ModelSpec, pairs: list[dict], beta: float, batch_size: int,
-                 max_length: int) -> list[dict]:
+                 max_length: int, dtype: str = "float32") -> list[dict]:
     """Per pair: log-probs of chosen and rejected under the saved policy and under the reference (both
-    loaded from disk, one at a time, the way ``harness eval`` loads them), margins and implicit rewards."""
+    loaded from disk, one at a time, the way ``harness eval`` loads them: adapters merged, in ``dtype``),
+    margins and implicit rewards."""
     import gc
 
     if not pairs:
@@ -65,7 +66,7 @@ def _pair_scores(policy: ModelSpec, reference: ModelSpec, pairs: list[dict], bet
     kw = {"batch_size": batch_size, "max_length": max_length}
     logps = {}
     for name, spec in (("policy", policy), ("ref", reference)):
-        model, tokenizer = load_model(spec), load_tokenizer(spec)
+        model, tokenizer = load_model(spec, dtype=dtype, merge_adapter=True), load_tokenizer(spec)
         logps[name] = (sequence_logps(model, tokenizer, prompts, chosen, **kw),
                        sequence_logps(model, tokenizer, prompts, rejected, **kw))
         del model
@@ -189,7 +190,9 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
         "base": base_ref, "base_location": spec.base_spec.location, "method": plan.method if fresh else adapter_method(spec),
         "stage": cfg.objective, "started_from": policy_ref})
     del trainer, model
-    score_kw = {"beta": cfg.beta, "batch_size": cfg.batch_size, "max_length": cfg.max_length}
+    # scored in the precision it trained in (bfloat16 is about 3x faster where the hardware has it)
+    score_kw = {"beta": cfg.beta, "batch_size": cfg.batch_size, "max_length": cfg.max_length,
+                "dtype": {"bf16": "bfloat16", "fp16": "float16"}.get(precision, "float32")}
     saved = resolve(str(adapter), trust_remote_code=config.model.trust_remote_code)
     scored = _pair_scores(saved, spec, train_pairs + held_pairs, **score_kw)
     train_rows, held_rows = scored[:len(train_pairs)], scored[len(train_pairs):]

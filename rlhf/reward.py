@@ -140,10 +140,12 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
             f"[{held_report['ci_low']:.3f}, {held_report['ci_high']:.3f}] on {held_report['n']} pairs: {verdict}")
     else:
         _log.warn("no held-out pairs (reward.validation_fraction is 0 or there is one prompt): accuracy is not measured")
-    cal = quality.get("calibration") or {}
+    cal, scaled = quality.get("calibration") or {}, quality.get("calibration_scaled") or {}
     (_log.info if quality["trusted"] else _log.warn)(
         f"reward model {'trusted' if quality['trusted'] else 'NOT trusted'}: {quality['why']}"
-        + (f"; calibration ECE {cal['ece']:.3f}, Brier {cal['brier']:.3f}" if cal else ""))
+        + (f"; calibration ECE {cal['ece']:.3f}, Brier {cal['brier']:.3f}" if cal else "")
+        + (f" (after temperature scaling, T {scaled['temperature']:.2f}, cross-fitted: ECE {scaled['ece']:.3f}, "
+           f"Brier {scaled['brier']:.3f})" if scaled else ""))
 
     merged = None
     if cfg.merge:

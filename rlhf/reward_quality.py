@@ -6,7 +6,12 @@ of its score is just response length.
 * **length-only baseline**: "the longer response wins" (ties count half).
 * **lexical baseline**: "the response sharing more words with the prompt wins" (ties count half).
 * **calibration**: the Bradley-Terry probability that the chosen side wins, sigmoid(margin): expected
-  calibration error (10 equal-width confidence bins) and Brier score.
+  calibration error (10 equal-width confidence bins) and Brier score. A reward model trained on a few
+  hundred pairs is overconfident, so the same figures are also given after **temperature scaling**
+  (sigmoid(margin / T), T fitted by maximum likelihood), cross-fitted so that no pair is scored with a
+  temperature fitted on itself: the held-out pairs are cut into 5 seeded folds, each fold's
+  probabilities use T fitted on the other four. ``temperature`` (fitted on all held-out pairs) is what
+  a user applies to turn this model's margins into probabilities.
 * **length correlation**: Spearman correlation of the reward with the response's length in words,
   over every held-out response.
 
@@ -68,6 +73,31 @@ def _calibration(margins: np.ndarray, bins: int = 10) -> dict[str, float]:
             "mean_confidence": float(confidence.mean())}
 
 
+def _fit_temperature(margins: np.ndarray) -> float:
+    """The T that maximizes the likelihood of "chosen wins" under sigmoid(margin / T)."""
+    from scipy.optimize import minimize_scalar
+
+    if not np.any(margins):
+        return 1.0
+    nll = lambda log_t: float(np.mean(np.logaddexp(0.0, -margins / math.exp(log_t))))  # noqa: E731
+    return float(math.exp(minimize_scalar(nll, bounds=(-4.0, 6.0), method="bounded").x))
+
+
+def _scaled_calibration(margins: np.ndarray, seed: int, folds: int = 5) -> dict[str, Any]:
+    """Calibration after temperature scaling, cross-fitted over ``folds`` folds of the pairs."""
+    n = len(margins)
+    k = max(2, min(folds, n))
+    order = np.random.default_rng(seed).permutation(n)
+    scaled = np.empty(n)
+    for f in range(k):
+        test = order[f::k]
+        train = np.setdiff1d(order, test)
+        t = _fit_temperature(margins[train]) if len(train) else 1.0
+        scaled[test] = margins[test] / t
+    return {**_calibration(scaled), "temperature": _fit_temperature(margins), "folds": k,
+            "method": f"temperature scaling, cross-fitted over {k} folds of the held-out pairs"}
+
+
 def quality_report(pairs: list[dict[str, Any]], chosen: list[float], rejected: list[float], *, seed: int = 0,
                    n_resamples: int = 2000) -> dict[str, Any]:
     """The reward model's trust report on held-out ``pairs`` scored ``chosen`` / ``rejected``."""
@@ -87,6 +117,8 @@ def quality_report(pairs: list[dict[str, Any]], chosen: list[float], rejected: l
         "baselines": {"length_only": _rate(length, seed, n_resamples), "lexical_overlap": _rate(lexical, seed, n_resamples)},
         "calibration": _calibration(margins),
     }
+    if n >= 2:
+        report["calibration_scaled"] = _scaled_calibration(margins, seed)
     lengths = [len(_words(c)) for _, c, _ in texts] + [len(_words(r)) for _, _, r in texts]
     rewards = list(map(float, chosen)) + list(map(float, rejected))
     rho = spearmanr(lengths, rewards).statistic if len(set(lengths)) > 1 and len(set(rewards)) > 1 else math.nan

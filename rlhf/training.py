@@ -7,15 +7,9 @@ import json
 import time
 from pathlib import Path
 
+from harness.models import native_bf16
+
 __all__ = ["resolve_precision", "MetricsLogger", "StageProgress", "quiet"]
-
-
-def _cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def resolve_precision(precision: str, method: str = "lora") -> str:
@@ -28,7 +22,7 @@ def resolve_precision(precision: str, method: str = "lora") -> str:
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if method == "qlora":
         return "fp32"  # bitsandbytes' CPU 4-bit kernels compute in fp32
-    return "bf16" if _cpu_has_native_bf16() else "fp32"
+    return "bf16" if native_bf16() else "fp32"
 
 
 def _transformers_callback_base():

@@ -81,3 +81,33 @@ def test_hub_id_loads_from_local_hub_cache(tmp_path, tiny_model_dir):
 def test_reference_that_is_neither_folder_nor_hub_id():
     with pytest.raises(HarnessError, match="neither an existing folder nor a hub id"):
         models.resolve("not a model!")
+
+
+def test_inference_dtype_follows_the_hardware_unless_set(monkeypatch):
+    assert models.inference_dtype("float32") == "float32" and models.inference_dtype("bfloat16") == "bfloat16"
+    monkeypatch.setattr(models, "native_bf16", lambda: True)
+    assert models.inference_dtype("auto") == "bfloat16"
+    monkeypatch.setattr(models, "native_bf16", lambda: False)
+    assert models.inference_dtype("auto") == "float32"
+
+
+def test_a_merged_adapter_answers_as_the_adapter_does_in_both_dtypes(tmp_path):
+    """Merging a LoRA adapter for inference folds it into plain weights and scores the same; a dtype
+    name loads the weights in that dtype."""
+    import torch
+
+    from tests.conftest import random_adapter
+
+    spec = models.resolve(str(random_adapter(tmp_path / "adapter")))
+    ids = torch.tensor([[1, 5, 9, 13, 2, 7]])
+    with torch.no_grad():
+        unmerged = models.load_model(spec).eval()
+        merged = models.load_model(spec, merge_adapter=True).eval()
+        assert not hasattr(merged, "peft_config") and hasattr(unmerged, "peft_config")
+        a, b = unmerged(ids).logits, merged(ids).logits
+        assert torch.allclose(a, b, atol=1e-4)
+        base = models.load_model(spec.base_spec).eval()(ids).logits
+        assert not torch.allclose(a, base, atol=1e-2)  # the adapter changed what the model says
+        half = models.load_model(spec, dtype="bfloat16", merge_adapter=True).eval()
+        assert next(half.parameters()).dtype == torch.bfloat16
+        assert torch.allclose(half(ids).logits.float(), a, atol=0.1 * float(a.abs().max()))

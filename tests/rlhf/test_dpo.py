@@ -20,7 +20,8 @@ def _config(tmp_path, prefs, policy, *extra):
 
 
 def test_dpo_raises_the_margin_against_the_starting_adapter(tmp_path, preferences_file, start_adapter):
-    result = dpo.run(_config(tmp_path, preferences_file, start_adapter))
+    # fp32: the pairs are then scored in float32 too, precisely enough to tell the reference from the base
+    result = dpo.run(_config(tmp_path, preferences_file, start_adapter, "dpo.precision=fp32"))
     m = result.metrics
     assert math.isfinite(m["train_loss"])
     assert m["trainable_tensors_changed"] == m["trainable_tensors"] > 0, m["unchanged_tensors"]
@@ -33,7 +34,10 @@ def test_dpo_raises_the_margin_against_the_starting_adapter(tmp_path, preference
     pair = next(p for p in preference_rows() if p["prompt"][0]["content"] == first["prompt"])
     start_spec, base_spec = resolve(str(start_adapter)), resolve("builtin:tiny-random")
     tok = load_tokenizer(start_spec)
-    start_logp = dpo.sequence_logps(load_model(start_spec), tok, [pair["prompt"]], [pair["chosen"][0]["content"]])[0]
+    precision = json.loads((result.output_dir / "result.json").read_text())["precision"]
+    dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(precision, "float32")  # scored in the precision it trained in
+    start = load_model(start_spec, dtype=dtype, merge_adapter=True)
+    start_logp = dpo.sequence_logps(start, tok, [pair["prompt"]], [pair["chosen"][0]["content"]])[0]
     base_logp = dpo.sequence_logps(load_model(base_spec), tok, [pair["prompt"]], [pair["chosen"][0]["content"]])[0]
     assert first["ref_logp_chosen"] == pytest.approx(start_logp, abs=1e-2)
     assert abs(start_logp - base_logp) > 0.1

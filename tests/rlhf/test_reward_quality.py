@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 
+import numpy as np
 import pytest
 
 from harness.errors import HarnessError
@@ -65,6 +66,26 @@ def test_overconfident_coin_flips_are_badly_calibrated():
     report = quality_report(pairs, [5.0 * s for s in signs], [0.0] * 100, seed=0)
     assert 0.35 < report["reward_model"]["accuracy"] < 0.65 and not report["trusted"]
     assert report["calibration"]["ece"] > 0.3  # ~99 % confident, right half the time
+
+
+def test_temperature_scaling_fixes_an_overconfident_but_informative_model_cross_fitted():
+    """Right 80 % of the time with margins of about 6 (~99.8 % confident): raw ECE is large; a temperature
+    fitted on the other folds brings each fold's confidence near 0.8 (ECE small), and T is well above 1."""
+    rng = np.random.default_rng(0)
+    n = 400
+    right = rng.random(n) < 0.8
+    margins = np.where(right, 1.0, -1.0) * rng.uniform(4.0, 8.0, n)
+    report = quality_report(_pairs(n), list(margins), [0.0] * n, seed=0)
+    raw, scaled = report["calibration"], report["calibration_scaled"]
+    assert raw["ece"] > 0.15
+    assert scaled["ece"] < 0.06 and scaled["brier"] < raw["brier"] and scaled["temperature"] > 3.0
+    assert scaled["folds"] == 5 and "cross-fitted" in scaled["method"]
+    # a well-calibrated model keeps a temperature near 1
+    p = rng.uniform(0.55, 0.95, n)
+    wins = rng.random(n) < p
+    calibrated = np.where(wins, 1.0, -1.0) * np.log(p / (1 - p))
+    report = quality_report(_pairs(n), list(calibrated), [0.0] * n, seed=0)
+    assert 0.75 < report["calibration_scaled"]["temperature"] < 1.33
 
 
 def test_no_heldout_pairs_is_not_trusted():
