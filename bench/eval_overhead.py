@@ -50,15 +50,22 @@ def timed(cmd: list[str], env: dict) -> float:
     return elapsed
 
 
-def make_adapter(model_dir: Path, out: Path) -> Path:
-    """A LoRA adapter with non-zero random weights (a stand-in candidate that really differs from the base)."""
+def make_adapter(model_dir: Path, out: Path, *, r: int = 8, alpha: int = 8, b_scale: float = 1.0) -> Path:
+    """A LoRA adapter with non-zero random weights (a stand-in candidate that really differs from the base);
+    ``b_scale`` < 1 shrinks its effect, like a short fine-tune's."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    peft = get_peft_model(model, LoraConfig(r=8, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM"))
+    peft = get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, target_modules="all-linear",
+                                            init_lora_weights=False, task_type="CAUSAL_LM"))
+    if b_scale != 1.0:
+        with torch.no_grad():
+            for name, p in peft.named_parameters():
+                if "lora_B" in name:
+                    p.mul_(b_scale)
     peft.save_pretrained(out)
     AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
     (out / "harness_adapter.json").write_text(json.dumps({"base": "builtin:smollm2-135m-instruct"}))

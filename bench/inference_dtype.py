@@ -31,26 +31,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def _adapter(out: Path) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    from harness.models import load_model, load_tokenizer, resolve
-
-    spec = resolve("builtin:smollm2-135m-instruct")
-    torch.manual_seed(0)
-    model = get_peft_model(load_model(spec), LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
-                                                        task_type="CAUSAL_LM", init_lora_weights=False))
-    with torch.no_grad():  # small, like a short fine-tune: the answers change a little, not to noise
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.mul_(0.05)
-    model.save_pretrained(out)
-    load_tokenizer(spec).save_pretrained(out)
-    (out / "harness_adapter.json").write_text(json.dumps({"base": "builtin:smollm2-135m-instruct"}))
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompts", type=int, default=48)
@@ -60,12 +40,14 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
+    from bench.eval_overhead import make_adapter
     from harness.models import load_model, load_tokenizer, native_bf16, resolve
 
     prompts = [json.loads(line)["prompt"] for line in (REPO / "examples/demo/review_prompts.jsonl").open()][:args.prompts]
     mcq = [json.loads(line) for line in (REPO / "suites/domain/handbook_mcq/data.jsonl").open()][:args.mcq]
     with tempfile.TemporaryDirectory() as tmp:
-        spec = resolve(str(_adapter(Path(tmp) / "adapter")))
+        base = resolve("builtin:smollm2-135m-instruct")
+        spec = resolve(str(make_adapter(Path(base.location), Path(tmp) / "adapter", r=16, alpha=32, b_scale=0.05)))
         tok = load_tokenizer(spec)
         tok.padding_side = "left"
         texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)

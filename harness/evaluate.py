@@ -193,7 +193,7 @@ def run(config: CycleConfig) -> EvalResult:
                 "lm_eval": metadata.version("lm_eval")}
     if cfg.backend == "hf":  # the dtype actually used (auto resolved): bfloat16 and float32 score slightly differently
         settings["dtype"] = inference_dtype(cfg.dtype)
-    if cfg.backend != "hf":  # vLLM's kernels score slightly differently: its own cache entries
+    else:  # vLLM's kernels score slightly differently: its own cache entries
         settings["backend"] = cfg.backend
     cache_root = harness_home() / "eval-cache"
     for spec in specs:

@@ -206,7 +206,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
         "train_loss": loss, "global_step": steps, "train_seconds": round(elapsed, 2),
         "train_pairs": len(train_pairs), "train_unpaired": len(unpaired_rows), "heldout_pairs": len(held_pairs),
         "left_out_too_long": too_long + held_too_long + unpaired_too_long,
-        "train": train_summary, "heldout": held_summary,
+        "train": train_summary, "heldout": held_summary, "scored_in": score_kw["dtype"],
         **trained.metrics,
     }
     _stage.write_result(

@@ -34,9 +34,8 @@ def test_dpo_raises_the_margin_against_the_starting_adapter(tmp_path, preference
     pair = next(p for p in preference_rows() if p["prompt"][0]["content"] == first["prompt"])
     start_spec, base_spec = resolve(str(start_adapter)), resolve("builtin:tiny-random")
     tok = load_tokenizer(start_spec)
-    precision = json.loads((result.output_dir / "result.json").read_text())["precision"]
-    dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(precision, "float32")  # scored in the precision it trained in
-    start = load_model(start_spec, dtype=dtype, merge_adapter=True)
+    assert m["scored_in"] == "float32"  # the precision it trained in
+    start = load_model(start_spec, merge_adapter=True)
     start_logp = dpo.sequence_logps(start, tok, [pair["prompt"]], [pair["chosen"][0]["content"]])[0]
     base_logp = dpo.sequence_logps(load_model(base_spec), tok, [pair["prompt"]], [pair["chosen"][0]["content"]])[0]
     assert first["ref_logp_chosen"] == pytest.approx(start_logp, abs=1e-2)
