@@ -163,8 +163,9 @@ class OnlineConfig(PreferenceTraining):
         None, description="Trained reward model adapter. Default: <run>/reward/adapter; 'none' to use only rule rewards.")
     reward_model_weight: float = Field(1.0, description="Multiplier of the reward model's score.")
     allow_weak_reward_model: bool = Field(
-        False, description="Train against a reward model whose held-out accuracy CI does not lie above the length-only "
-                           "and lexical baselines (refused otherwise); the override is recorded in the result and report.")
+        False, description="Train against a reward model that does not beat the length-only and lexical baselines on its "
+                           "held-out pairs (paired difference, CI above 0; refused otherwise); the override is recorded "
+                           "in the result and report.")
     rules: list[RuleReward] = Field(default_factory=list, description="Extra rule-based rewards.")
     prompts: InputPath | None = Field(
         None, description="Prompts (JSONL with 'prompt': text or chat messages). Default: the prompts of the preference pairs.")

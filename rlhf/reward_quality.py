@@ -15,8 +15,12 @@ of its score is just response length.
 * **length correlation**: Spearman correlation of the reward with the response's length in words,
   over every held-out response.
 
-``trusted`` holds when the accuracy CI's lower bound lies above both baselines' accuracies; online RL
-refuses a reward model that is not (``online.allow_weak_reward_model`` overrides it, and is recorded).
+``trusted`` holds when the reward model beats both baselines on the same held-out pairs: the paired
+difference in per-pair correctness (reward model minus baseline; a baseline's tie counts half) has a
+bootstrap 95 % CI whose lower bound lies above 0 (``vs_baselines``). Paired, because both are scored on
+the same pairs: a split that happens to favour "longer wins" favours a length-minded reward model too,
+which comparing one CI with the other's point estimate ignores. Online RL refuses a reward model that
+is not trusted (``online.allow_weak_reward_model`` overrides it, and is recorded).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.stats import bootstrap_ci
+from harness.stats import bootstrap_ci, paired_difference
 
 __all__ = ["quality_report", "verdict"]
 
@@ -57,6 +61,12 @@ def _pick(a: float, b: float) -> float:
 def _rate(values: list[float], seed: int, n_resamples: int) -> dict[str, Any]:
     lo, hi = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
     return {"accuracy": float(np.mean(values)) if values else None, "ci_low": lo, "ci_high": hi, "n": len(values)}
+
+
+def _ahead(baseline: list[float], model: list[float], seed: int, n_resamples: int) -> dict[str, Any]:
+    """The reward model's accuracy minus a baseline's, paired over the same pairs, with a bootstrap CI."""
+    d = paired_difference(baseline, model, seed=seed, n_resamples=n_resamples)
+    return {k: d.get(k) for k in ("difference", "ci_low", "ci_high", "n", "test", "p_value")}
 
 
 def _calibration(margins: np.ndarray, bins: int = 10) -> dict[str, float]:
@@ -115,6 +125,8 @@ def quality_report(pairs: list[dict[str, Any]], chosen: list[float], rejected: l
         "n": n,
         "reward_model": _rate(model, seed, n_resamples),
         "baselines": {"length_only": _rate(length, seed, n_resamples), "lexical_overlap": _rate(lexical, seed, n_resamples)},
+        "vs_baselines": {name: _ahead(values, model, seed, n_resamples)
+                         for name, values in (("length_only", length), ("lexical_overlap", lexical))},
         "calibration": _calibration(margins),
     }
     if n >= 2:
@@ -128,17 +140,22 @@ def quality_report(pairs: list[dict[str, Any]], chosen: list[float], rejected: l
 
 
 def verdict(report: dict[str, Any]) -> tuple[bool, str]:
-    """(trusted, the figures in words): the accuracy CI must lie above both baselines."""
+    """(trusted, the figures in words): the reward model must beat both baselines on the same pairs
+    (paired difference, CI lower bound above 0)."""
     if not report.get("n"):
         return False, "no held-out pairs: the reward model's accuracy is not measured"
     rm = report["reward_model"]
     base = report["baselines"]
-    lo = rm["ci_low"]
-    shown = (f"held-out accuracy {rm['accuracy']:.2f} [{lo:.2f}, {rm['ci_high']:.2f}] on {report['n']} pairs; "
-             f"length-only baseline {base['length_only']['accuracy']:.2f}, lexical baseline "
-             f"{base['lexical_overlap']['accuracy']:.2f}")
-    beaten = [name for name, b in (("length-only", base["length_only"]), ("lexical", base["lexical_overlap"]))
-              if not (lo is not None and not math.isnan(lo) and lo > b["accuracy"])]
+    ahead = report.get("vs_baselines") or {}
+    parts = []
+    for key, name in (("length_only", "length-only"), ("lexical_overlap", "lexical")):
+        d = ahead.get(key) or {}
+        parts.append(f"{name} baseline {base[key]['accuracy']:.2f} (reward model ahead by {d.get('difference', math.nan):+.2f} "
+                     f"[{d.get('ci_low', math.nan):+.2f}, {d.get('ci_high', math.nan):+.2f}])")
+    shown = (f"held-out accuracy {rm['accuracy']:.2f} [{rm['ci_low']:.2f}, {rm['ci_high']:.2f}] on {report['n']} pairs; "
+             + "; ".join(parts))
+    beaten = [name for key, name in (("length_only", "length-only"), ("lexical_overlap", "lexical"))
+              if not ((lo := (ahead.get(key) or {}).get("ci_low")) is not None and not math.isnan(lo) and lo > 0)]
     if beaten:
-        return False, f"{shown}: the CI's lower bound does not lie above the {' and '.join(beaten)} baseline"
-    return True, f"{shown}: the CI's lower bound lies above both baselines"
+        return False, f"{shown}: not ahead of the {' and '.join(beaten)} baseline on the same pairs (the CI reaches 0)"
+    return True, f"{shown}: ahead of both baselines on the same pairs (CI above 0)"

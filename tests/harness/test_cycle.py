@@ -111,6 +111,9 @@ def test_cycle_runs_end_to_end_and_resumes_by_hash(cycle_env, tmp_path, capsys):
     assert actions == ["decision", "sign_off", "promote"]
     assert (run_dir / "report" / "audit.html").is_file() and Path(out["report"]).resolve() == run_dir / "report" / "audit.html"
     assert (run_dir / "report" / "audit.pdf").read_bytes().startswith(b"%PDF") and out["warnings"] == []
+    html = (run_dir / "report" / "audit.html").read_text()
+    # the reward model's trust report, its paired comparison with the baselines and its override, in words
+    assert "<b>Not trusted</b>" in html and "Reward model ahead by (same pairs)" in html and "allow_weak_reward_model" in html
 
     # Unchanged: nothing runs again, nothing new in the ledger.
     sft_model = run_dir / "sft" / "model" / "model.safetensors"

@@ -44,7 +44,9 @@ def test_a_reward_model_that_knows_the_facts_is_trusted():
     assert report["reward_model"]["accuracy"] == 1.0 and report["n"] == 80
     length = report["baselines"]["length_only"]
     assert 0.3 < length["accuracy"] < 0.7 and length["ci_low"] < length["accuracy"] < length["ci_high"]
-    assert report["trusted"] and "lies above both baselines" in report["why"]
+    assert report["trusted"] and "ahead of both baselines" in report["why"]
+    ahead = report["vs_baselines"]["length_only"]
+    assert ahead["difference"] == pytest.approx(1.0 - length["accuracy"]) and ahead["ci_low"] > 0.2
     assert report["calibration"]["ece"] < 0.05 and report["calibration"]["brier"] < 0.05  # sigmoid(4) = 0.98
 
 
@@ -54,9 +56,33 @@ def test_a_length_detector_is_not_trusted_and_says_why():
     rejected = [float(_words(p, "rejected")) for p in pairs]
     report = quality_report(pairs, chosen, rejected, seed=1)
     rm, length = report["reward_model"], report["baselines"]["length_only"]
-    assert not report["trusted"] and "does not lie above the length-only" in report["why"]
+    assert not report["trusted"] and "not ahead of the length-only" in report["why"]
+    assert report["vs_baselines"]["length_only"]["difference"] <= 0  # the same verdicts (a baseline's tie counts half)
     assert rm["accuracy"] <= length["accuracy"] + 1e-9
     assert report["length_correlation"]["spearman"] > 0.95
+
+
+def test_the_verdict_is_paired_a_split_that_favours_length_favours_a_length_minded_model_too():
+    """On pairs where "longer wins" is right 70 % of the time, a model right on exactly those pairs plus
+    a few more is ahead on every pair where it differs: the paired CI is above 0 although its own CI
+    overlaps the baseline's accuracy; a model right as often but on other pairs is not ahead."""
+    rng = random.Random(5)
+    pairs = []
+    for i in range(100):
+        longer_chosen = i < 70
+        good, bad = ("a b c d e f", "a b") if longer_chosen else ("a b", "a b c d e f")
+        pairs.append({"prompt": [{"role": "user", "content": "q"}],
+                      "chosen": [{"role": "assistant", "content": good}], "rejected": [{"role": "assistant", "content": bad}]})
+    right = [i < 70 or i < 80 for i in range(100)]  # the 70 length-right pairs and 10 more
+    report = quality_report(pairs, [1.0 if r else -1.0 for r in right], [0.0] * 100, seed=2)
+    assert report["baselines"]["length_only"]["accuracy"] == pytest.approx(0.70)
+    assert report["reward_model"]["accuracy"] == pytest.approx(0.80)
+    assert report["vs_baselines"]["length_only"]["ci_low"] > 0 and report["trusted"]
+    shuffled = right[:]
+    rng.shuffle(shuffled)  # as accurate, but not on the same pairs: no paired advantage
+    report = quality_report(pairs, [1.0 if r else -1.0 for r in shuffled], [0.0] * 100, seed=2)
+    assert report["reward_model"]["accuracy"] == pytest.approx(0.80)
+    assert report["vs_baselines"]["length_only"]["ci_low"] < 0.05
 
 
 def test_overconfident_coin_flips_are_badly_calibrated():
