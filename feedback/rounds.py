@@ -26,6 +26,7 @@ from feedback.push import Pool, candidate_pool, feedback_dir, task_key
 
 __all__ = ["run_rounds", "pool_labels", "pool_features"]
 
+
 def pool_labels(config: CycleConfig, pool: Pool, sent: list[int]) -> dict[int, float]:
     """Resolved labels of the pairs sent so far: pool index -> 1.0 (its first answer won), 0.0, or 0.5 (tie)."""
     path = feedback_dir(config) / "annotations.jsonl"

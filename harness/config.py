@@ -126,7 +126,7 @@ class EvalConfig(_Section):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="What models are scored in: auto is bfloat16 where the hardware computes it natively (a GPU, "
                             "or a CPU with AMX / AVX-512 BF16: about 3x faster there), else float32. Results are cached "
-                            "per dtype.")
+                            "per dtype. For backend: hf (vLLM takes eval.vllm.dtype).")
     backend: Literal["hf", "vllm"] = Field(
         "hf", description="hf: transformers in this process; vllm: lm-eval's vLLM model (GPU; adapters served as LoRA).")
     vllm: VLLMOptions = Field(default_factory=VLLMOptions, description="Used with backend: vllm.")

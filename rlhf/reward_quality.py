@@ -147,15 +147,16 @@ def verdict(report: dict[str, Any]) -> tuple[bool, str]:
     rm = report["reward_model"]
     base = report["baselines"]
     ahead = report.get("vs_baselines") or {}
-    parts = []
+    parts, beaten = [], []
     for key, name in (("length_only", "length-only"), ("lexical_overlap", "lexical")):
         d = ahead.get(key) or {}
         parts.append(f"{name} baseline {base[key]['accuracy']:.2f} (reward model ahead by {d.get('difference', math.nan):+.2f} "
                      f"[{d.get('ci_low', math.nan):+.2f}, {d.get('ci_high', math.nan):+.2f}])")
+        lo = d.get("ci_low")
+        if lo is None or math.isnan(lo) or lo <= 0:
+            beaten.append(name)
     shown = (f"held-out accuracy {rm['accuracy']:.2f} [{rm['ci_low']:.2f}, {rm['ci_high']:.2f}] on {report['n']} pairs; "
              + "; ".join(parts))
-    beaten = [name for key, name in (("length_only", "length-only"), ("lexical_overlap", "lexical"))
-              if not ((lo := (ahead.get(key) or {}).get("ci_low")) is not None and not math.isnan(lo) and lo > 0)]
     if beaten:
         return False, f"{shown}: not ahead of the {' and '.join(beaten)} baseline on the same pairs (the CI reaches 0)"
     return True, f"{shown}: ahead of both baselines on the same pairs (CI above 0)"
