@@ -1,15 +1,23 @@
-"""Gate decision quality: false-promote rate and power of a policy, by seeded simulation.
+"""Gate decision quality: false-promote rate and power of a policy, rule by rule and as a whole, by
+seeded simulation at the demo's sample sizes.
 
-Per-sample results are simulated for the incumbent (each item right with the base rate), and the
-candidate's results are the incumbent's with known changes injected: items flip from wrong to right
-or right to wrong so that the true paired difference is exactly the injected effect, with a given
-share of items changing at all ("churn"). Reviews are simulated per task (win / tie / loss, unsafe
-flag). Every trial goes through the gate's own code: ``harness.stats.paired_difference`` (the
-evidence ``harness compare`` produces) and ``harness.gate.decide_compare`` / ``decide_feedback``.
+Per-sample outcomes are simulated independently for the two models: every item has its own chance of
+being answered right (drawn once per trial from a Beta around the suite's base rate), the incumbent's
+and the candidate's outcomes are separate draws from their own chances, and the candidate's chances are
+the incumbent's moved so that the true mean difference is exactly the effect being simulated. Outcomes
+correlate through the items (an easy item is easy for both), never through shared draws. Reviews are
+drawn per prompt (win / tie / loss, unsafe flag). Every trial decides through the gate's own code: the
+paired statistics of ``harness compare`` (``harness.stats.paired_difference``; for summary metrics such
+as CrowS-Pairs' distance from 50 the suite's own hook under ``harness.stats.resample_statistic``), the
+review rates of ``feedback export`` and ``harness.gate.decide_compare`` / ``decide_feedback`` with each
+rule's ``min_n``.
 
-Scenarios: candidates the policy must reject (no real gain; a retention regression; unsafe answers)
-give the false-promote rate (goal <= 5 %); a good candidate whose domain gain is exactly the policy's
-``min_effect`` gives the power (goal >= 90 %).
+Scenarios, for every rule: the true effect exactly at the rule's boundary (gain = ``by`` for improve;
+loss = ``by`` for no_regress; win rate = ``at_least``; unsafe rate = ``at_most``), where a sound rule
+passes at most 5 % of the time (the false-promote rate), and a good candidate (the domain gain at the
+rule's ``min_effect``, no loss, reviewers at 0.6, unsafe 1 %), where it should pass (power). Then the
+whole policy: every rule good (power), and each rule in turn at its boundary with the others good
+(false promote; goal <= 5 % for each).
 
     .venv/bin/python bench/gate_power.py [--policy harness/policies/default.yaml] [--trials 300]
 """
@@ -19,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,45 +35,120 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from feedback.preferences import _rates  # noqa: E402  (the gate's feedback statistics)
+from feedback.preferences import _rates  # noqa: E402  (the review statistics the gate reads)
 from harness.gate import DEFAULT_POLICY, CompareRule, decide_compare, decide_feedback, load_policy  # noqa: E402
-from harness.stats import paired_difference  # noqa: E402
+from harness.stats import paired_difference, resample_statistic  # noqa: E402
+from harness.suites import available_suites  # noqa: E402
+
+# The demo's sizes and the base models' rates (runs/demo/eval of the demo cycle).
+SIZES = {"domain/handbook_mcq": 122, "retention/general_knowledge": 220, "bias/crows_pairs": 200,
+         "bias/winobias": 240, "reviews": 112}
+BASE_RATE = {"domain/handbook_mcq": 0.2, "retention/general_knowledge": 0.7, "bias/crows_pairs": 0.545,
+             "bias/winobias": 0.5}
+CONCENTRATION = 4.0  # Beta(a, b) with a + b = 4: items differ a lot in difficulty, as real suites do
 
 
-def inject(rng: np.random.Generator, base: np.ndarray, effect: float, churn: float) -> np.ndarray:
-    """Candidate results: the incumbent's, with a share ``churn`` of items changed so that the mean
-    moves by ``effect`` (up-flips minus down-flips)."""
-    up, down = (churn + effect) / 2, (churn - effect) / 2
-    wrong, right = base == 0, base == 1
-    p_up = min(1.0, up / max(wrong.mean(), 1e-9))
-    p_down = min(1.0, max(0.0, down) / max(right.mean(), 1e-9))
-    out = base.copy()
-    out[wrong & (rng.random(base.size) < p_up)] = 1
-    out[right & (rng.random(base.size) < p_down)] = 0
-    return out
+def _item_chances(rng, n: int, mean: float) -> np.ndarray:
+    return rng.beta(mean * CONCENTRATION, (1 - mean) * CONCENTRATION, n)
 
 
-def trial(rng, policy, scenario: dict, sizes: dict, resamples: int) -> bool:
-    """One simulated gate run; True when every rule passes (the candidate would be promoted)."""
-    for rule in policy.rules:
-        if isinstance(rule, CompareRule):
-            group = rule.suites[0].split("/")[0]
-            n, base_rate = sizes[group]
-            base = (rng.random(n) < base_rate).astype(float)
-            cand = inject(rng, base, scenario[f"{group}_effect"], scenario["churn"][group])
-            row = paired_difference(base, cand, n_resamples=resamples, seed=int(rng.integers(1 << 30)))
-            row["higher_is_better"] = True
-            ok, _, _ = decide_compare(row, rule.require, rule.by)
+def _moved(p: np.ndarray, shift: float) -> np.ndarray:
+    """Chances moved by ``shift`` on average, staying in [0, 1] (solved so the mean moves exactly)."""
+    lo, hi = -1.0, 1.0
+    for _ in range(60):  # bisection on an additive shift, clipped
+        mid = (lo + hi) / 2
+        if np.clip(p + mid, 0, 1).mean() - p.mean() < shift:
+            lo = mid
         else:
-            n = sizes["feedback"]
-            u = rng.random(n)
-            scores = np.where(u < scenario["win"], 1.0, np.where(u < scenario["win"] + scenario["tie"], 0.5, 0.0))
-            flagged = int((rng.random(n) < scenario["unsafe"]).sum())
-            stats = _rates(list(scores), flagged, n, seed=int(rng.integers(1 << 30)), unit="tasks")
-            ok, _ = decide_feedback(stats[rule.metric], rule.at_least, rule.at_most)
-        if not ok:
-            return False
-    return True
+            hi = mid
+    return np.clip(p + (lo + hi) / 2, 0, 1)
+
+
+def _accuracy_row(rng, suite: str, effect: float, resamples: int) -> dict:
+    p = _item_chances(rng, SIZES[suite], BASE_RATE[suite])
+    q = _moved(p, effect)
+    a, b = (rng.random(p.size) < p).astype(float), (rng.random(q.size) < q).astype(float)
+    row = paired_difference(a, b, n_resamples=resamples, seed=int(rng.integers(1 << 30)))
+    return {**row, "higher_is_better": True}
+
+
+def _records(outcomes: np.ndarray, metric: str, categories: list[str] | None = None) -> list[dict]:
+    return [{"doc_id": i, "category": None if categories is None else categories[i], "metrics": {metric: float(v)}}
+            for i, v in enumerate(outcomes)]
+
+
+def _bias_row(rng, suite: str, metric: str, worse_by: float, resamples: int) -> dict:
+    """A bias metric (distance from the unbiased value, in points) that grows by ``worse_by`` in truth."""
+    spec = available_suites()[suite]
+    hook = spec.hook(spec.spec.summary)
+    n = SIZES[suite]
+    if suite == "bias/crows_pairs":  # per pair: prefers the stereotype or not; distance = |100 pct - 50|
+        p = _item_chances(rng, n, BASE_RATE[suite])
+        q = _moved(p, worse_by / 100.0 * (1 if p.mean() >= 0.5 else -1))
+        ref = _records((rng.random(n) < p).astype(float), "pct_stereotype")
+        cand = _records((rng.random(n) < q).astype(float), "pct_stereotype")
+    else:  # winobias: right or not per sentence, half pro- and half anti-stereotypical; distance = 100 |gap|
+        cats = ["pro" if i % 2 == 0 else "anti" for i in range(n)]
+        pro = np.array([c == "pro" for c in cats])
+        p = _item_chances(rng, n, BASE_RATE[suite])
+        p = np.where(pro, _moved(p, 0.03), _moved(p, -0.03))  # the base model's gap: about 6 points
+        q = np.where(pro, _moved(p, worse_by / 200.0), _moved(p, -worse_by / 200.0))
+        ref = _records((rng.random(n) < p).astype(float), "acc", cats)
+        cand = _records((rng.random(n) < q).astype(float), "acc", cats)
+
+    def difference(pairs):
+        x = hook([r for r, _ in pairs])["metrics"].get(metric)
+        y = hook([c for _, c in pairs])["metrics"].get(metric)
+        return None if x is None or y is None else y - x
+
+    ref_est, cand_est = hook(ref)["metrics"][metric], hook(cand)["metrics"][metric]
+    lo, hi = resample_statistic(list(zip(ref, cand)), difference, n_resamples=resamples,
+                                seed=int(rng.integers(1 << 30)))
+    return {"n": n, "difference": cand_est - ref_est, "ci_low": lo, "ci_high": hi, "higher_is_better": False}
+
+
+def _review_stat(rng, metric: str, win: float, unsafe: float, resamples: int) -> dict:
+    n, tie = SIZES["reviews"], 0.2
+    u = rng.random(n)
+    scores = np.where(u < win - tie / 2, 1.0, np.where(u < win + tie / 2, 0.5, 0.0))  # mean = win exactly
+    flagged = int((rng.random(n) < unsafe).sum())
+    return _rates(list(scores), flagged, n, seed=int(rng.integers(1 << 30)), unit="prompts")[metric]
+
+
+def rule_passes(rng, rule, truth: dict, resamples: int) -> bool:
+    """One simulated decision of one rule, under the true effects in ``truth`` (keyed by rule id)."""
+    t = truth[rule.id]
+    if isinstance(rule, CompareRule):
+        passed = True
+        for suite in rule.suites:
+            suite = "domain/handbook_mcq" if suite == "domain/*" else suite
+            if rule.metric.startswith("distance"):
+                row = _bias_row(rng, suite, rule.metric, t, max(100, resamples // 5))
+            else:
+                row = _accuracy_row(rng, suite, t, resamples)
+            passed &= decide_compare(row, rule.require, rule.by, min_n=rule.min_n)[0]
+        return passed
+    stat = _review_stat(rng, rule.metric, win=t if rule.metric == "win_rate" else 0.6,
+                        unsafe=t if rule.metric == "unsafe_rate" else 0.01, resamples=resamples)
+    return decide_feedback(stat, rule.at_least, rule.at_most, min_n=rule.min_n)[0]
+
+
+def boundary(rule) -> float:
+    """The true effect at which the rule's requirement holds with nothing to spare."""
+    if isinstance(rule, CompareRule):
+        if rule.metric.startswith("distance"):
+            return rule.by  # the bias distance grows by exactly the allowed margin
+        return rule.by if rule.require == "improve" else -rule.by
+    return rule.at_least if rule.at_least is not None else rule.at_most
+
+
+def good(rule) -> float:
+    """A candidate that should pass: the domain gain at min_effect, no loss, reviewers at 0.6, 1 % unsafe."""
+    if isinstance(rule, CompareRule):
+        if rule.metric.startswith("distance"):
+            return 0.0
+        return (rule.min_effect or rule.by + 0.2) if rule.require == "improve" else 0.0
+    return 0.6 if rule.at_least is not None else 0.01
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
@@ -74,57 +158,55 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     return ci.low, ci.high
 
 
+def _rate(k: int, n: int) -> dict:
+    lo, hi = wilson(k, n)
+    return {"passed": k, "trials": n, "rate": k / n, "ci": [lo, hi]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--policy", type=Path, default=DEFAULT_POLICY)
     ap.add_argument("--trials", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n-domain", type=int, default=122, help="domain items (the demo's handbook MCQ has 122)")
-    ap.add_argument("--n-retention", type=int, default=220, help="retention items (general knowledge has 220)")
-    ap.add_argument("--n-reviews", type=int, default=65, help="reviewed tasks (the demo has 65)")
-    ap.add_argument("--churn", type=float, default=0.34, help="share of domain items whose result changes (demo: 42/122)")
-    ap.add_argument("--retention-churn", type=float, default=0.1, help="share of retention items whose result changes")
     ap.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples per CI")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
     policy = load_policy(args.policy)
-    domain_rules = [r for r in policy.rules if isinstance(r, CompareRule) and r.require == "improve"]
-    min_effect = max((r.min_effect or r.by for r in domain_rules), default=0.0)
-    sizes = {"domain": (args.n_domain, 0.3), "retention": (args.n_retention, 0.65), "bias": (args.n_domain, 0.5),
-             "feedback": args.n_reviews}
-    good_reviews = {"win": 0.55, "tie": 0.15, "unsafe": 0.01}
-    scenarios = {
-        "no real gain (domain +0)": {"domain_effect": 0.0, "retention_effect": 0.0, **good_reviews, "harmful": True},
-        "nothing changed (identical results)": {"domain_effect": 0.0, "retention_effect": 0.0, **good_reviews,
-                                                "harmful": True, "domain_churn": 0.0},
-        "forgets (retention -0.10)": {"domain_effect": min_effect, "retention_effect": -0.10, **good_reviews, "harmful": True},
-        "unsafe answers (30 % flagged)": {"domain_effect": min_effect, "retention_effect": 0.0, **{**good_reviews, "unsafe": 0.3},
-                                          "harmful": True},
-        f"good: domain +{min_effect:g}, no forgetting": {"domain_effect": min_effect, "retention_effect": 0.0, **good_reviews,
-                                                         "harmful": False},
-    }
     rng = np.random.default_rng(args.seed)
-    results = {}
-    for name, scenario in scenarios.items():
-        domain_churn = scenario.get("domain_churn", args.churn)
-        scenario = {**scenario, "churn": {"domain": domain_churn, "retention": args.retention_churn, "bias": args.churn}}
-        promoted = sum(trial(rng, policy, scenario, sizes, args.resamples) for _ in range(args.trials))
-        lo, hi = wilson(promoted, args.trials)
-        results[name] = {"promoted": promoted, "trials": args.trials, "rate": promoted / args.trials, "ci": [lo, hi],
-                         "harmful": scenario["harmful"]}
-        print(f"{name:<45} promoted {promoted:>4}/{args.trials}  ({promoted / args.trials:.3f}, 95 % CI {lo:.3f}-{hi:.3f})",
+    started = time.perf_counter()
+    per_rule = {}
+    print(f"{'rule':<30} {'at the boundary':>18} {'passes':>8} {'good candidate':>16} {'passes':>8}")
+    for rule in policy.rules:
+        at = sum(rule_passes(rng, rule, {rule.id: boundary(rule)}, args.resamples) for _ in range(args.trials))
+        ok = sum(rule_passes(rng, rule, {rule.id: good(rule)}, args.resamples) for _ in range(args.trials))
+        per_rule[rule.id] = {"boundary": boundary(rule), "false_pass": _rate(at, args.trials),
+                             "good": good(rule), "power": _rate(ok, args.trials)}
+        print(f"{rule.id:<30} {boundary(rule):>18g} {at / args.trials:>8.3f} {good(rule):>16g} {ok / args.trials:>8.3f}",
               flush=True)
-    false_promote = max(r["rate"] for r in results.values() if r["harmful"])
-    power = next(r["rate"] for r in results.values() if not r["harmful"])
-    print(f"\npolicy {policy.name} v{policy.version}; domain n={args.n_domain}, retention n={args.n_retention}, "
-          f"reviews n={args.n_reviews}, churn {args.churn} (domain) / {args.retention_churn} (retention)")
-    print(f"false-promote rate (worst harmful scenario): {false_promote:.3f}  (goal <= 0.05)")
-    print(f"power at the minimum effect +{min_effect:g}:          {power:.3f}  (goal >= 0.90)")
+
+    def policy_passes(truth: dict, first: str | None = None) -> bool:
+        rules = sorted(policy.rules, key=lambda r: r.id != first)  # the rule at its boundary decides first
+        return all(rule_passes(rng, r, truth, args.resamples) for r in rules)
+
+    all_good = {r.id: good(r) for r in policy.rules}
+    whole = {"power": _rate(sum(policy_passes(all_good) for _ in range(args.trials)), args.trials), "false_promote": {}}
+    for rule in policy.rules:
+        truth = {**all_good, rule.id: boundary(rule)}
+        whole["false_promote"][rule.id] = _rate(sum(policy_passes(truth, rule.id) for _ in range(args.trials)),
+                                                args.trials)
+    worst = max(whole["false_promote"].items(), key=lambda kv: kv[1]["rate"])
+    print(f"\npolicy {policy.name} v{policy.version}; sizes {SIZES}; {args.trials} trials per scenario")
+    for rid, r in whole["false_promote"].items():
+        print(f"whole policy, {rid} at its boundary: promoted {r['rate']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]")
+    print(f"whole policy, every rule good: promoted {whole['power']['rate']:.3f} "
+          f"[{whole['power']['ci'][0]:.3f}, {whole['power']['ci'][1]:.3f}]")
+    print(f"worst false-promote rate at a boundary: {worst[1]['rate']:.3f} ({worst[0]}; goal <= 0.05); "
+          f"{time.perf_counter() - started:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps({"policy": str(args.policy), "scenarios": results, "false_promote_rate": false_promote,
-                                         "power": power, "min_effect": min_effect, "args": {k: str(v) for k, v in vars(args).items()}},
-                                        indent=2))
+        args.json.write_text(json.dumps({"policy": str(args.policy), "sizes": SIZES, "trials": args.trials,
+                                         "rules": per_rule, "whole_policy": whole,
+                                         "worst_false_promote": {"rule": worst[0], **worst[1]}}, indent=2))
 
 
 if __name__ == "__main__":

@@ -97,6 +97,34 @@ def feedback_export(config: Optional[Path] = ConfigOpt, overrides: Optional[list
     print(json.dumps({"pairs": r.pairs, "preferences": str(r.preferences_path), "summary": r.summary["win_rate"],
                       "unsafe_rate": r.summary["unsafe_rate"], "simulated": r.summary["simulated"]}, indent=2))
 
+reviewers_app = typer.Typer(no_args_is_help=True, help="Reviewers' own Label Studio accounts (never a shared admin login).")
+feedback_app.add_typer(reviewers_app, name="reviewers")
+
+
+@reviewers_app.command("add")
+def reviewers_add(name: str = typer.Argument(..., help="The reviewer's name, e.g. 'Ana Lima'."),
+                  email: str = typer.Argument(..., help="Their email: their login in Label Studio."),
+                  config: Optional[Path] = ConfigOpt, overrides: Optional[list[str]] = OverridesArg) -> None:
+    """Create a reviewer's account; on the local server, print a one-time password (shown once, stored nowhere)."""
+    from feedback import accounts
+
+    reviewer = accounts.add(load(config, overrides), name, email)
+    _log.done(f"account {reviewer.email} created for {reviewer.name} (id {reviewer.id}); their labels carry this account")
+    if reviewer.password:
+        # the one place a secret is shown: for the administrator to hand over; it is not logged or stored
+        print(f"one-time password for {reviewer.email}: {reviewer.password}")
+        _log.info("hand it over privately; the reviewer changes it under Account & Settings after logging in")
+    else:
+        _log.info("a remote Label Studio: send the reviewer the organization's invite link, or set the password there")
+
+
+@reviewers_app.command("list")
+def reviewers_list(config: Optional[Path] = ConfigOpt, overrides: Optional[list[str]] = OverridesArg) -> None:
+    """The reviewers' accounts (not the admin, not the scripted reviewers)."""
+    from feedback import accounts
+
+    rows = accounts.list_reviewers(load(config, overrides))
+    print(json.dumps([{"id": r.id, "name": r.name, "email": r.email} for r in rows], indent=2))
 
 
 def register(app: typer.Typer) -> None:

@@ -3,9 +3,10 @@
 Label Studio pins its own Django/openai/pyarrow, so it lives in its own virtual environment
 (``feedback.venv``, default ``.venv-labelstudio`` beside the project, made by ``scripts/setup.sh``).
 The server listens on 127.0.0.1 only, keeps its sqlite database under ``feedback.data_dir`` (default
-``$HARNESS_HOME/labelstudio``), has sign-up disabled, and gets its admin account and API token from
-the environment (``HARNESS_LS_TOKEN``, ``HARNESS_LS_PASSWORD``) or from a secret file created with
-mode 0600 on first start. Tokens never come from a config file and are never printed.
+``$HARNESS_HOME/labelstudio``, made 0700: the database holds the tokens), has sign-up disabled and its
+SSRF protection on, and gets its admin account and API token from the environment
+(``HARNESS_LS_TOKEN``, ``HARNESS_LS_PASSWORD``) or from a secret file created with mode 0600 on first
+start. Tokens never come from a config file and are never printed, logged or written to a run.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from harness.errors import HarnessError
 from harness.models import harness_home
 
 __all__ = ["ServerInfo", "Credentials", "serve", "stop", "status", "credentials", "connect", "default_venv",
-           "wait_healthy"]
+           "wait_healthy", "data_dir"]
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN_EMAIL = "admin@harness.local"
@@ -62,6 +63,18 @@ def _data_dir(data_dir: Path | None) -> Path:
     return Path(data_dir) if data_dir is not None else harness_home() / "labelstudio"
 
 
+def data_dir(configured: Path | None = None) -> Path:
+    """The local server's data folder: ``feedback.data_dir``, else ``$HARNESS_HOME/labelstudio``."""
+    return _data_dir(configured)
+
+
+def _private_dir(data_dir: Path) -> None:
+    """The data folder holds the database (with the API tokens) and the secrets: owner only (0700)."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if data_dir.stat().st_mode & 0o077:
+        os.chmod(data_dir, 0o700)
+
+
 def _secret_file(data_dir: Path) -> Path:
     return data_dir / "secrets.json"
 
@@ -86,7 +99,7 @@ def _load_or_create_secrets(data_dir: Path) -> dict[str, str]:
     token = env_token or stored.get("token") or secrets.token_hex(20)
     password = os.environ.get("HARNESS_LS_PASSWORD") or stored.get("password") or secrets.token_urlsafe(18)
     if not path.is_file():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        _private_dir(data_dir)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump({"token": token, "password": password, "email": ADMIN_EMAIL}, fh)
@@ -113,8 +126,10 @@ def _port_free(port: int) -> bool:
 
 
 def _healthy(url: str, timeout: float = 2.0) -> bool:
+    if not url.startswith(("http://", "https://")):  # never file:// or another scheme urlopen would follow
+        return False
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as resp:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as resp:  # nosec B310 (http(s) only, checked above)
             return resp.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -189,6 +204,7 @@ def serve(*, data_dir: Path | None = None, port: int | None = None, venv: Path |
     elif not _port_free(port):
         # Label Studio silently moves to port+1 when a port is busy; refuse instead.
         raise HarnessError(f"port {port} on 127.0.0.1 is busy", hint="choose another feedback.port, or leave it unset")
+    _private_dir(data_dir)
     secrets_ = _load_or_create_secrets(data_dir)
     url = f"http://127.0.0.1:{port}"
     secret_vars = ("LABEL_STUDIO_API_KEY", "HARNESS_LS_TOKEN", "HARNESS_LS_PASSWORD", "HF_TOKEN",
@@ -202,7 +218,8 @@ def serve(*, data_dir: Path | None = None, port: int | None = None, venv: Path |
         "LABEL_STUDIO_USERNAME": ADMIN_EMAIL, "LABEL_STUDIO_PASSWORD": secrets_["password"],
         "LABEL_STUDIO_USER_TOKEN": secrets_["token"], "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
         "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true", "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "",
-        "COLLECT_ANALYTICS": "false", "LATEST_VERSION_CHECK": "false", "SSRF_PROTECTION_ENABLED": "false",
+        # SSRF protection stays on: the harness uses no webhooks, and Label Studio fetches no URL for it
+        "COLLECT_ANALYTICS": "false", "LATEST_VERSION_CHECK": "false", "SSRF_PROTECTION_ENABLED": "true",
         "LABEL_STUDIO_HOST": url,
     }
     log = data_dir / "server.log"

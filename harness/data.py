@@ -71,7 +71,7 @@ def _load_source(src: DataSource, domain: str) -> tuple[list[_Record], dict[str,
     if src.path is not None:
         info["sha256"] = sha256_file(src.path)
     else:
-        info["hub"] = {"id": src.hub, "subset": src.subset, "split": src.split}
+        info["hub"] = {"id": src.hub, "subset": src.subset, "split": src.split, "revision": src.revision}
     return records, info
 
 

@@ -98,7 +98,7 @@ def _read_hub(src: DataSource) -> Iterator[tuple[str, Any]]:
     import datasets
 
     try:
-        ds = datasets.load_dataset(src.hub, src.subset, split=src.split)
+        ds = datasets.load_dataset(src.hub, src.subset, split=src.split, revision=src.revision)
     except Exception as exc:  # network, missing dataset, bad split: all user-fixable
         raise HarnessError(
             f"could not load hub dataset '{src.hub}' (split {src.split}): {str(exc).splitlines()[0]}",
@@ -185,4 +185,19 @@ def normalize_record(rec: Any, fmt: str = "auto") -> tuple[list[dict[str, str]],
         raise ValueError("conversation has no assistant message to learn from")
     if messages[-1]["role"] != "assistant":
         raise ValueError("conversation must end with an assistant message")
+    if shape != "text":  # plain text is one assistant turn by construction
+        _check_order(messages)
     return messages, shape
+
+
+def _check_order(messages: list[dict[str, str]]) -> None:
+    """An optional system turn first, then user and assistant turns by turns, starting with the user
+    (a chat template renders anything else as a conversation nobody had)."""
+    turns = messages[1:] if messages[0]["role"] == "system" else messages
+    for i, m in enumerate(turns):
+        expected = "user" if i % 2 == 0 else "assistant"
+        if m["role"] != expected:
+            at = i + (len(messages) - len(turns))
+            where = "only the first turn may be 'system'" if m["role"] == "system" else \
+                f"expected '{expected}' (an optional system turn, then user and assistant turns by turns)"
+            raise ValueError(f"turn {at} is '{m['role']}': {where}")

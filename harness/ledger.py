@@ -8,11 +8,19 @@ entries at the end is detected too. Appends hold a file lock (concurrent cycles 
 existing chain first (nothing is appended to a broken ledger), and replace the file atomically.
 
 ``verify(path)`` reports the first entry that was edited, deleted, inserted or reordered.
+
+A hash chain alone does not stop someone who can write the file from rewriting it whole (every hash
+recomputed). With ``HARNESS_LEDGER_KEY`` set, each entry also carries ``mac``, an HMAC-SHA256 of its
+hash under that key, and so does the head file; ``verify`` with the key then detects a rewrite by
+anyone without it. Once keyed, every later entry must be keyed; a ledger started before the key was
+set is sealed from then on with ``harness ledger seal`` (an entry of its own). Without the key,
+``verify`` checks the chain and says the MACs could not be checked.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 from dataclasses import dataclass, field
@@ -23,10 +31,26 @@ from harness._lock import file_lock
 from harness.artifacts import atomic_write_json, atomic_write_text, utc_now
 from harness.errors import HarnessError
 
-__all__ = ["LedgerCheck", "append", "verify", "read_entries", "default_path", "GENESIS"]
+__all__ = ["LedgerCheck", "append", "verify", "read_entries", "default_path", "ledger_key", "seal", "GENESIS",
+           "KEY_ENV"]
 
 GENESIS = "0" * 64
-ACTIONS = ("promote", "reject", "sign_off", "rollback", "decision", "repair")
+ACTIONS = ("promote", "reject", "sign_off", "rollback", "decision", "repair", "seal")
+KEY_ENV = "HARNESS_LEDGER_KEY"
+
+
+def ledger_key() -> bytes | None:
+    """The ledger's HMAC key from ``$HARNESS_LEDGER_KEY`` (None when unset or empty)."""
+    value = os.environ.get(KEY_ENV, "")
+    return value.encode() if value else None
+
+
+def _mac(key: bytes, message: str) -> str:
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def _head_message(entries: int, last_hash: str) -> str:
+    return f"head:{entries}:{last_hash}"
 
 
 def default_path() -> Path:
@@ -36,7 +60,7 @@ def default_path() -> Path:
 
 
 def _entry_hash(entry: dict[str, Any]) -> str:
-    body = {k: v for k, v in entry.items() if k != "hash"}
+    body = {k: v for k, v in entry.items() if k not in ("hash", "mac")}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
 
 
@@ -58,6 +82,11 @@ class LedgerCheck:
         return {"path": str(self.path), "ok": self.ok, "entries": self.entries, "problem": self.problem,
                 "line": self.line, "message": self.message, **self.details}
 
+    @property
+    def keyed(self) -> str:
+        """verified (MACs checked with the key), unchecked (MACs present, no key here) or none."""
+        return self.details.get("keyed", "none")
+
 
 def read_entries(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
@@ -65,9 +94,11 @@ def read_entries(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def verify(path: Path | None = None) -> LedgerCheck:
-    """Walk the chain; return the first problem found (or ``ok``)."""
+def verify(path: Path | None = None, key: bytes | None = None) -> LedgerCheck:
+    """Walk the chain; return the first problem found (or ``ok``). ``key`` (default: ``$HARNESS_LEDGER_KEY``)
+    checks the entries' and the head's MACs: problem ``forged`` when one is missing or wrong."""
     path = Path(path or default_path())
+    key = key if key is not None else ledger_key()
     if not path.is_file():
         head = _head_path(path)
         if head.is_file() and json.loads(head.read_text()).get("entries", 0) > 0:
@@ -97,6 +128,7 @@ def verify(path: Path | None = None) -> LedgerCheck:
     seqs_after.reverse()
     seen: set[str] = set()
     prev, expected_seq, count = GENESIS, 1, 0
+    first_keyed: int | None = None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -123,6 +155,13 @@ def verify(path: Path | None = None) -> LedgerCheck:
                 kind, what = "edited", (f"the chain breaks at line {number}: the entry before it was changed and "
                                         f"re-hashed, or replaced by another")
             return LedgerCheck(path, False, count, kind, number, what)
+        if "mac" in entry or first_keyed is not None:
+            first_keyed = first_keyed or entry["seq"]
+            if key is not None and not hmac.compare_digest(str(entry.get("mac", "")), _mac(key, entry["hash"])):
+                what = "carries no MAC although earlier entries do" if "mac" not in entry else "has a MAC that does not match"
+                return LedgerCheck(path, False, count, "forged", number,
+                                   f"entry {entry['seq']} (line {number}) {what}: written or rewritten without "
+                                   f"{KEY_ENV} (or with another key)")
         seen.add(entry["hash"])
         prev, expected_seq, count = entry["hash"], expected_seq + 1, count + 1
     if head is not None:
@@ -132,7 +171,25 @@ def verify(path: Path | None = None) -> LedgerCheck:
                                f"the last {h['entries'] - count} entries were removed (the head records {h['entries']})")
         if h.get("entries") == count and h.get("last_hash") != prev:
             return LedgerCheck(path, False, count, "edited", None, "the last entry differs from the one the head records")
-    return LedgerCheck(path, True, count, details={"last_hash": prev})
+    details: dict[str, Any] = {"last_hash": prev, "keyed": "none", "keyed_from": first_keyed}
+    if key is not None and count:
+        if first_keyed is None:
+            return LedgerCheck(path, False, count, "forged", None,
+                               f"{KEY_ENV} is set but no entry carries a MAC: the ledger was written without the key, "
+                               "or rewritten by someone without it ('harness ledger seal' keys a ledger started earlier)",
+                               details=details)
+        if head is None or not hmac.compare_digest(str(head.get("mac", "")), _mac(key, _head_message(head["entries"], head.get("last_hash", "")))):
+            return LedgerCheck(path, False, count, "forged", None,
+                               f"the head file's MAC is missing or wrong: it was rewritten without {KEY_ENV}", details=details)
+        details["keyed"] = "verified"
+        return LedgerCheck(path, True, count, message=f"the ledger is intact; entries {first_keyed}-{count} carry MACs "
+                                                      f"verified with {KEY_ENV}", details=details)
+    if first_keyed is not None:
+        details["keyed"] = "unchecked"
+        return LedgerCheck(path, True, count, message=f"the chain is intact; entries {first_keyed}-{count} carry MACs that "
+                                                      f"were not checked ({KEY_ENV} is not set here)", details=details)
+    return LedgerCheck(path, True, count, message="the chain is intact (not keyed: someone who can write the file could "
+                                                  f"rewrite it whole; set {KEY_ENV} to detect that)", details=details)
 
 
 def append(action: str, *, actor: str, subject: dict[str, Any], details: dict[str, Any] | None = None,
@@ -144,15 +201,35 @@ def append(action: str, *, actor: str, subject: dict[str, Any], details: dict[st
     path.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(path.with_name(path.name + ".lock")):
         check = verify(path)
-        if not check.ok:
-            raise HarnessError(f"the ledger {path} failed verification: {check.message}; nothing was appended",
-                               hint="restore it from a backup, then run 'harness ledger verify'")
+        never_keyed = check.problem == "forged" and check.details.get("keyed_from") is None
+        if not check.ok and not (action == "seal" and never_keyed):
+            hint = ("a person who trusts the ledger as it is seals it once: 'harness ledger seal' (with the key set)"
+                    if never_keyed else "restore it from a backup, then run 'harness ledger verify'")
+            raise HarnessError(f"the ledger {path} failed verification: {check.message}; nothing was appended", hint=hint)
         entry = {"seq": check.entries + 1, "time": utc_now(), "actor": actor, "action": action,
                  "subject": subject, "details": details or {}, "prev_hash": check.details.get("last_hash", GENESIS)}
         entry["hash"] = _entry_hash(entry)
+        head = {"entries": entry["seq"], "last_hash": entry["hash"], "updated": entry["time"]}
+        key = ledger_key()
+        if key is not None:
+            entry["mac"] = _mac(key, entry["hash"])
+            head["mac"] = _mac(key, _head_message(entry["seq"], entry["hash"]))
+        elif check.details.get("keyed_from"):
+            raise HarnessError(f"the ledger {path} is keyed (entries carry MACs) but {KEY_ENV} is not set; nothing was appended",
+                               hint=f"set {KEY_ENV} to the ledger's key")
         old = path.read_text(encoding="utf-8") if path.is_file() else ""
         if old and not old.endswith("\n"):
             old += "\n"
         atomic_write_text(path, old + json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
-        atomic_write_json(_head_path(path), {"entries": entry["seq"], "last_hash": entry["hash"], "updated": entry["time"]})
+        atomic_write_json(_head_path(path), head)
     return entry
+
+
+def seal(actor: str, path: Path | None = None) -> dict[str, Any]:
+    """Key a ledger from now on: append a ``seal`` entry with ``$HARNESS_LEDGER_KEY`` (its MAC vouches for the
+    whole chain before it, whose hashes it chains to)."""
+    path = Path(path or default_path())
+    if ledger_key() is None:
+        raise HarnessError(f"{KEY_ENV} is not set: there is no key to seal the ledger with",
+                           hint=f"export {KEY_ENV}=<a secret kept outside this machine's reach>, then run it again")
+    return append("seal", actor=actor, subject={"ledger": str(path)}, details={"keyed_from_here": True}, path=path)

@@ -116,6 +116,17 @@ def resolve(ref: str, *, revision: str | None = None, trust_remote_code: bool = 
 
 
 def _resolve_adapter(path: Path, ref: str, trust_remote_code: bool) -> ModelSpec:
+    if not (path / "adapter_model.safetensors").is_file():
+        pickles = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl"))
+        if pickles:
+            raise HarnessError(
+                f"adapter {path} holds only pickle weights ({', '.join(pickles)}); loading pickles can run arbitrary "
+                "code, and the fingerprint (what the gate and the ledger record) covers safetensors only, so the "
+                "harness loads adapters from adapter_model.safetensors",
+                hint="convert once where you trust the file: PeftModel.from_pretrained(base, dir)"
+                     ".save_pretrained(dir, safe_serialization=True)")
+        raise HarnessError(f"adapter {path} has no adapter_model.safetensors",
+                           hint="save it with save_pretrained(..., safe_serialization=True)")
     meta_path = path / ADAPTER_META
     if meta_path.is_file():
         base_ref = json.loads(meta_path.read_text(encoding="utf-8"))["base"]
@@ -163,7 +174,7 @@ def load_tokenizer(spec: ModelSpec):
         try:
             kw = _load_kwargs(candidate)
             kw.pop("use_safetensors")
-            tok = AutoTokenizer.from_pretrained(candidate.location, **kw)
+            tok = AutoTokenizer.from_pretrained(candidate.location, **kw)  # nosec B615 (kw carries model.revision)
         except (OSError, ValueError) as exc:
             raise _wrap_load_error(candidate, exc) from None
         if tok.pad_token is None:

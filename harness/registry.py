@@ -173,7 +173,13 @@ def _gated(decision_id: str) -> dict | None:
 
 
 def check_consistency(client, name: str) -> None:
-    """Registry and ledger must agree on the champion; a registry move the ledger missed is recorded."""
+    """Registry and ledger must agree on the champion; a registry move the ledger missed is recorded.
+    Under the registry lock: a check racing a promotion would otherwise record its move twice."""
+    with _registry_lock():
+        _check_consistency_locked(client, name)
+
+
+def _check_consistency_locked(client, name: str) -> None:
     check = ledger.verify()
     if not check.ok:
         raise HarnessError(f"the ledger failed verification: {check.message}",
@@ -240,12 +246,18 @@ def promote(config: CycleConfig, decision_id: str, approver: str | None) -> Prom
         return _promote_locked(config, name, decision, path, approver)
 
 
+REGISTRY_LOCK_TIMEOUT = float(os.environ.get("HARNESS_REGISTRY_LOCK_TIMEOUT", "120"))
+
+
 def _registry_lock():
+    """One registry writer at a time (promote, rollback, the consistency check and its repairs), across
+    processes; re-entrant in one thread. Gives up after REGISTRY_LOCK_TIMEOUT seconds, naming the holder."""
     from harness._lock import file_lock
 
     lp = ledger.default_path()
     lp.parent.mkdir(parents=True, exist_ok=True)
-    return file_lock(lp.with_name(lp.name + ".registry.lock"))
+    return file_lock(lp.with_name(lp.name + ".registry.lock"), timeout=REGISTRY_LOCK_TIMEOUT,
+                     what="the model registry's lock")
 
 
 def _promote_locked(config: CycleConfig, name: str, decision: dict, path: Path, approver: str | None) -> PromoteResult:

@@ -76,6 +76,7 @@ class PolicyRef(_Part):
     name: str
     version: int
     sha256: str
+    allow_simulated: bool = Field(False, description="Whether the policy let scripted reviews satisfy feedback rules.")
 
 
 # ---------------------------------------------------------------- data
@@ -295,6 +296,7 @@ class GateDecision(Artifact):
     candidate: ModelRef
     incumbent: ModelRef
     rules: list[RuleOutcome]
+    simulated_reviews: bool = Field(False, description="A feedback rule was decided on scripted (simulated) reviews.")
     inputs: dict[str, str] = Field(description="sha256 of every file the decision read.")
 
 

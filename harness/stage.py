@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.errors import EXIT_REJECTED, EXIT_WAITING  # 3: rejected by the gate; 4: paused for reviewers
+
 if TYPE_CHECKING:
     from harness.config import CycleConfig
     from harness.layout import RunLayout
 
 __all__ = ["Stage", "StageContext", "StageResult", "Pause", "COMPLETE", "EXIT_REJECTED", "EXIT_WAITING", "num"]
 
-EXIT_REJECTED = 1  # the gate did not pass the candidate (like 'harness gate')
-EXIT_WAITING = 3   # paused: reviewers have not finished labeling
 COMPLETE = ("done", "rejected", "awaiting sign-off", "not promoted")
 
 

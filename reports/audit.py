@@ -177,7 +177,9 @@ def build(config: CycleConfig) -> dict[str, Any]:
                      "decided": decision["created"], "outcome": decision["outcome"],
                      "policy": decision["policy"], "signoff_required": decision.get("signoff_required", False),
                      "approver": signoff["actor"] if signoff else None, "promoted": promoted,
-                     "failed_rules": [r["id"] for r in failed]},
+                     "failed_rules": [r["id"] for r in failed],
+                     "simulated_reviews": bool(decision.get("simulated_reviews") or (fb_summary or {}).get("simulated")
+                                               or ((reviewers or {}).get("alignment") or {}).get("simulated"))},
         "lineage": lineage,
         "data_card": {k: (card or {}).get(k) for k in ("counts", "drops", "inputs", "outputs", "lengths")} if card else None,
         "evaluation": evaluation,

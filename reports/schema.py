@@ -38,6 +38,8 @@ class Decision(_Part):
     approver: str | None = None
     promoted: dict[str, Any] | None = Field(None, description="The ledger entry of the promotion, when promoted.")
     failed_rules: list[str]
+    simulated_reviews: bool = Field(False, description="Some reviews in this run came from scripted reviewers, not "
+                                                       "people (the report says so in its first lines).")
 
 
 class LineageStage(_Part):

@@ -16,20 +16,17 @@ started=$(date +%s)
 code=0
 $H cycle --config "$CONFIG" "$@" || code=$?
 elapsed=$(( $(date +%s) - started ))
-# Exit code 1 is the gate's rejection only when the cycle recorded it (a crash exits 1 too).
-if [ "$code" = 1 ] && ! grep -q '"outcome": "rejected"' "$RUN_DIR/cycle.json" 2>/dev/null; then
-  code=2
-fi
+# The cycle's exit codes: 0 done, 1 a stage crashed, 2 bad input, 3 rejected by the gate, 4 waiting for reviewers.
 HOME_DIR=${HARNESS_HOME:-$HOME/.cache/harness}
 echo
 MLFLOW_NOTE=""
-if [ "$code" = 1 ]; then
+if [ "$code" = 3 ]; then
   MLFLOW_NOTE="
                                   (this rejected candidate was not registered; the report says which rule failed)"
 fi
 case $code in
   0) echo "Demo cycle finished in $((elapsed / 60)) min $((elapsed % 60)) s." ;;
-  1) echo "Demo cycle finished in $((elapsed / 60)) min $((elapsed % 60)) s: the gate rejected the candidate (see the report for why)." ;;
+  3) echo "Demo cycle finished in $((elapsed / 60)) min $((elapsed % 60)) s: the gate rejected the candidate (see the report for why)." ;;
   *) echo "The demo cycle stopped (exit code $code); run the same command again to continue where it stopped."; exit "$code" ;;
 esac
 cat <<EOF

@@ -79,7 +79,8 @@ def run(config: CycleConfig) -> GateResult:
                   feedback_dir=Path(g.feedback_dir or layout.feedback), candidate=candidate, incumbent=incumbent,
                   cand_fp=cand_fp, inc_fp=inc_fp, known=available_suites(tuple(config.eval.suite_dirs)),
                   seed=config.eval.seed if config.eval.seed is not None else config.run.seed,
-                  n_resamples=config.eval.bootstrap_resamples, suite_dirs=tuple(config.eval.suite_dirs))
+                  n_resamples=config.eval.bootstrap_resamples, suite_dirs=tuple(config.eval.suite_dirs),
+                  allow_simulated=policy.allow_simulated)
     if any(getattr(r, "against", None) == "sft" for r in policy.rules):
         sft = g.sft or str(layout.adapter("sft"))
         try:
@@ -101,7 +102,8 @@ def run(config: CycleConfig) -> GateResult:
         "summary": ("every rule passed" + ("; promotion needs a named approver" if policy.signoff_required else "")
                     if passed else f"failed: {', '.join(failed)}"),
         "policy": {"path": str(policy_path), "name": policy.name, "version": policy.version,
-                   "sha256": ev.inputs[str(policy_path)]},
+                   "sha256": ev.inputs[str(policy_path)], "allow_simulated": policy.allow_simulated},
+        "simulated_reviews": any(c.get("simulated") for r in results for c in r["checks"]),
         "candidate": {"ref": candidate, "fingerprint": cand_fp}, "incumbent": {"ref": incumbent, "fingerprint": inc_fp},
         "rules": results, "inputs": ev.inputs,
     }
@@ -111,6 +113,7 @@ def run(config: CycleConfig) -> GateResult:
     ledger.append("decision" if passed else "reject", actor="harness gate",
                   subject={"decision_id": decision_id, "run_id": config.run.id, "candidate": cand_fp, "incumbent": inc_fp},
                   details={"outcome": decision["outcome"], "failed_rules": failed, "policy": policy.name,
+                           "simulated_reviews": decision["simulated_reviews"],
                            "decision_sha256": sha256_file(out)})
     (_log.done if passed else _log.warn)(f"gate decision {decision_id}: {decision['summary']} ({out})")
     return GateResult(out, decision)

@@ -33,6 +33,7 @@ class Evidence:
     suite_dirs: tuple[Path, ...] = ()
     sft: str | None = None  # the SFT-only candidate: the other side of the alignment review
     sft_fp: str | None = None
+    allow_simulated: bool = False  # the policy's: may scripted reviews satisfy feedback rules
     inputs: dict[str, str] = field(default_factory=dict)
     _rows: dict[str, list[dict]] = field(default_factory=dict)
     _reviews: dict[str, tuple[dict | None, str | None]] = field(default_factory=dict)

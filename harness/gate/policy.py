@@ -29,6 +29,8 @@ class CompareRule(_Strict):
     min_effect: float | None = Field(
         None, gt=0, description="improve: the smallest true gain this rule is meant to detect; "
                                 "bench/gate_power.py measures the rule's power there (goal >= 90 %).")
+    min_n: int = Field(30, ge=2, description="Fewest paired samples per suite the rule decides on; fewer, or "
+                                             "differences that are all the same (a CI of no width), fail it.")
     description: str = ""
 
 
@@ -41,6 +43,8 @@ class FeedbackRule(_Strict):
                                  "candidate on held-out prompts (did the preference stages help).")
     at_least: float | None = Field(None, ge=0, le=1)
     at_most: float | None = Field(None, ge=0, le=1)
+    min_n: int = Field(20, ge=2, description="Fewest reviewed prompts the rule decides on; fewer, or outcomes that "
+                                             "are all the same (a CI of no width), fail it.")
     description: str = ""
 
     @model_validator(mode="after")
@@ -58,6 +62,9 @@ class GatePolicy(_Strict):
     version: int = Field(ge=1)
     description: str = ""
     signoff_required: bool = Field(False, description="A passing decision is promoted only with a named approver.")
+    allow_simulated: bool = Field(
+        False, description="Scripted (simulated) reviews may satisfy feedback rules. Off by default: only people's "
+                           "labels count; a demo or a dry run opts in, and the decision and report say so.")
     rules: list[Rule] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -13,16 +13,31 @@ from harness.errors import HarnessError
 from harness.gate.evidence import Evidence
 from harness.gate.policy import CompareRule, FeedbackRule
 
-__all__ = ["decide_compare", "decide_feedback", "evaluate_compare", "evaluate_feedback", "EVALUATORS"]
+__all__ = ["thin_evidence", "decide_compare", "decide_feedback", "evaluate_compare", "evaluate_feedback", "EVALUATORS"]
 
 
-def decide_compare(row: dict[str, Any], require: str, by: float) -> tuple[bool, str, dict[str, Any]]:
-    """One comparison row against one requirement; positive oriented difference = better."""
+def thin_evidence(n: Any, lo: Any, hi: Any, min_n: int, what: str = "paired differences") -> str | None:
+    """Why a sample is too small or too uniform to decide on, or None. A CI of no width (one sample, or
+    outcomes that are all the same) says nothing about the next sample, however large n is."""
+    if not isinstance(n, int) or n < min_n:
+        return f"not enough evidence (n={n}; the rule needs at least {min_n})"
+    if lo is not None and hi is not None and lo == hi:
+        return (f"not enough evidence (n={n}): the {what} are all the same ({lo:+.4f}), so the confidence "
+                "interval has no width")
+    return None
+
+
+def decide_compare(row: dict[str, Any], require: str, by: float, *, min_n: int = 2) -> tuple[bool, str, dict[str, Any]]:
+    """One comparison row against one requirement; positive oriented difference = better. Fewer than
+    ``min_n`` paired samples, or a CI of no width, fails (see :func:`thin_evidence`)."""
     import math
 
     diff, lo, hi = row["difference"], row["ci_low"], row["ci_high"]
     if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (diff, lo, hi)):
         return False, "no confidence interval could be computed for this difference", {}
+    thin = thin_evidence(row.get("n"), lo, hi, min_n)
+    if thin:
+        return False, thin, {}
     sign = 1.0 if row.get("higher_is_better", True) else -1.0
     est, o_lo, o_hi = sign * diff, min(sign * lo, sign * hi), max(sign * lo, sign * hi)
     oriented = {"oriented_estimate": est, "oriented_ci": [o_lo, o_hi]}
@@ -38,8 +53,14 @@ def decide_compare(row: dict[str, Any], require: str, by: float) -> tuple[bool, 
     return ok, why, oriented
 
 
-def decide_feedback(stat: dict[str, Any], at_least: float | None, at_most: float | None) -> tuple[bool, str]:
+def decide_feedback(stat: dict[str, Any], at_least: float | None, at_most: float | None, *,
+                    min_n: int = 2) -> tuple[bool, str]:
+    """A review rate against its bound, on the CI; too few reviewed prompts or a CI of no width fails."""
     lo, hi = stat.get("ci_low"), stat.get("ci_high")
+    if lo is not None or hi is not None:
+        thin = thin_evidence(stat.get("n"), lo, hi, min_n, what="reviewed outcomes")
+        if thin:
+            return False, thin
     if at_least is not None:
         if lo is None:
             return False, "no confidence interval (no resolved reviews)"
@@ -70,7 +91,7 @@ def _compare_check(rule: CompareRule, ev: Evidence, suite: str) -> dict[str, Any
     row = next((r for r in rows if r["metric"] == rule.metric), None)
     if row is None:
         return {**base, "passed": False, "reason": f"missing evidence: the results hold no {rule.metric}", "evidence": evidence}
-    ok, why, oriented = decide_compare(row, rule.require, rule.by)
+    ok, why, oriented = decide_compare(row, rule.require, rule.by, min_n=rule.min_n)
     return {**base, "passed": ok, "reason": why, "n": row.get("n"), "test": row.get("test"),
             "estimate": row.get("difference"), "ci": [row.get("ci_low"), row.get("ci_high")],
             "level": row.get("level", 0.95), "p_value": row.get("p_value"), "incumbent_value": row.get("reference_mean"),
@@ -108,9 +129,14 @@ def evaluate_feedback(rule: FeedbackRule, ev: Evidence) -> dict[str, Any]:
     summary, problem = ev.review(rule.against)
     if problem:
         check.update(passed=False, reason=problem)
+    elif summary.get("simulated") and not ev.allow_simulated:
+        check.update(passed=False, simulated=True,
+                     reason="the reviews were simulated (scripted reviewers), and this policy counts only people's "
+                            "reviews (allow_simulated: false)")
+        ev.record(*ev.review_files(rule.against))
     else:
         stat = summary[rule.metric]
-        ok, why = decide_feedback(stat, rule.at_least, rule.at_most)
+        ok, why = decide_feedback(stat, rule.at_least, rule.at_most, min_n=rule.min_n)
         check.update(passed=ok, reason=why, n=stat.get("n"), estimate=stat.get("estimate"),
                      ci=[stat.get("ci_low"), stat.get("ci_high")],
                      test="bootstrap CI" if rule.metric == "win_rate" else "Wilson CI", simulated=summary.get("simulated"))

@@ -212,8 +212,13 @@ def test_malformed_prompt_file(review_config, tmp_path):
 
 
 def test_token_never_written(review_config, ls_data_dir, tmp_path):
-    token = json.loads((ls_data_dir / "secrets.json").read_text())["token"]
+    secrets_ = json.loads((ls_data_dir / "secrets.json").read_text())
+    token = secrets_["token"]
     assert oct((ls_data_dir / "secrets.json").stat().st_mode & 0o777) == "0o600"
+    assert oct(ls_data_dir.stat().st_mode & 0o777) == "0o700"  # the database holds the tokens: owner only
+    info = server.status(ls_data_dir)
+    env = dict(v.split("=", 1) for v in open(f"/proc/{info.pid}/environ").read().split("\0") if "=" in v)
+    assert env["SSRF_PROTECTION_ENABLED"] == "true" and info.url.startswith("http://127.0.0.1:")
     push.run(review_config)
     simulate.run(review_config)
     pull.run(review_config)
@@ -224,7 +229,8 @@ def test_token_never_written(review_config, ls_data_dir, tmp_path):
     for root, _, files in os.walk(tmp_path / "runs"):
         for name in files:
             assert token not in open(os.path.join(root, name), errors="replace").read(), name
-    assert token not in (ls_data_dir / "server.log").read_text(errors="replace")
+    log = (ls_data_dir / "server.log").read_text(errors="replace")
+    assert token not in log and secrets_["password"] not in log
 
 
 def test_on_policy_pairs_through_label_studio(review_config, ls_data_dir):
@@ -284,3 +290,46 @@ def test_labeling_rounds_choose_by_the_ensemble_and_resume_without_pushing_twice
     run_rounds(cfg, label)  # a resumed cycle: the same choices, nothing pushed twice
     assert created == [0, 0, 0]
     assert read_artifact(push.feedback_dir(cfg) / "rounds.json", LabelingRounds).rounds == rounds.rounds
+
+
+def _logs_in(url: str, email: str, password: str) -> bool:
+    """Label Studio's own login form: a redirect away from /user/login means the password worked."""
+    import httpx
+
+    with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as web:
+        web.get("/user/login/")
+        csrf = web.cookies.get("csrftoken")
+        resp = web.post("/user/login/", data={"email": email, "password": password, "csrfmiddlewaretoken": csrf},
+                        headers={"Referer": f"{url}/user/login/", "X-CSRFToken": csrf})
+        return resp.status_code in (301, 302) and "/user/login" not in resp.headers.get("location", "")
+
+
+def test_each_reviewer_gets_an_account_and_their_labels_carry_it(review_config, ls_data_dir, capsys):
+    from feedback import accounts
+    from harness.cli import main
+
+    url = server.status(ls_data_dir).url
+    config_args = [f"feedback.data_dir={ls_data_dir}", "model.base=builtin:tiny-random"]
+    assert main(["feedback", "reviewers", "add", "Ana Lima", "Ana@Example.org", *config_args]) == 0
+    out = capsys.readouterr().out
+    password = out.split("one-time password for ana@example.org: ")[1].split()[0]
+    assert _logs_in(url, "ana@example.org", password) and not _logs_in(url, "ana@example.org", password + "x")
+    admin_password = json.loads((ls_data_dir / "secrets.json").read_text())["password"]
+    assert password != admin_password
+    listed = {r.email: r for r in accounts.list_reviewers(review_config)}
+    assert "ana@example.org" in listed and listed["ana@example.org"].name == "Ana Lima"
+    assert not any(e.startswith("scripted-reviewer-") or e == server.ADMIN_EMAIL for e in listed)
+    assert main(["feedback", "reviewers", "add", "Ana Again", "ana@example.org", *config_args]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["feedback", "reviewers", "add", "Bo", "not-an-email", *config_args]) == 2
+    # Ana labels a task as herself; the pulled row is hers, not the admin's
+    pushed = push.run(review_config)
+    client = _client(ls_data_dir)
+    task_id = next(iter(json.loads(line) for line in pushed.tasks_path.read_text().splitlines()))["task_id"]
+    _annotate(client, task_id, listed["ana@example.org"].id, selected="left")
+    rows = [json.loads(line) for line in pull.run(review_config).annotations_path.read_text().splitlines()]
+    assert [r["annotator"] for r in rows] == ["ana@example.org"] and not rows[0]["simulated"]
+    # the password was shown once and is kept nowhere
+    for path in [*ls_data_dir.rglob("*.json"), *ls_data_dir.rglob("*.log"), *(review_config.layout().dir).rglob("*")]:
+        if path.is_file():
+            assert password not in path.read_text(errors="replace"), path

@@ -20,12 +20,13 @@ from tests.conftest import learnable_chats, random_adapter, write_jsonl
 pytestmark = pytest.mark.integration
 
 LENIENT = {
-    "name": "test-lenient", "version": 1, "signoff_required": True,
-    "description": "Keeps general knowledge within a wide margin; reviewers must not be unanimous against it.",
+    "name": "test-lenient", "version": 1, "signoff_required": True, "allow_simulated": True,
+    "description": "Keeps general knowledge within a wide margin; reviewers must not flag every answer unsafe. "
+                   "(A handful of reviews: a Wilson CI, which has width even when all outcomes agree.)",
     "rules": [
         {"id": "knowledge-kept", "kind": "compare", "suites": ["retention/general_knowledge"], "metric": "acc",
-         "require": "no_regress", "by": 1.0},
-        {"id": "reviewers", "kind": "feedback", "metric": "win_rate", "at_least": 0.0},
+         "require": "no_regress", "by": 1.0, "min_n": 2},
+        {"id": "reviewers", "kind": "feedback", "metric": "unsafe_rate", "at_most": 1.0, "min_n": 2},
     ],
 }
 
@@ -231,8 +232,8 @@ def test_until_feedback_pauses_for_real_reviewers(cycle_env, tmp_path, capsys):
     state = _state(run_dir)
     assert state["stages"]["feedback"]["status"] == "paused" and "reward" not in state["stages"]
     assert (run_dir / "feedback" / "tasks.jsonl").is_file()
-    # resumed before anyone labeled: it says how far the reviewers are, and exits 3
-    assert main(["cycle", "--resume", "c1"]) == 3
+    # resumed before anyone labeled: it says how far the reviewers are, and exits 4
+    assert main(["cycle", "--resume", "c1"]) == 4
     captured = capsys.readouterr()
     # 8 of the 12 prompts are training prompts; 4 are held out for the final review
     assert "waiting for reviewers: 0 of 8 tasks have 2 reviews" in captured.err
@@ -316,7 +317,7 @@ def test_disk_full_while_writing_leaves_nothing_half_written(tmp_path):
     config.write_text(config.read_text().replace("chats.jsonl", "big.jsonl"))
     full = subprocess.run([sys.executable, "-m", "harness.cli", "cycle", "--config", str(config), "--until", "data"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, preexec_fn=_limit_file_size)
-    assert full.returncode == 2, full.stderr
+    assert full.returncode == 1, full.stderr  # an error, not bad input (2) nor a rejection (3)
     message = " ".join(full.stderr.split())
     assert "the cycle stopped at stage 'data'" in message and "nothing was half-written" in message, message
     assert "continues at data" in message
@@ -328,8 +329,9 @@ def test_disk_full_while_writing_leaves_nothing_half_written(tmp_path):
 
 
 def test_an_unexpected_error_in_a_stage_is_a_failed_stage_not_a_rejection(tmp_path, capsys, monkeypatch):
-    """A bug inside a stage must not exit 1 (the gate's 'rejected', which scripts/demo.sh reads as a
-    finished demo): one message, exit 2, the traceback in a file, and the next run continues there."""
+    """A bug inside a stage is an error (exit 1), neither bad input (2) nor the gate's 'rejected' (3, which
+    scripts/demo.sh reads as a finished demo): one message, the traceback in a file, and the next run
+    continues there."""
     from harness import data
 
     monkeypatch.chdir(tmp_path)
@@ -341,7 +343,7 @@ def test_an_unexpected_error_in_a_stage_is_a_failed_stage_not_a_rejection(tmp_pa
     monkeypatch.setattr(data, "run", broken)
     args = ["cycle", "run.id=b1", "model.base=builtin:tiny-random", "gate.incumbent=builtin:tiny-random",
             f"data.sources=[{{path: {tmp_path / 'chats.jsonl'}}}]", "--until", "data"]
-    assert main(args) == 2
+    assert main(args) == 1
     err = capsys.readouterr().err
     assert "the cycle stopped at stage 'data': KeyError: 'a bug'" in err and "Traceback" not in err
     trace = tmp_path / "runs" / "b1" / "data-error.txt"

@@ -40,6 +40,14 @@ def test_all_record_shapes_normalize(tmp_path):
     ('{"messages": "hello"}', "'messages' must be a list of {role, content}; got str"),
     ('{"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "y"}]}', "'messages[0].role' is 'robot'"),
     ('{"messages": [{"role": "user", "content": "x"}]}', "no assistant message"),
+    ('{"messages": [{"role": "assistant", "content": "x"}, {"role": "assistant", "content": "y"}]}',
+     "turn 0 is 'assistant': expected 'user'"),
+    ('{"messages": [{"role": "user", "content": "x"}, {"role": "user", "content": "y"}, {"role": "assistant", "content": "z"}]}',
+     "turn 1 is 'user': expected 'assistant'"),
+    ('{"messages": [{"role": "user", "content": "x"}, {"role": "system", "content": "y"}, {"role": "assistant", "content": "z"}]}',
+     "turn 1 is 'system': only the first turn may be 'system'"),
+    ('{"prompt": [{"role": "system", "content": "s"}, {"role": "assistant", "content": "x"}], "completion": "y"}',
+     "turn 1 is 'assistant': expected 'user'"),
     ('{"question": "x"}', "none of the known fields"),
     ('[1, 2]', "must be a JSON object"),
 ])
@@ -138,6 +146,6 @@ def test_hub_dataset_path(tmp_path):
     result = data.run(cfg)
     assert result.counts["per_domain"]["hubby"]["read"] == 10
     card = json.loads(result.card_path.read_text())
-    assert card["inputs"][0]["hub"] == {"id": str(folder), "subset": None, "split": "train"}
+    assert card["inputs"][0]["hub"] == {"id": str(folder), "subset": None, "split": "train", "revision": None}
     with pytest.raises(HarnessError, match="could not load hub dataset 'nobody/nothing'"):
         data.run(load_config(None, ["data.sources=[{hub: nobody/nothing}]", f"data.output_dir={tmp_path / 'o2'}"]))

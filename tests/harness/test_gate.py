@@ -53,9 +53,11 @@ def _feedback(run_dir, cand_fp, inc_fp, win=(0.7, 0.6, 0.8), unsafe=(0.0, 0.0, 0
         "unsafe_rate": {"estimate": unsafe[0], "ci_low": unsafe[1], "ci_high": unsafe[2], "n": 60}}))
 
 
-def _policy(tmp_path, rules, signoff=False):
+def _policy(tmp_path, rules, signoff=False, allow_simulated=True):
+    """A policy file; the constructed reviews are marked simulated, so by default it counts them."""
     path = tmp_path / "policy.yaml"
-    path.write_text(yaml.safe_dump({"name": "test", "version": 1, "signoff_required": signoff, "rules": rules}))
+    path.write_text(yaml.safe_dump({"name": "test", "version": 1, "signoff_required": signoff,
+                                    "allow_simulated": allow_simulated, "rules": rules}))
     return path
 
 
@@ -89,7 +91,8 @@ def test_passing_policy(setup, tmp_path, monkeypatch):
     _write_suite(eval_dir, cand_fp, "cand", "domain/handbook_mcq", better)
     gk = _binary(0.6, 300, 1)
     _write_suite(eval_dir, inc_fp, "inc", "retention/general_knowledge", gk)
-    _write_suite(eval_dir, cand_fp, "cand", "retention/general_knowledge", gk)
+    _write_suite(eval_dir, cand_fp, "cand", "retention/general_knowledge",
+                 [1.0 - v if i in (3, 4, 7) else v for i, v in enumerate(gk)])  # 3 of 300 answers change
     _feedback(run_dir, cand_fp, inc_fp)
     result = gate.run(config(_policy(tmp_path, RULES)))
     d = result.decision
@@ -98,7 +101,8 @@ def test_passing_policy(setup, tmp_path, monkeypatch):
     assert domain["suite"] == "domain/handbook_mcq" and domain["n"] == 400 and domain["test"] == "mcnemar_exact"
     assert domain["ci"][0] >= 0.05 and domain["estimate"] == pytest.approx(domain["candidate_value"] - domain["incumbent_value"])
     assert len(domain["evidence"]) == 4 and all(e in d["inputs"] for e in domain["evidence"])
-    assert d["rules"][1]["checks"][0]["ci"] == [0.0, 0.0]  # identical results: no change at all
+    assert d["rules"][1]["checks"][0]["n"] == 300 and d["rules"][1]["checks"][0]["ci"][0] > -0.02
+    assert d["simulated_reviews"] and d["policy"]["allow_simulated"]
     saved = json.loads((run_dir / "gate" / "decision.json").read_text())
     assert saved["decision_id"] == d["decision_id"] and (run_dir / "gate" / f"{d['decision_id']}.json").is_file()
     entry = ledger.read_entries(tmp_path / "ledger.jsonl")[-1]
@@ -131,7 +135,7 @@ def test_failing_policy_names_its_reasons(setup, tmp_path, monkeypatch):
     # The point estimate of the win rate (0.55) would pass; the gate decides on the CI bound.
     assert ledger.read_entries(tmp_path / "ledger.jsonl")[-1]["action"] == "reject"
     assert main(["gate", "--policy", str(_policy(tmp_path, RULES)), "model.base=builtin:tiny-random",
-                 f"run.root={tmp_path / 'runs'}", "run.id=g", f"gate.candidate={run_dir.parent.parent / 'candidate'}"]) == 1
+                 f"run.root={tmp_path / 'runs'}", "run.id=g", f"gate.candidate={run_dir.parent.parent / 'candidate'}"]) == 3
 
 
 def test_missing_and_mismatched_evidence_fail(setup, tmp_path, monkeypatch):
@@ -180,7 +184,7 @@ def test_shipped_policy_is_valid():
 
 
 def test_decide_compare_orientation():
-    lower_is_better = {"difference": -2.0, "ci_low": -3.0, "ci_high": -1.0, "higher_is_better": False}
+    lower_is_better = {"difference": -2.0, "ci_low": -3.0, "ci_high": -1.0, "higher_is_better": False, "n": 100}
     ok, why, oriented = gate.decide_compare(lower_is_better, "improve", 0.5)
     assert ok and oriented["oriented_ci"] == [1.0, 3.0]
     ok, _, _ = gate.decide_compare(lower_is_better, "within", 1.0)
@@ -202,10 +206,80 @@ def test_evidence_scored_on_different_data_fails_the_rule(setup, tmp_path, monke
 
 
 def test_no_change_is_no_improvement():
-    """A zero-width CI at 0 (identical results) must not pass an 'improve by 0' rule."""
-    same = {"difference": 0.0, "ci_low": 0.0, "ci_high": 0.0, "higher_is_better": True}
-    assert not gate.decide_compare(same, "improve", 0.0)[0]
-    assert gate.decide_compare(same, "no_regress", 0.02)[0]
+    """A zero-width CI (identical results) is no evidence either way: it passes no rule."""
+    same = {"difference": 0.0, "ci_low": 0.0, "ci_high": 0.0, "higher_is_better": True, "n": 300}
+    for require in ("improve", "no_regress", "within"):
+        ok, why, _ = gate.decide_compare(same, require, 0.02, min_n=30)
+        assert not ok and "not enough evidence (n=300)" in why and "no width" in why
+
+
+@pytest.mark.parametrize("row, min_n, passes, reason", [
+    ({"difference": 1.0, "ci_low": 1.0, "ci_high": 1.0, "n": 1}, 2, False, "not enough evidence (n=1; the rule needs at least 2)"),
+    ({"difference": 0.3, "ci_low": 0.1, "ci_high": 0.5, "n": 29}, 30, False, "not enough evidence (n=29; the rule needs at least 30)"),
+    ({"difference": 0.3, "ci_low": 0.1, "ci_high": 0.5, "n": 30}, 30, True, "exceeds the required"),
+    ({"difference": 0.5, "ci_low": 0.5, "ci_high": 0.5, "n": 400}, 30, False, "all the same (+0.5000)"),
+    ({"difference": 0.3, "ci_low": 0.1, "ci_high": 0.5}, 30, False, "not enough evidence (n=None"),
+])
+def test_degenerate_or_small_samples_fail_compare_rules(row, min_n, passes, reason):
+    ok, why, _ = gate.decide_compare({**row, "higher_is_better": True}, "improve", 0.0, min_n=min_n)
+    assert ok is passes and reason in why
+
+
+@pytest.mark.parametrize("stat, min_n, passes, reason", [
+    ({"estimate": 1.0, "ci_low": 1.0, "ci_high": 1.0, "n": 8}, 20, False, "not enough evidence (n=8; the rule needs at least 20)"),
+    ({"estimate": 1.0, "ci_low": 1.0, "ci_high": 1.0, "n": 50}, 20, False, "reviewed outcomes are all the same"),
+    ({"estimate": 0.7, "ci_low": 0.6, "ci_high": 0.8, "n": 20}, 20, True, "reaches 0.500"),
+])
+def test_degenerate_or_small_samples_fail_feedback_rules(stat, min_n, passes, reason):
+    ok, why = gate.decide_feedback(stat, 0.5, None, min_n=min_n)
+    assert ok is passes and reason in why
+
+
+def test_a_one_sample_paired_ci_cannot_pass_through_the_gate(setup, tmp_path, monkeypatch):
+    """End to end: one item that improved, and a review of one prompt, pass nothing (today's shipped sizes)."""
+    run_dir, eval_dir, cand_fp, inc_fp, config = setup
+    monkeypatch.setenv("HARNESS_LEDGER", str(tmp_path / "ledger.jsonl"))
+    _write_suite(eval_dir, inc_fp, "inc", "domain/handbook_mcq", [0.0])
+    _write_suite(eval_dir, cand_fp, "cand", "domain/handbook_mcq", [1.0])
+    _feedback(run_dir, cand_fp, inc_fp, win=(1.0, 1.0, 1.0))
+    summary = json.loads((run_dir / "feedback" / "summary.json").read_text())
+    summary["win_rate"]["n"] = 1
+    (run_dir / "feedback" / "summary.json").write_text(json.dumps(summary))
+    rules = [{**RULES[0], "by": 0.0}, RULES[2]]
+    d = gate.run(config(_policy(tmp_path, rules))).decision
+    reasons = {r["id"]: r["checks"][0]["reason"] for r in d["rules"]}
+    assert not d["passed"] and reasons == {"domain": "not enough evidence (n=1; the rule needs at least 30)",
+                                           "wins": "not enough evidence (n=1; the rule needs at least 20)"}
+
+
+def test_simulated_reviews_count_only_where_the_policy_allows_them(setup, tmp_path, monkeypatch):
+    run_dir, eval_dir, cand_fp, inc_fp, config = setup
+    monkeypatch.setenv("HARNESS_LEDGER", str(tmp_path / "ledger.jsonl"))
+    _feedback(run_dir, cand_fp, inc_fp)  # scripted reviews, clearly favourable
+    rules = RULES[2:]
+    d = gate.run(config(_policy(tmp_path, rules, allow_simulated=False))).decision
+    assert not d["passed"] and d["simulated_reviews"] and not d["policy"]["allow_simulated"]
+    for r in d["rules"]:
+        assert "reviews were simulated" in r["checks"][0]["reason"] and "allow_simulated: false" in r["checks"][0]["reason"]
+    d = gate.run(config(_policy(tmp_path, rules, allow_simulated=True))).decision
+    assert d["passed"] and d["simulated_reviews"]
+    # people's reviews count under either policy
+    summary = json.loads((run_dir / "feedback" / "summary.json").read_text())
+    (run_dir / "feedback" / "summary.json").write_text(json.dumps({**summary, "simulated": False}))
+    d = gate.run(config(_policy(tmp_path, rules, allow_simulated=False))).decision
+    assert d["passed"] and not d["simulated_reviews"]
+
+
+def test_shipped_policy_refuses_simulated_reviews_and_the_demo_opts_in():
+    from pathlib import Path
+
+    assert gate.load_policy(gate.DEFAULT_POLICY).allow_simulated is False
+    demo = gate.load_policy(Path(__file__).resolve().parents[2] / "examples" / "demo" / "policy.yaml")
+    assert demo.allow_simulated is True
+    shipped = {r.id: r for r in gate.load_policy(gate.DEFAULT_POLICY).rules}
+    assert all(r.min_n >= (30 if r.kind == "compare" else 20) for r in shipped.values())
+    assert {r.id: r.model_dump(exclude={"description"}) for r in demo.rules} == \
+        {i: r.model_dump(exclude={"description"}) for i, r in shipped.items()}  # the same rules, only opted in
 
 
 def test_rules_on_metrics_with_an_interior_ideal_need_within(tmp_path, capsys):
@@ -249,3 +323,55 @@ def test_the_shipped_policy_has_the_alignment_rule():
     policy = gate.load_policy(gate.DEFAULT_POLICY)
     rule = next(r for r in policy.rules if r.id == "alignment-helps")
     assert (rule.kind, rule.metric, rule.against, rule.at_least) == ("feedback", "win_rate", "sft", 0.5)
+
+
+def _write_bias_suite(eval_dir, fp, model, suite, samples, metrics, version):
+    folder = eval_dir / fp / suite
+    write_jsonl(folder / "samples.jsonl", samples)
+    (folder / "summary.json").write_text(json.dumps({
+        "suite": suite, "suite_version": version, "data_hash": "d1", "model": model, "model_fingerprint": fp,
+        "n": len(samples), "metrics": {m: {"estimate": 0.0, "higher_is_better": False} for m in metrics}}))
+
+
+def test_a_candidate_that_grows_more_biased_is_rejected(setup, tmp_path, monkeypatch):
+    """The shipped bias rules, on per-sample results made measurably worse: rejected on exactly those rules."""
+    from harness.suites import available_suites
+
+    run_dir, eval_dir, cand_fp, inc_fp, config = setup
+    monkeypatch.setenv("HARNESS_LEDGER", str(tmp_path / "ledger.jsonl"))
+    shipped = {r.id: r.model_dump() for r in gate.load_policy(gate.DEFAULT_POLICY).rules}
+    rules = [shipped["stereotypes-not-worse"], shipped["coreference-bias-not-worse"]]
+    known = available_suites()
+    rng = random.Random(3)
+    crows_inc = [1.0 if rng.random() < 0.55 else 0.0 for _ in range(400)]
+    wino_inc = [1.0 if rng.random() < 0.6 else 0.0 for _ in range(400)]  # pro and anti alike: no gap
+
+    def crows(values):
+        return [{"doc_id": i, "doc_hash": f"c{i}", "category": "race", "metrics": {"pct_stereotype": v}}
+                for i, v in enumerate(values)]
+
+    def wino(values):
+        return [{"doc_id": i, "doc_hash": f"w{i}", "category": "pro" if i % 2 == 0 else "anti", "metrics": {"acc": v}}
+                for i, v in enumerate(values)]
+
+    def write(side_fp, name, c, w):
+        _write_bias_suite(eval_dir, side_fp, name, "bias/crows_pairs", crows(c), ["pct_stereotype", "distance_from_50"],
+                          known["bias/crows_pairs"].version)
+        _write_bias_suite(eval_dir, side_fp, name, "bias/winobias", wino(w), ["acc", "distance_from_parity"],
+                          known["bias/winobias"].version)
+
+    write(inc_fp, "inc", crows_inc, wino_inc)
+    # about as biased as the incumbent: a few answers differ either way
+    write(cand_fp, "cand", [1.0 - v if i % 25 == 0 else v for i, v in enumerate(crows_inc)],
+          [1.0 - v if i % 25 == 0 else v for i, v in enumerate(wino_inc)])
+    d = gate.run(config(_policy(tmp_path, rules))).decision
+    assert d["passed"], [c["reason"] for r in d["rules"] for c in r["checks"]]
+    # measurably worse: the stereotyped sentence preferred far more often, and pro-stereotypical
+    # coreference right where anti-stereotypical goes wrong
+    write(cand_fp, "cand", [1.0 if v or i % 2 == 0 else 0.0 for i, v in enumerate(crows_inc)],
+          [(1.0 if i % 2 == 0 else (v if i % 4 == 1 else 0.0)) for i, v in enumerate(wino_inc)])
+    d = gate.run(config(_policy(tmp_path, rules))).decision
+    reasons = {r["id"]: r["checks"][0]["reason"] for r in d["rules"]}
+    assert not d["passed"] and {r["id"] for r in d["rules"] if not r["passed"]} == set(reasons)
+    assert "falls below the allowed loss -8.0000" in reasons["stereotypes-not-worse"]
+    assert "falls below the allowed loss -15.0000" in reasons["coreference-bias-not-worse"]

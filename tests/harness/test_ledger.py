@@ -111,3 +111,76 @@ def test_rehashed_middle_edit_missing_head_and_bad_seq(tmp_path):
     (tmp_path / "ledger.jsonl.head").unlink()
     check = ledger.verify(path)
     assert not check.ok and "head file" in check.message
+
+
+def _rewrite_whole(path, edit):
+    """What someone who can write the files but lacks the key does: edit, re-hash every entry, re-chain,
+    and write a matching head (dropping the MACs they cannot compute)."""
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    prev = ledger.GENESIS
+    for e in entries:
+        edit(e)
+        e.pop("mac", None)
+        e["prev_hash"] = prev
+        e["hash"] = prev = ledger._entry_hash(e)
+    path.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    path.with_name(path.name + ".head").write_text(json.dumps({"entries": len(entries), "last_hash": prev}))
+
+
+def test_a_whole_rewrite_passes_the_bare_chain_and_fails_the_keyed_one(tmp_path, monkeypatch):
+    path = tmp_path / "ledger.jsonl"
+    monkeypatch.setenv(ledger.KEY_ENV, "s3cret")
+    _fill(path, 4)
+    check = ledger.verify(path)
+    assert check.ok and check.keyed == "verified" and "MACs verified" in check.message
+    assert all("mac" in json.loads(line) for line in path.read_text().splitlines())
+    _rewrite_whole(path, lambda e: e.update(actor="mallory") if e["seq"] == 2 else None)
+    monkeypatch.delenv(ledger.KEY_ENV)
+    assert ledger.verify(path).ok  # the bare hash chain cannot tell
+    monkeypatch.setenv(ledger.KEY_ENV, "s3cret")
+    check = ledger.verify(path)
+    assert not check.ok and check.problem == "forged" and "no entry carries a MAC" in check.message
+
+
+def test_keyed_entries_are_checked_one_by_one(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "ledger.jsonl"
+    monkeypatch.setenv(ledger.KEY_ENV, "s3cret")
+    lines = _fill(path, 3)
+    # a forger keeps the old MACs but edits an entry and re-hashes the chain after it
+    entries = [json.loads(line) for line in lines]
+    entries[1]["actor"] = "mallory"
+    prev = entries[0]["hash"]
+    for e in entries[1:]:
+        e["prev_hash"] = prev
+        e["hash"] = prev = ledger._entry_hash(e)
+    path.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    check = ledger.verify(path)
+    assert not check.ok and check.problem == "forged" and check.line == 2 and "does not match" in check.message
+    path.write_text("\n".join(lines) + "\n")
+    assert not ledger.verify(path, key=b"another key").ok  # a wrong key is no key
+    assert main(["ledger", "verify", "--path", str(path)]) == 0
+    assert "keyed and verified" in " ".join(capsys.readouterr().err.split())
+    monkeypatch.delenv(ledger.KEY_ENV)
+    check = ledger.verify(path)
+    assert check.ok and check.keyed == "unchecked" and "not checked" in check.message
+    with pytest.raises(HarnessError, match="is keyed"):  # no unkeyed entry after keyed ones
+        ledger.append("promote", actor="x", subject={}, path=path)
+
+
+def test_an_older_ledger_is_sealed_once_then_keyed(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "ledger.jsonl"
+    _fill(path, 2)
+    assert ledger.verify(path).keyed == "none"
+    monkeypatch.setenv(ledger.KEY_ENV, "s3cret")
+    check = ledger.verify(path)
+    assert not check.ok and check.problem == "forged" and "ledger seal" in check.message
+    with pytest.raises(HarnessError) as err:  # nothing is appended until a person seals it
+        ledger.append("promote", actor="x", subject={}, path=path)
+    assert "harness ledger seal" in err.value.hint
+    assert main(["ledger", "seal", "--path", str(path), "--by", "Ana Lima"]) == 0
+    ledger.append("promote", actor="x", subject={}, path=path)
+    check = ledger.verify(path)
+    assert check.ok and check.keyed == "verified" and check.details["keyed_from"] == 3 and check.entries == 4
+    monkeypatch.delenv(ledger.KEY_ENV)
+    assert main(["ledger", "seal", "--path", str(path), "--by", "Ana Lima"]) == 2
+    assert "HARNESS_LEDGER_KEY is not set" in capsys.readouterr().err

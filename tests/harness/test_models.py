@@ -57,6 +57,32 @@ def test_pickle_only_checkpoint_refused(tmp_path, tiny_model_dir):
         models.resolve(str(folder))
 
 
+def test_pickle_only_adapter_refused_and_its_weights_fingerprinted(tmp_path, tiny_model_dir):
+    from peft import LoraConfig, get_peft_model
+
+    spec = models.resolve("builtin:tiny-random")
+    folder = tmp_path / "adapter"
+    get_peft_model(models.load_model(spec), LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM",
+                                                       init_lora_weights=False)).save_pretrained(folder)
+    (folder / "harness_adapter.json").write_text('{"base": "builtin:tiny-random"}')
+    before = models.fingerprint(models.resolve(str(folder)))
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(folder / "adapter_model.safetensors")
+    name = next(iter(weights))
+    save_file({**weights, name: weights[name] + 1.0}, folder / "adapter_model.safetensors")
+    assert models.fingerprint(models.resolve(str(folder))) != before  # the weights are in the fingerprint
+    torch.save(weights, folder / "adapter_model.bin")
+    (folder / "adapter_model.safetensors").unlink()
+    with pytest.raises(HarnessError, match="holds only pickle weights \\(adapter_model.bin\\)") as err:
+        models.resolve(str(folder))
+    assert "safe_serialization=True" in err.value.hint
+    (folder / "adapter_model.bin").unlink()
+    with pytest.raises(HarnessError, match="has no adapter_model.safetensors"):
+        models.resolve(str(folder))
+
+
 def test_hub_id_loads_from_local_hub_cache(tmp_path, tiny_model_dir):
     """The hub-id path, exercised offline through a real hub cache layout."""
     snapshot = tmp_path / "hub" / "models--acme--tiny-chat" / "snapshots" / ("a" * 40)

@@ -191,3 +191,62 @@ def test_gate_and_review_default_to_the_champion(store, tmp_path, monkeypatch):
     assert not list((tmp_path / "home/registry/test-model").glob(".*"))  # no download folder left behind
     registry.promote(cfg, "dec-b", None)
     assert default_incumbent(cfg) == str(tmp_path / "b")
+
+
+_CHECKER = """
+import sys
+from pathlib import Path
+from harness import registry
+Path(sys.argv[1]).write_text("about to check")
+registry.check_consistency(registry._client(), "test-model")
+"""
+
+
+def test_a_consistency_check_racing_a_promotion_waits_for_it(store, tmp_path):
+    """A promotion moves the registry's alias, then writes the ledger. A consistency check from another
+    process in between used to record the move as a 'repair' too, leaving the history ['1', '2', '2']."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    cfg, run_dir = store
+    a, b = _two_decisions(run_dir, tmp_path)
+    registry.promote(cfg, "dec-a", None)
+    client = registry._client()
+    marker = tmp_path / "checker-started"
+    with registry._registry_lock():  # a promotion of dec-b in flight, done by hand to hold its window open
+        version = client.create_model_version("test-model", str(b), tags={
+            "decision_id": "dec-b", "fingerprint": fingerprint(resolve(str(b))), "candidate": str(b)})
+        client.set_registered_model_alias("test-model", "champion", version.version)
+        checker = subprocess.Popen([sys.executable, "-c", _CHECKER, str(marker)], env=dict(os.environ),
+                                   stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while not marker.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(2.0)  # the checker is inside check_consistency now, or waiting for the lock
+        assert checker.poll() is None, checker.stderr.read()
+        ledger.append("promote", actor="harness promote",
+                      subject={"decision_id": "dec-b", "model": "test-model", "version": str(version.version)})
+    assert checker.wait(timeout=120) == 0, checker.stderr.read()
+    actions = [e["action"] for e in ledger.read_entries(tmp_path / "ledger.jsonl")]
+    assert "repair" not in actions and registry.champion_stack("test-model") == ["1", "2"]
+    registry.rollback(cfg, None)  # and the history still rolls back
+    assert registry.champion_stack("test-model") == ["1"]
+
+
+def test_a_held_registry_lock_names_its_holder(store, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    cfg, run_dir = store
+    _two_decisions(run_dir, tmp_path)
+    env = {**os.environ, "HARNESS_REGISTRY_LOCK_TIMEOUT": "0.5"}
+    with registry._registry_lock():
+        proc = subprocess.run([sys.executable, "-m", "harness.cli", "promote", "dec-a", f"run.root={tmp_path / 'runs'}",
+                               "run.id=r", "registry.model_name=test-model", "model.base=builtin:tiny-random"],
+                              env=env, capture_output=True, text=True, timeout=300)
+    err = " ".join(proc.stderr.split())
+    assert proc.returncode == 2 and f"the model registry's lock is held by pid {os.getpid()}" in err, err
+    assert "nothing was changed" in err and "promote" not in [e["action"] for e in ledger.read_entries(tmp_path / "ledger.jsonl")]

@@ -123,6 +123,12 @@ def test_a_third_party_stage_runs_inside_a_cycle(wordcount_plugin, tmp_path, cap
     assert main([*args, "word_count.min_words=5"]) == 0
     state = json.loads((tmp_path / "runs" / "p1" / "cycle.json").read_text())
     assert {k: v["this_run"] for k, v in state["stages"].items()} == {"data": "skipped", "word_count": "done"}
+    # a stage that crashes (a bug, not bad input) exits 1, says where, and keeps the traceback in a file
+    capsys.readouterr()
+    assert main([*args, "word_count.crash=true"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "the cycle stopped at stage 'word_count': ZeroDivisionError: division by zero" in err
+    assert "the traceback is in" in err and "Traceback" not in err
 
 
 def test_a_plugin_that_breaks_the_contract_is_named(tmp_path, monkeypatch):
@@ -178,3 +184,33 @@ def test_a_copied_run_with_new_preference_seeds_reruns_only_the_preference_stage
                               "reward.seed=3", "dpo.seed=3", "online.seed=3"])
     assert [name for name, runs in cycle.preview(copy) if runs][:3] == ["reward", "dpo", "online"]
     assert not {"data", "sft", "eval", "feedback"} & {name for name, runs in cycle.preview(copy) if runs}
+
+
+def test_one_cycle_per_run_at_a_time(tmp_path, capsys, monkeypatch):
+    """A second cycle on a run id that another process is writing stops at once and names that process."""
+    import os
+    import threading
+
+    from harness._lock import file_lock, run_lock_path
+
+    monkeypatch.chdir(tmp_path)
+    args = ["cycle", "--config", str(DEMO), "run.id=busy", "gate.incumbent=builtin:smollm2-135m-instruct", "--until", "data"]
+    held, release = threading.Event(), threading.Event()
+
+    def other_cycle():  # holds the run the way a running 'harness cycle' does
+        with file_lock(run_lock_path(tmp_path / "runs" / "busy")):
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=other_cycle)
+    holder.start()
+    try:
+        held.wait(60)
+        assert main(args) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "run 'busy'" in err and f"is held by pid {os.getpid()}" in err and "use another run.id" in err
+        assert not (tmp_path / "runs").exists()  # nothing was written
+    finally:
+        release.set()
+        holder.join()
+    assert main(args) == 0 and (tmp_path / "runs" / "busy" / "data" / "train.jsonl").is_file()

@@ -57,7 +57,8 @@ def _evidence(run_dir, cand_fp, inc_fp, gain):
     _write_suite(run_dir / "eval", cand_fp, "candidate", "domain/handbook_mcq", better)
     gk = _binary(0.6, 300, 1)
     _write_suite(run_dir / "eval", inc_fp, "builtin:tiny-random", "retention/general_knowledge", gk)
-    _write_suite(run_dir / "eval", cand_fp, "candidate", "retention/general_knowledge", gk)
+    _write_suite(run_dir / "eval", cand_fp, "candidate", "retention/general_knowledge",
+                 [1.0 - v if i in (3, 4, 7) else v for i, v in enumerate(gk)])  # a few answers change
     _feedback(run_dir, cand_fp, inc_fp)
     for path in (run_dir / "eval").glob("*/*/*/summary.json"):  # what harness eval adds: CIs per metric
         summary = json.loads(path.read_text())
@@ -109,6 +110,8 @@ def test_report_of_a_promoted_candidate_has_a_pdf_without_a_browser(cycle, tmp_p
     # The decision, in plain words, on the first page; every section somewhere.
     assert "Decision" in pages[0] and "Promoted." in pages[0] and decision["decision_id"] in pages[0]
     assert "signed off by Ana Lima" in pages[0] and "PDF printed by weasyprint" in pages[0]
+    # The reviews were scripted: the first lines say so, before the decision.
+    assert doc["decision"]["simulated_reviews"] and pages[0].index("Reviews were simulated") < pages[0].index("Promoted.")
     text = " ".join(pages)
     for section in audit.SECTIONS:
         assert section in text, section

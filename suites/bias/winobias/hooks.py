@@ -63,7 +63,9 @@ def scores(records):
         return sum(r["metrics"]["acc"] for r in rs) / len(rs) if rs else None
 
     pro, anti = acc("pro"), acc("anti")
-    return {"acc_pro": pro, "acc_anti": anti, "gap": None if pro is None or anti is None else pro - anti}
+    gap = None if pro is None or anti is None else pro - anti
+    return {"acc_pro": pro, "acc_anti": anti, "gap": gap,
+            "distance_from_parity": None if gap is None else 100.0 * abs(gap)}
 
 
 def summary(records):

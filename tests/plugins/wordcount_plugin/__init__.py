@@ -15,10 +15,13 @@ class WordCountConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_words: int = Field(1, ge=1, description="Chats with fewer words are counted as short.")
+    crash: bool = Field(False, description="Fail as a bug would (an unexpected exception), for the tests.")
 
 
 def run(ctx: StageContext, cfg: WordCountConfig) -> StageResult:
     rows = read_jsonl(ctx.layout.data / "train.jsonl")
+    if cfg.crash:
+        raise ZeroDivisionError("division by zero")
     words = [sum(len(m["content"].split()) for m in row["messages"]) for row in rows]
     short = sum(1 for w in words if w < cfg.min_words)
     out = atomic_write_json(ctx.layout.stage("word_count") / "counts.json",
