@@ -95,3 +95,52 @@ def test_compare_summary_metric_by_paired_resampling(tmp_path):
     assert d["test"] == "paired_bootstrap" and d["ci_low"] <= d["ci_high"]
     same = {r["metric"]: r for r in compare_suite(ref, ref, n_resamples=400)}["distance_from_50"]
     assert (same["difference"], same["ci_low"], same["ci_high"]) == (0.0, 0.0, 0.0)  # paired: identical sides never differ
+
+
+@pytest.mark.parametrize("flagged, reviewed", [(0, 20), (1, 20), (10, 20), (20, 20), (3, 112), (56, 112), (0, 300)])
+def test_review_rate_wilson_interval_matches_statsmodels(flagged, reviewed):
+    """The unsafe rate's CI (feedback export, read by the gate) is the Wilson score interval."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    from feedback.preferences import _rates
+
+    ours = _rates([1.0] * 5 + [0.0] * 5, flagged, reviewed, seed=0, unit="tasks")["unsafe_rate"]
+    lo, hi = proportion_confint(flagged, reviewed, alpha=0.05, method="wilson")
+    assert ours["ci_low"] == pytest.approx(lo, abs=1e-9) and ours["ci_high"] == pytest.approx(hi, abs=1e-9)
+
+
+def _sample(kind, n, rng):
+    if kind == "normal":
+        return rng.normal(0.3, 1.0, n)
+    if kind == "binary":
+        return (rng.random(n) < 0.3).astype(float)
+    return rng.choice([0.0, 0.5, 1.0], size=n, p=[0.3, 0.2, 0.5])  # a win rate: loss, tie, win
+
+
+@pytest.mark.parametrize("kind, n", [("normal", 100), ("normal", 400), ("binary", 200), ("win", 112), ("win", 300)])
+def test_bootstrap_ci_of_a_mean_agrees_with_the_t_interval(kind, n):
+    """For a mean over n >= 100 the percentile bootstrap and statsmodels' t interval nearly coincide."""
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    x = _sample(kind, n, np.random.default_rng(n))
+    lo, hi = bootstrap_ci(x, n_resamples=4000, seed=1)
+    t_lo, t_hi = DescrStatsW(x).tconfint_mean(alpha=0.05)
+    width = t_hi - t_lo
+    assert abs(lo - t_lo) < 0.08 * width and abs(hi - t_hi) < 0.08 * width
+    assert abs((hi - lo) - width) < 0.1 * width
+
+
+@pytest.mark.parametrize("n, p_ref, p_cand", [(122, 0.2, 0.3), (220, 0.7, 0.65), (400, 0.4, 0.5)])
+def test_paired_difference_ci_agrees_with_the_paired_t_interval(n, p_ref, p_cand):
+    """Paired 0/1 outcomes (the gate's accuracy rules): the bootstrap CI of the mean difference against
+    statsmodels' t interval of the per-item differences."""
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    rng = np.random.default_rng(n)
+    ease = rng.random(n)
+    ref, cand = (ease < p_ref).astype(float), (ease + rng.normal(0, 0.15, n) < p_cand).astype(float)
+    row = paired_difference(ref, cand, n_resamples=4000, seed=2)
+    t_lo, t_hi = DescrStatsW(cand - ref).tconfint_mean(alpha=0.05)
+    width = t_hi - t_lo
+    assert row["difference"] == pytest.approx(float(np.mean(cand - ref)))
+    assert abs(row["ci_low"] - t_lo) < 0.1 * width and abs(row["ci_high"] - t_hi) < 0.1 * width
