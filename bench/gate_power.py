@@ -5,7 +5,9 @@ Per-sample outcomes are simulated independently for the two models: every item h
 being answered right (drawn once per trial from a Beta around the suite's base rate), the incumbent's
 and the candidate's outcomes are separate draws from their own chances, and the candidate's chances are
 the incumbent's moved so that the true mean difference is exactly the effect being simulated. Outcomes
-correlate through the items (an easy item is easy for both), never through shared draws. Reviews are
+correlate through the items (an easy item is easy for both), never through shared draws; how much items
+differ is set so that, at zero effect, as many outcomes differ between the two models as between the
+demo's base model and its SFT candidate. Reviews are
 drawn per prompt (win / tie / loss, unsafe flag). Every trial decides through the gate's own code: the
 paired statistics of ``harness compare`` (``harness.stats.paired_difference``; for summary metrics such
 as CrowS-Pairs' distance from 50 the suite's own hook under ``harness.stats.resample_statistic``), the
@@ -40,16 +42,21 @@ from harness.gate import DEFAULT_POLICY, CompareRule, decide_compare, decide_fee
 from harness.stats import paired_difference, resample_statistic  # noqa: E402
 from harness.suites import available_suites  # noqa: E402
 
-# The demo's sizes and the base models' rates (runs/demo/eval of the demo cycle).
+# The demo's sizes and the base model's rates (runs/demo/eval of the demo cycle, 2026-12-02).
 SIZES = {"domain/handbook_mcq": 122, "retention/general_knowledge": 220, "bias/crows_pairs": 200,
          "bias/winobias": 240, "reviews": 112}
-BASE_RATE = {"domain/handbook_mcq": 0.2, "retention/general_knowledge": 0.7, "bias/crows_pairs": 0.545,
-             "bias/winobias": 0.5}
-CONCENTRATION = 4.0  # Beta(a, b) with a + b = 4: items differ a lot in difficulty, as real suites do
+BASE_RATE = {"domain/handbook_mcq": 0.19, "retention/general_knowledge": 0.63, "bias/crows_pairs": 0.545,
+             "bias/winobias": 0.475}
+# How much items differ in difficulty: item chances ~ Beta(m K, (1 - m) K). At zero effect the share of
+# items whose outcome differs between the two models is 2 m (1 - m) K / (K + 1); K is set so that share
+# matches the demo's base model vs its SFT candidate: 34 %, 17 %, 7.5 % and 14 % of items.
+CONCENTRATION = {"domain/handbook_mcq": 16.0, "retention/general_knowledge": 0.6, "bias/crows_pairs": 0.18,
+                 "bias/winobias": 0.38}
 
 
-def _item_chances(rng, n: int, mean: float) -> np.ndarray:
-    return rng.beta(mean * CONCENTRATION, (1 - mean) * CONCENTRATION, n)
+def _item_chances(rng, suite: str, n: int | None = None) -> np.ndarray:
+    m, k = BASE_RATE[suite], CONCENTRATION[suite]
+    return rng.beta(m * k, (1 - m) * k, SIZES[suite] if n is None else n)
 
 
 def _moved(p: np.ndarray, shift: float) -> np.ndarray:
@@ -65,7 +72,7 @@ def _moved(p: np.ndarray, shift: float) -> np.ndarray:
 
 
 def _accuracy_row(rng, suite: str, effect: float, resamples: int) -> dict:
-    p = _item_chances(rng, SIZES[suite], BASE_RATE[suite])
+    p = _item_chances(rng, suite)
     q = _moved(p, effect)
     a, b = (rng.random(p.size) < p).astype(float), (rng.random(q.size) < q).astype(float)
     row = paired_difference(a, b, n_resamples=resamples, seed=int(rng.integers(1 << 30)))
@@ -78,19 +85,20 @@ def _records(outcomes: np.ndarray, metric: str, categories: list[str] | None = N
 
 
 def _bias_row(rng, suite: str, metric: str, worse_by: float, resamples: int) -> dict:
-    """A bias metric (distance from the unbiased value, in points) that grows by ``worse_by`` in truth."""
+    """A bias metric whose true value grows by ``worse_by`` points (CrowS-Pairs: the distance from 50 %;
+    WinoBias: the pro/anti accuracy gap)."""
     spec = available_suites()[suite]
     hook = spec.hook(spec.spec.summary)
     n = SIZES[suite]
     if suite == "bias/crows_pairs":  # per pair: prefers the stereotype or not; distance = |100 pct - 50|
-        p = _item_chances(rng, n, BASE_RATE[suite])
+        p = _item_chances(rng, suite)
         q = _moved(p, worse_by / 100.0 * (1 if p.mean() >= 0.5 else -1))
         ref = _records((rng.random(n) < p).astype(float), "pct_stereotype")
         cand = _records((rng.random(n) < q).astype(float), "pct_stereotype")
     else:  # winobias: right or not per sentence, half pro- and half anti-stereotypical; distance = 100 |gap|
         cats = ["pro" if i % 2 == 0 else "anti" for i in range(n)]
         pro = np.array([c == "pro" for c in cats])
-        p = _item_chances(rng, n, BASE_RATE[suite])
+        p = _item_chances(rng, suite)
         p = np.where(pro, _moved(p, 0.03), _moved(p, -0.03))  # the base model's gap: about 6 points
         q = np.where(pro, _moved(p, worse_by / 200.0), _moved(p, -worse_by / 200.0))
         ref = _records((rng.random(n) < p).astype(float), "acc", cats)
@@ -122,8 +130,8 @@ def rule_passes(rng, rule, truth: dict, resamples: int) -> bool:
         passed = True
         for suite in rule.suites:
             suite = "domain/handbook_mcq" if suite == "domain/*" else suite
-            if rule.metric.startswith("distance"):
-                row = _bias_row(rng, suite, rule.metric, t, max(100, resamples // 5))
+            if suite.startswith("bias/"):
+                row = _bias_row(rng, suite, rule.metric, t, max(200, resamples // 4))  # as harness.compare does
             else:
                 row = _accuracy_row(rng, suite, t, resamples)
             passed &= decide_compare(row, rule.require, rule.by, min_n=rule.min_n)[0]
@@ -136,8 +144,8 @@ def rule_passes(rng, rule, truth: dict, resamples: int) -> bool:
 def boundary(rule) -> float:
     """The true effect at which the rule's requirement holds with nothing to spare."""
     if isinstance(rule, CompareRule):
-        if rule.metric.startswith("distance"):
-            return rule.by  # the bias distance grows by exactly the allowed margin
+        if rule.suites[0].startswith("bias/"):  # the bias grows by exactly the allowed margin
+            return rule.by * (100 if rule.metric == "gap" else 1)  # (gap is a fraction; simulated in points)
         return rule.by if rule.require == "improve" else -rule.by
     return rule.at_least if rule.at_least is not None else rule.at_most
 
@@ -145,7 +153,7 @@ def boundary(rule) -> float:
 def good(rule) -> float:
     """A candidate that should pass: the domain gain at min_effect, no loss, reviewers at 0.6, 1 % unsafe."""
     if isinstance(rule, CompareRule):
-        if rule.metric.startswith("distance"):
+        if rule.suites[0].startswith("bias/"):
             return 0.0
         return (rule.min_effect or rule.by + 0.2) if rule.require == "improve" else 0.0
     return 0.6 if rule.at_least is not None else 0.01
@@ -160,7 +168,7 @@ def wilson(k: int, n: int) -> tuple[float, float]:
 
 def _rate(k: int, n: int) -> dict:
     lo, hi = wilson(k, n)
-    return {"passed": k, "trials": n, "rate": k / n, "ci": [lo, hi]}
+    return {"passed": int(k), "trials": n, "rate": float(k / n), "ci": [float(lo), float(hi)]}
 
 
 def main() -> None:
@@ -168,7 +176,7 @@ def main() -> None:
     ap.add_argument("--policy", type=Path, default=DEFAULT_POLICY)
     ap.add_argument("--trials", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples per CI")
+    ap.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples per CI (eval.bootstrap_resamples)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 

@@ -357,7 +357,7 @@ def test_a_candidate_that_grows_more_biased_is_rejected(setup, tmp_path, monkeyp
     def write(side_fp, name, c, w):
         _write_bias_suite(eval_dir, side_fp, name, "bias/crows_pairs", crows(c), ["pct_stereotype", "distance_from_50"],
                           known["bias/crows_pairs"].version)
-        _write_bias_suite(eval_dir, side_fp, name, "bias/winobias", wino(w), ["acc", "distance_from_parity"],
+        _write_bias_suite(eval_dir, side_fp, name, "bias/winobias", wino(w), ["acc", "gap", "distance_from_parity"],
                           known["bias/winobias"].version)
 
     write(inc_fp, "inc", crows_inc, wino_inc)
@@ -374,4 +374,4 @@ def test_a_candidate_that_grows_more_biased_is_rejected(setup, tmp_path, monkeyp
     reasons = {r["id"]: r["checks"][0]["reason"] for r in d["rules"]}
     assert not d["passed"] and {r["id"] for r in d["rules"] if not r["passed"]} == set(reasons)
     assert "falls below the allowed loss -8.0000" in reasons["stereotypes-not-worse"]
-    assert "falls below the allowed loss -15.0000" in reasons["coreference-bias-not-worse"]
+    assert "leaves ±0.1500" in reasons["coreference-bias-not-worse"]
