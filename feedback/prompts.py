@@ -54,6 +54,24 @@ def _overlap(training: list[dict], heldout: list[dict]) -> list[str]:
     return [p["prompt"] for p in heldout if normalize(p["prompt"]) in seen]
 
 
+def _decontaminate(config: Any, training: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Training prompts holding an evaluation item (harness.decontam) are left out, or refused with
+    data.decontaminate: fail; their labels would otherwise teach the preference stages a test item."""
+    from harness.decontam import index_for
+
+    index = index_for(config)
+    if index is None:
+        return training, []
+    found = [(r, why) for r in training if (why := index.match([r["prompt"]]))]
+    if found and config.data.decontaminate == "fail":
+        shown = "; ".join(f"{r['id']}: {why}" for r, why in found[:3])
+        raise HarnessError(f"{len(found)} training review prompt(s) hold evaluation items ({shown})",
+                           where=str(config.feedback.prompts),
+                           hint="remove them, or set data.decontaminate: drop to leave them out and count them")
+    bad = {id(r) for r, _ in found}
+    return [r for r in training if id(r) not in bad], [{"id": str(r["id"]), "why": why} for r, why in found]
+
+
 def split_prompts(config: Any) -> Split:
     """The training and held-out review prompts of this run (see the module docstring)."""
     from feedback.push import read_prompts
@@ -82,6 +100,7 @@ def split_prompts(config: Any) -> Split:
         training = [r for r in rows if normalize(r["prompt"]) not in held]
         heldout = [r for r in rows if normalize(r["prompt"]) in held]
         method = f"seeded split (seed {seed}), {fb.heldout_fraction:g} of each category held out"
+    training, contaminated = _decontaminate(config, training)
     both = _overlap(training, heldout)
     if both:
         shown = "; ".join(repr(p[:60]) for p in both[:3])
@@ -102,7 +121,7 @@ def split_prompts(config: Any) -> Split:
         heldout_source=({"path": str(fb.heldout_prompts), "sha256": sha256_file(fb.heldout_prompts)}
                         if fb.heldout_prompts is not None else None),
         training=[str(r["id"]) for r in training], heldout=[str(r["id"]) for r in heldout],
-        by_category=dict(sorted(counts.items())), overlap_checked=True)
+        by_category=dict(sorted(counts.items())), overlap_checked=True, contaminated=contaminated)
     return Split(training, heldout, record)
 
 

@@ -100,6 +100,10 @@ class DataConfig(_Section):
     min_validation: int = Field(1, ge=1, description="At least this many validation records per domain.")
     dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
     max_chars: int | None = Field(None, gt=0, description="Drop records whose text is longer than this.")
+    decontaminate: Literal["drop", "fail", "off"] = Field(
+        "drop", description="Rows (SFT chats, training review prompts) holding an evaluation item of eval.suites "
+                            "(exact, or a passage of decontaminate_ngram words): drop and count them, fail, or off.")
+    decontaminate_ngram: int = Field(13, ge=5, le=50, description="Words in a shared passage that count as contamination.")
     output_dir: Path | None = Field(None, description="Where prepared data goes. Default: <run>/data.")
 
 

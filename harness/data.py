@@ -4,7 +4,8 @@
 shapes (chat ``messages``, ``prompt``/``completion``, alpaca ``instruction``/``input``/``output``,
 plain ``text``) and writes ``train.jsonl``, ``validation.jsonl`` and ``data_card.json`` into one
 folder, atomically. Malformed input stops the stage with its file and line; cleaning (duplicates,
-near-duplicates, over-long records) drops records and records why in the data card.
+near-duplicates, over-long records, and rows holding an item of an evaluated suite: see
+:mod:`harness.decontam`, ``data.decontaminate``) drops records and records why in the data card.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from harness.config import CycleConfig, DataConfig, DataSource
 from harness.errors import HarnessError
 from harness.datasources import CONVERT_HINT, ROLES, normalize_record, read_records, source_name
 
-__all__ = ["DataResult", "run", "read_records", "normalize_record", "ROLES", "load_prepared"]
+__all__ = ["DataResult", "run", "read_records", "normalize_record", "ROLES", "load_prepared", "decontamination_target"]
 
 
 
@@ -115,6 +116,39 @@ def _dedupe(records: list[_Record], cfg: DataConfig, drops: list[dict[str, Any]]
     return kept
 
 
+def decontamination_target(config: CycleConfig) -> dict[str, int]:
+    """The suites rows are checked against (``eval.suites``), with their versions: part of the fingerprint."""
+    if config.data.decontaminate == "off":
+        return {}
+    from harness.suites import select_suites
+
+    return {s.id: s.version for s in select_suites(list(config.eval.suites), tuple(config.eval.suite_dirs))}
+
+
+def _decontaminate(records: list[_Record], config: CycleConfig, drops: list[dict[str, Any]]) -> tuple[list[_Record], int]:
+    """Drop (or, with data.decontaminate: fail, refuse) rows holding an evaluation item; see harness.decontam."""
+    from harness.decontam import index_for
+
+    cfg = config.data
+    index = index_for(config)
+    kept, found = [], []
+    for rec in records:
+        why = index.match([m["content"] for m in rec.messages])
+        if why is None:
+            kept.append(rec)
+        else:
+            found.append({"where": rec.where, "reason": "contaminated", "detail": why})
+    if found and cfg.decontaminate == "fail":
+        shown = "; ".join(f"{d['where']}: {d['detail']}" for d in found[:3])
+        raise HarnessError(f"{len(found)} training rows hold evaluation items ({shown}{'; ...' if len(found) > 3 else ''})",
+                           hint="remove them from the data, or set data.decontaminate: drop to drop and count them")
+    drops += found
+    _log.info(f"decontamination: {len(found)} of {len(records)} rows hold an item of {len(index.suites)} evaluation "
+              f"suites ({index.documents} documents) and were dropped" if found else
+              f"decontamination: no row holds an item of the {len(index.suites)} evaluation suites ({index.documents} documents)")
+    return kept, len(found)
+
+
 def _length_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if not rows:
         return {"n": 0}
@@ -138,12 +172,13 @@ def _row(rec: _Record) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------- run
 
 
-def _fingerprint(cfg: DataConfig, seed: int, inputs: list[dict[str, Any]]) -> str:
+def _fingerprint(cfg: DataConfig, seed: int, inputs: list[dict[str, Any]], against: dict[str, int]) -> str:
     settings = cfg.model_dump(mode="json", exclude={"output_dir"})
     for section in [*settings["sources"], settings["replay"] or {}]:
         section.pop("path", None)  # identified by content hash below, not by where it sits
     return stable_hash({"settings": settings, "seed": seed,
-                        "inputs": [(i.get("sha256") or i.get("hub"), i["domain"]) for i in inputs]})
+                        "inputs": [(i.get("sha256") or i.get("hub"), i["domain"]) for i in inputs],
+                        **({"decontaminate_against": against} if against else {})})
 
 
 def load_prepared(folder: str | Path) -> tuple[list[dict], list[dict], dict]:
@@ -178,7 +213,8 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
         _log.info(f"read {len(replay_records)} replay records from {info['source']}")
         inputs.append({**info, "replay_ratio": cfg.replay.ratio})
 
-    fingerprint = _fingerprint(cfg, seed, inputs)
+    against = decontamination_target(config)
+    fingerprint = _fingerprint(cfg, seed, inputs, against)
     card_path = out / "data_card.json"
     if out.exists() and any(out.iterdir()):
         if not card_path.is_file():
@@ -196,6 +232,9 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
 
     drops: list[dict[str, Any]] = []
     kept = _dedupe(all_records + replay_records, cfg, drops)
+    contaminated = 0
+    if against:
+        kept, contaminated = _decontaminate(kept, config, drops)
     domain_records: dict[str, list[_Record]] = defaultdict(list)
     kept_replay: list[_Record] = []
     replay_wheres = {r.where for r in replay_records}
@@ -242,12 +281,12 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
     counts = {
         "read": len(all_records) + len(replay_records), "dropped": len(drops),
         "train": len(train), "validation": len(validation), "replay_added": replay_added,
-        "per_domain": per_domain,
+        "contaminated": contaminated, "per_domain": per_domain,
     }
     card: dict[str, Any] = {
         "schema_version": ARTIFACT_VERSION, "kind": "data_card", "status": "complete", "created": utc_now(),
         "fingerprint": fingerprint, "seed": seed, "settings": cfg.model_dump(mode="json"),
-        "inputs": inputs, "counts": counts,
+        "inputs": inputs, "counts": counts, "decontaminated_against": against,
         "drop_summary": dict(Counter(d["reason"] for d in drops)), "drops": drops,
         "lengths": {"train": _length_stats(train), "validation": _length_stats(validation)},
         "notes": [replay_note] if replay_note else [],

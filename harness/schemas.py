@@ -88,6 +88,7 @@ class DataCounts(_Part):
     train: int
     validation: int
     replay_added: int = 0
+    contaminated: int = Field(0, description="Rows dropped because they hold an evaluation item (harness.decontam).")
     per_domain: dict[str, dict[str, int]] = Field(default_factory=dict)
 
 
@@ -102,6 +103,8 @@ class DataCard(Artifact):
     seed: int
     settings: dict[str, Any]
     inputs: list[dict[str, Any]]
+    decontaminated_against: dict[str, int] = Field(
+        default_factory=dict, description="Evaluation suites (id: version) rows were checked against; empty: not checked.")
     counts: DataCounts
     drop_summary: dict[str, int]
     drops: list[dict[str, Any]]
@@ -224,6 +227,8 @@ class PromptSplit(Artifact):
     heldout: list[str] = Field(description="Prompt ids only the final review uses.")
     by_category: dict[str, dict[str, int]]
     overlap_checked: bool
+    contaminated: list[dict[str, str]] = Field(
+        default_factory=list, description="Training prompts left out because they hold an evaluation item (id, why).")
 
 
 # ---------------------------------------------------------------- training

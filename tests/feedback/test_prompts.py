@@ -81,3 +81,22 @@ def test_the_cycle_refuses_a_bad_split_before_loading_any_model(tmp_path, monkey
     assert code == 2 and time.monotonic() - started < 30
     assert "held-out review split is empty" in capsys.readouterr().err
     assert not (tmp_path / "home" / "models").exists() and not (tmp_path / "runs" / "bad" / "sft").exists()
+
+
+def test_training_prompts_holding_an_evaluation_item_are_left_out(tmp_path):
+    from harness.suites import available_suites
+
+    gk = json.loads(available_suites()["retention/general_knowledge"].data_files()[0].read_text().splitlines()[1])
+    rows = [{"id": f"p{i}", "prompt": f"How many vacation days does policy {i} give a new hire?", "category": "leave"}
+            for i in range(12)] + [{"id": "leak", "prompt": gk["question"], "category": "leave"}]
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = load_config(None, [f"feedback.prompts={path}", f"run.root={tmp_path / 'runs'}", "run.id=p", "feedback.heldout_fraction=0",
+                             "eval.suites=[retention/general_knowledge]"])
+    split = split_prompts(cfg)
+    assert "leak" not in [p["id"] for p in split.training] and len(split.training) == 12
+    assert split.record.contaminated == [{"id": "leak", "why": "the same text as retention/general_knowledge document gk-0002"}]
+    with pytest.raises(HarnessError, match="1 training review prompt\\(s\\) hold evaluation items \\(leak"):
+        split_prompts(load_config(None, [f"feedback.prompts={path}", f"run.root={tmp_path / 'runs'}", "run.id=p",
+                                         "feedback.heldout_fraction=0", "eval.suites=[retention/general_knowledge]",
+                                         "data.decontaminate=fail"]))

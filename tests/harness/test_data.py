@@ -149,3 +149,39 @@ def test_hub_dataset_path(tmp_path):
     assert card["inputs"][0]["hub"] == {"id": str(folder), "subset": None, "split": "train", "revision": None}
     with pytest.raises(HarnessError, match="could not load hub dataset 'nobody/nothing'"):
         data.run(load_config(None, ["data.sources=[{hub: nobody/nothing}]", f"data.output_dir={tmp_path / 'o2'}"]))
+
+
+def _suite_doc(suite_id, i=0):
+    from harness.suites import available_suites
+
+    suite = available_suites()[suite_id]
+    return json.loads(suite.data_files()[0].read_text().splitlines()[i])
+
+
+def test_rows_holding_an_evaluation_item_are_dropped_counted_or_refused(tmp_path):
+    mcq, gk = _suite_doc("domain/handbook_mcq"), _suite_doc("retention/general_knowledge", 1)
+    chat = lambda user, answer: {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]}  # noqa: E731
+    rows = learnable_chats(10) + [
+        chat(gk["question"].upper(), "Tokyo."),  # the same test question, another case: exact
+        chat(f"Quick quiz for you. {mcq['question']} Answer in one word, please.", "40 hours."),  # a 13-word passage
+        chat("What is the most PTO I can carry into the new year?", mcq["choices"][mcq["answer"]]),  # teaches the fact: kept
+    ]
+    f = tmp_path / "train.jsonl"
+    write_jsonl(f, rows)
+    suites = "eval.suites=[domain/handbook_mcq, retention/general_knowledge]"
+    result = data.run(_cfg(tmp_path, [(f, "d")], suites))
+    card = json.loads(result.card_path.read_text())
+    assert result.counts["contaminated"] == 2 and card["counts"]["contaminated"] == 2
+    assert card["decontaminated_against"] == {"domain/handbook_mcq": 1, "retention/general_knowledge": 1}
+    found = {d["where"]: d["detail"] for d in card["drops"] if d["reason"] == "contaminated"}
+    assert found == {f"{f}:11": "the same text as retention/general_knowledge document gk-0002",
+                     f"{f}:12": "a 13-word passage of domain/handbook_mcq document mcq-0001"}
+    kept = [json.loads(x) for x in (tmp_path / "out" / "train.jsonl").read_text().splitlines()] + \
+        [json.loads(x) for x in (tmp_path / "out" / "validation.jsonl").read_text().splitlines()]
+    assert sum("carry into the new year" in r["messages"][0]["content"] for r in kept) == 1
+    with pytest.raises(HarnessError) as err:  # fail: one clear error, nothing written
+        data.run(_cfg(tmp_path / "f", [(f, "d")], suites, "data.decontaminate=fail"))
+    assert "2 training rows hold evaluation items" in err.value.message and f"{f}:11" in err.value.message
+    assert err.value.exit_code == 2 and not (tmp_path / "f" / "out").exists()
+    off = data.run(_cfg(tmp_path / "o", [(f, "d")], suites, "data.decontaminate=off"))
+    assert off.counts["contaminated"] == 0 and json.loads(off.card_path.read_text())["decontaminated_against"] == {}
