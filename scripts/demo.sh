@@ -35,7 +35,8 @@ Look at:
                                   (also audit.pdf and audit.json)
   $RUN_DIR/cycle.json            every stage: status, time, one-line result (re-running skips unchanged stages)
   Label Studio                    $($H feedback status --config "$CONFIG" 2>/dev/null | sed -n 's/.*"url": "\([^"]*\)".*/\1/p')
-                                  log in as admin@harness.local, password in $HOME_DIR/labelstudio/secrets.json
+                                  the operator logs in as admin@harness.local, password in $HOME_DIR/labelstudio/secrets.json
+                                  (reviewers get their own accounts: .venv/bin/harness feedback reviewers add NAME EMAIL)
                                   projects '$RUN review', '$RUN review (final)' and '$RUN review (final vs SFT)'
   MLflow UI                       .venv/bin/mlflow ui --backend-store-uri sqlite:///$HOME_DIR/mlflow/mlflow.db
                                   then http://127.0.0.1:5000 (model 'harness-model', alias 'champion')$MLFLOW_NOTE
