@@ -63,7 +63,7 @@ def _set_password(config: CycleConfig, email: str, password: str) -> None:
     venv = fb.venv or server.default_venv()
     exe = venv / "bin" / "label-studio"
     data_dir = server.data_dir(fb.data_dir)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))},
+    env = {**server.scrubbed_environ(),
            "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "DJANGO_DB": os.environ.get("DJANGO_DB", "sqlite")}
     proc = subprocess.run([str(exe), "reset_password", "--username", email], input=password + "\n", text=True,
                           capture_output=True, env=env, start_new_session=True, timeout=300)
@@ -75,9 +75,14 @@ def _set_password(config: CycleConfig, email: str, password: str) -> None:
 
 def add(config: CycleConfig, name: str, email: str) -> Reviewer:
     """Create a reviewer's account; on the local server with a fresh one-time password (returned once)."""
+    from feedback import server
     from feedback._project import with_retry
+    from feedback.pull import SIMULATED_PREFIX
 
     email = email.strip().lower()
+    if email == server.ADMIN_EMAIL or email.startswith(SIMULATED_PREFIX):
+        raise HarnessError(f"{email} is reserved (the operator's admin account, or the scripted reviewers': labels "
+                           "from such an account would be counted as simulated)", hint="use the reviewer's own email")
     if not _EMAIL.match(email):
         raise HarnessError(f"'{email}' is not an email address", hint="harness feedback reviewers add 'Ana Lima' ana@example.org")
     if not name.strip():

@@ -30,7 +30,7 @@ from harness.errors import HarnessError
 from harness.models import harness_home
 
 __all__ = ["ServerInfo", "Credentials", "serve", "stop", "status", "credentials", "connect", "default_venv",
-           "wait_healthy", "data_dir"]
+           "wait_healthy", "data_dir", "scrubbed_environ", "SECRET_VARS"]
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN_EMAIL = "admin@harness.local"
@@ -66,6 +66,16 @@ def _data_dir(data_dir: Path | None) -> Path:
 def data_dir(configured: Path | None = None) -> Path:
     """The local server's data folder: ``feedback.data_dir``, else ``$HARNESS_HOME/labelstudio``."""
     return _data_dir(configured)
+
+
+SECRET_VARS = ("LABEL_STUDIO_API_KEY", "HARNESS_LS_TOKEN", "HARNESS_LS_PASSWORD", "HF_TOKEN",
+               "HUGGING_FACE_HUB_TOKEN", "MLFLOW_TRACKING_TOKEN", "HARNESS_LEDGER_KEY")
+
+
+def scrubbed_environ() -> dict[str, str]:
+    """This process's environment without our virtual env and without any secret (tokens, the ledger key):
+    what Label Studio's processes get."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH")) and k not in SECRET_VARS}
 
 
 def _private_dir(data_dir: Path) -> None:
@@ -207,10 +217,8 @@ def serve(*, data_dir: Path | None = None, port: int | None = None, venv: Path |
     _private_dir(data_dir)
     secrets_ = _load_or_create_secrets(data_dir)
     url = f"http://127.0.0.1:{port}"
-    secret_vars = ("LABEL_STUDIO_API_KEY", "HARNESS_LS_TOKEN", "HARNESS_LS_PASSWORD", "HF_TOKEN",
-                   "HUGGING_FACE_HUB_TOKEN", "MLFLOW_TRACKING_TOKEN")
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH")) and k not in secret_vars},
+        **scrubbed_environ(),
         "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
         # SQLite beside the data folder, unless the environment names a database (DJANGO_DB=default and
         # POSTGRE_NAME/USER/PASSWORD/HOST/PORT: PostgreSQL, for many reviewers; see docs/scale-out.md)

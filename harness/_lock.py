@@ -40,7 +40,7 @@ def holder(path: str | os.PathLike) -> str:
 
 @contextlib.contextmanager
 def file_lock(path: str | os.PathLike, *, timeout: float | None = None, what: str = "",
-              hint: str = "") -> Iterator[None]:
+              hint: str = "", exit_code: int = 2) -> Iterator[None]:
     path = Path(path)
     key = (str(path.resolve()), threading.get_ident())
     with _guard:
@@ -57,7 +57,8 @@ def file_lock(path: str | os.PathLike, *, timeout: float | None = None, what: st
                 _held[key] -= 1
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as fh:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # it names the holder's command line: owner only
+    with os.fdopen(fd, "r+", encoding="utf-8") as fh:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
@@ -68,7 +69,7 @@ def file_lock(path: str | os.PathLike, *, timeout: float | None = None, what: st
                     waited = f" for {timeout:g} s" if timeout else ""
                     raise LockHeld(f"{what or path} is held by {holder(path)}{waited}; nothing was changed",
                                    hint=hint or f"wait for it to finish (or stop it), then run the command again; "
-                                                f"the lock is {path}") from None
+                                                f"the lock is {path}", exit_code=exit_code) from None
                 time.sleep(0.05)
         fh.seek(0)
         fh.truncate()

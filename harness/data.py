@@ -122,7 +122,9 @@ def decontamination_target(config: CycleConfig) -> dict[str, int]:
         return {}
     from harness.suites import select_suites
 
-    return {s.id: s.version for s in select_suites(list(config.eval.suites), tuple(config.eval.suite_dirs))}
+    # a standard benchmark read from eval.retention_data_dir is checked (and evaluated) only when that is set
+    return {s.id: s.version for s in select_suites(list(config.eval.suites), tuple(config.eval.suite_dirs))
+            if not (s.spec.needs_retention_data and config.eval.retention_data_dir is None)}
 
 
 def _decontaminate(records: list[_Record], config: CycleConfig, drops: list[dict[str, Any]]) -> tuple[list[_Record], int]:

@@ -29,10 +29,10 @@ from typing import Any
 
 from harness._lock import file_lock
 from harness.artifacts import atomic_write_json, atomic_write_text, utc_now
-from harness.errors import HarnessError
+from harness.errors import EXIT_ERROR, HarnessError
 
-__all__ = ["LedgerCheck", "append", "verify", "read_entries", "default_path", "ledger_key", "seal", "GENESIS",
-           "KEY_ENV"]
+__all__ = ["LedgerCheck", "append", "verify", "read_entries", "default_path", "ledger_key", "seal", "require_writable",
+           "GENESIS", "KEY_ENV"]
 
 GENESIS = "0" * 64
 ACTIONS = ("promote", "reject", "sign_off", "rollback", "decision", "repair", "seal")
@@ -161,7 +161,7 @@ def verify(path: Path | None = None, key: bytes | None = None) -> LedgerCheck:
                 what = "carries no MAC although earlier entries do" if "mac" not in entry else "has a MAC that does not match"
                 return LedgerCheck(path, False, count, "forged", number,
                                    f"entry {entry['seq']} (line {number}) {what}: written or rewritten without "
-                                   f"{KEY_ENV} (or with another key)")
+                                   f"{KEY_ENV} (or with another key)", details={"keyed_from": first_keyed})
         seen.add(entry["hash"])
         prev, expected_seq, count = entry["hash"], expected_seq + 1, count + 1
     if head is not None:
@@ -201,11 +201,12 @@ def append(action: str, *, actor: str, subject: dict[str, Any], details: dict[st
     path.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(path.with_name(path.name + ".lock")):
         check = verify(path)
-        never_keyed = check.problem == "forged" and check.details.get("keyed_from") is None
+        never_keyed = check.problem == "forged" and check.line is None and check.details.get("keyed_from") is None
         if not check.ok and not (action == "seal" and never_keyed):
             hint = ("a person who trusts the ledger as it is seals it once: 'harness ledger seal' (with the key set)"
                     if never_keyed else "restore it from a backup, then run 'harness ledger verify'")
-            raise HarnessError(f"the ledger {path} failed verification: {check.message}; nothing was appended", hint=hint)
+            raise HarnessError(f"the ledger {path} failed verification: {check.message}; nothing was appended", hint=hint,
+                               exit_code=EXIT_ERROR)
         entry = {"seq": check.entries + 1, "time": utc_now(), "actor": actor, "action": action,
                  "subject": subject, "details": details or {}, "prev_hash": check.details.get("last_hash", GENESIS)}
         entry["hash"] = _entry_hash(entry)
@@ -216,13 +217,22 @@ def append(action: str, *, actor: str, subject: dict[str, Any], details: dict[st
             head["mac"] = _mac(key, _head_message(entry["seq"], entry["hash"]))
         elif check.details.get("keyed_from"):
             raise HarnessError(f"the ledger {path} is keyed (entries carry MACs) but {KEY_ENV} is not set; nothing was appended",
-                               hint=f"set {KEY_ENV} to the ledger's key")
+                               hint=f"set {KEY_ENV} to the ledger's key", exit_code=EXIT_ERROR)
         old = path.read_text(encoding="utf-8") if path.is_file() else ""
         if old and not old.endswith("\n"):
             old += "\n"
         atomic_write_text(path, old + json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
         atomic_write_json(_head_path(path), head)
     return entry
+
+
+def require_writable(path: Path | None = None) -> None:
+    """Refuse, before anything else changes (a registry alias, a decision file), a command that will append
+    to a keyed ledger without the key: the append would fail after the change."""
+    path = Path(path or default_path())
+    if ledger_key() is None and verify(path, key=None).keyed == "unchecked":
+        raise HarnessError(f"the ledger {path} is keyed (entries carry MACs) but {KEY_ENV} is not set here; nothing "
+                           "was changed", hint=f"set {KEY_ENV} to the ledger's key", exit_code=EXIT_ERROR)
 
 
 def seal(actor: str, path: Path | None = None) -> dict[str, Any]:

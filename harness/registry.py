@@ -23,7 +23,7 @@ from typing import Any
 from harness import ledger, log as _log
 from harness.schemas import GateDecision, artifact_dict
 from harness.config import CycleConfig
-from harness.errors import HarnessError
+from harness.errors import EXIT_ERROR, HarnessError
 
 __all__ = ["tracking_uri", "promote", "rollback", "list_versions", "show_version", "champion", "champion_ref",
            "champion_fingerprint", "champion_stack", "is_promoted", "check_consistency", "find_decision", "PromoteResult"]
@@ -183,7 +183,7 @@ def _check_consistency_locked(client, name: str) -> None:
     check = ledger.verify()
     if not check.ok:
         raise HarnessError(f"the ledger failed verification: {check.message}",
-                           hint="restore the ledger from a backup; nothing in the registry was changed")
+                           hint="restore the ledger from a backup; nothing in the registry was changed", exit_code=EXIT_ERROR)
     current = champion(client, name)
     in_registry = str(current.version) if current is not None else None
     in_ledger = _ledger_champion(name)
@@ -242,11 +242,12 @@ def promote(config: CycleConfig, decision_id: str, approver: str | None) -> Prom
     if decision.get("signoff_required") and not approver:
         raise HarnessError(f"the policy of decision {decision_id} requires a sign-off; nothing was promoted",
                            hint="pass --approver NAME (recorded in the registry and the ledger)")
+    ledger.require_writable()
     with _registry_lock():
         return _promote_locked(config, name, decision, path, approver)
 
 
-REGISTRY_LOCK_TIMEOUT = float(os.environ.get("HARNESS_REGISTRY_LOCK_TIMEOUT", "120"))
+REGISTRY_LOCK_TIMEOUT = float(os.environ.get("HARNESS_REGISTRY_LOCK_TIMEOUT", "600"))  # a promotion uploads the model
 
 
 def _registry_lock():
@@ -257,7 +258,7 @@ def _registry_lock():
     lp = ledger.default_path()
     lp.parent.mkdir(parents=True, exist_ok=True)
     return file_lock(lp.with_name(lp.name + ".registry.lock"), timeout=REGISTRY_LOCK_TIMEOUT,
-                     what="the model registry's lock")
+                     what="the model registry's lock", exit_code=EXIT_ERROR)
 
 
 def _promote_locked(config: CycleConfig, name: str, decision: dict, path: Path, approver: str | None) -> PromoteResult:
@@ -330,6 +331,7 @@ def _promote_locked(config: CycleConfig, name: str, decision: dict, path: Path, 
 def rollback(config: CycleConfig, approver: str | None, to_version: str | None = None) -> PromoteResult:
     """Move the champion back to the previous champion (per the ledger), or to ``to_version``."""
     name = config.registry.model_name
+    ledger.require_writable()
     with _registry_lock():
         client = _client()
         check_consistency(client, name)

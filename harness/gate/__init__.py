@@ -67,6 +67,7 @@ def run(config: CycleConfig) -> GateResult:
     from harness.suites import available_suites
 
     g, layout = config.gate, config.layout()
+    ledger.require_writable()  # the decision is recorded there: refuse before writing it
     policy_path = Path(g.policy or DEFAULT_POLICY)
     policy = load_policy(policy_path, tuple(config.eval.suite_dirs))
     candidate = g.candidate or str(layout.adapter("sft"))

@@ -18,7 +18,8 @@ __all__ = ["thin_evidence", "decide_compare", "decide_feedback", "evaluate_compa
 
 def thin_evidence(n: Any, lo: Any, hi: Any, min_n: int, what: str = "paired differences") -> str | None:
     """Why a sample is too small or too uniform to decide on, or None. A CI of no width (one sample, or
-    outcomes that are all the same) says nothing about the next sample, however large n is."""
+    outcomes that are all the same) is not an interval the bootstrap could estimate, so the rule does not
+    decide on it (the issue's rule; an exact bound such as Clopper-Pearson would be a finer answer)."""
     if not isinstance(n, int) or n < min_n:
         return f"not enough evidence (n={n}; the rule needs at least {min_n})"
     if lo is not None and hi is not None and lo == hi:

@@ -322,6 +322,8 @@ def test_each_reviewer_gets_an_account_and_their_labels_carry_it(review_config, 
     assert main(["feedback", "reviewers", "add", "Ana Again", "ana@example.org", *config_args]) == 2
     assert "already exists" in capsys.readouterr().err
     assert main(["feedback", "reviewers", "add", "Bo", "not-an-email", *config_args]) == 2
+    assert main(["feedback", "reviewers", "add", "Bo", "scripted-reviewer-9@harness.local", *config_args]) == 2
+    assert "is reserved" in capsys.readouterr().err
     # Ana labels a task as herself; the pulled row is hers, not the admin's
     pushed = push.run(review_config)
     client = _client(ls_data_dir)

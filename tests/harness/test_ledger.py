@@ -184,3 +184,24 @@ def test_an_older_ledger_is_sealed_once_then_keyed(tmp_path, monkeypatch, capsys
     monkeypatch.delenv(ledger.KEY_ENV)
     assert main(["ledger", "seal", "--path", str(path), "--by", "Ana Lima"]) == 2
     assert "HARNESS_LEDGER_KEY is not set" in capsys.readouterr().err
+
+
+def test_a_forged_keyed_ledger_cannot_be_sealed_over_and_writers_stop_before_acting(tmp_path, monkeypatch):
+    path = tmp_path / "ledger.jsonl"
+    monkeypatch.setenv(ledger.KEY_ENV, "s3cret")
+    lines = _fill(path, 3)
+    entry = json.loads(lines[1])
+    entry["mac"] = "0" * 64  # a wrong MAC on entry 2
+    path.write_text("\n".join([lines[0], json.dumps(entry), lines[2]]) + "\n")
+    assert ledger.verify(path).problem == "forged"
+    with pytest.raises(HarnessError) as err:
+        ledger.seal("mallory", path)
+    assert err.value.exit_code == 1 and "restore it from a backup" in err.value.hint
+    assert path.read_text().count("\n") == 3  # nothing appended
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.delenv(ledger.KEY_ENV)
+    with pytest.raises(HarnessError, match="is keyed .* not set here; nothing was changed") as err:
+        ledger.require_writable(path)  # what gate, promote and rollback call first
+    assert err.value.exit_code == 1
+    monkeypatch.setenv(ledger.KEY_ENV, "s3cret")
+    ledger.require_writable(path)
