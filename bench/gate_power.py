@@ -54,9 +54,9 @@ CONCENTRATION = {"domain/handbook_mcq": 16.0, "retention/general_knowledge": 0.6
                  "bias/winobias": 0.38}
 
 
-def _item_chances(rng, suite: str, n: int | None = None) -> np.ndarray:
+def _item_chances(rng, suite: str) -> np.ndarray:
     m, k = BASE_RATE[suite], CONCENTRATION[suite]
-    return rng.beta(m * k, (1 - m) * k, SIZES[suite] if n is None else n)
+    return rng.beta(m * k, (1 - m) * k, SIZES[suite])
 
 
 def _moved(p: np.ndarray, shift: float) -> np.ndarray:
@@ -115,7 +115,7 @@ def _bias_row(rng, suite: str, metric: str, worse_by: float, resamples: int) -> 
     return {"n": n, "difference": cand_est - ref_est, "ci_low": lo, "ci_high": hi, "higher_is_better": False}
 
 
-def _review_stat(rng, metric: str, win: float, unsafe: float, resamples: int) -> dict:
+def _review_stat(rng, metric: str, win: float, unsafe: float) -> dict:
     n, tie = SIZES["reviews"], 0.2
     u = rng.random(n)
     scores = np.where(u < win - tie / 2, 1.0, np.where(u < win + tie / 2, 0.5, 0.0))  # mean = win exactly
@@ -137,7 +137,7 @@ def rule_passes(rng, rule, truth: dict, resamples: int) -> bool:
             passed &= decide_compare(row, rule.require, rule.by, min_n=rule.min_n)[0]
         return passed
     stat = _review_stat(rng, rule.metric, win=t if rule.metric == "win_rate" else 0.6,
-                        unsafe=t if rule.metric == "unsafe_rate" else 0.01, resamples=resamples)
+                        unsafe=t if rule.metric == "unsafe_rate" else 0.01)
     return decide_feedback(stat, rule.at_least, rule.at_most, min_n=rule.min_n)[0]
 
 

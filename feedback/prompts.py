@@ -57,19 +57,17 @@ def _overlap(training: list[dict], heldout: list[dict]) -> list[str]:
 def _decontaminate(config: Any, training: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Training prompts holding an evaluation item (harness.decontam) are left out, or refused with
     data.decontaminate: fail; their labels would otherwise teach the preference stages a test item."""
-    from harness.decontam import index_for
+    from harness.decontam import index_for, refusal
 
     index = index_for(config)
     if index is None:
         return training, []
-    found = [(r, why) for r in training if (why := index.match([r["prompt"]]))]
+    kept, found = index.partition(training, lambda r: [r["prompt"]])
     if found and config.data.decontaminate == "fail":
-        shown = "; ".join(f"{r['id']}: {why}" for r, why in found[:3])
-        raise HarnessError(f"{len(found)} training review prompt(s) hold evaluation items ({shown})",
-                           where=str(config.feedback.prompts),
-                           hint="remove them, or set data.decontaminate: drop to leave them out and count them")
-    bad = {id(r) for r, _ in found}
-    return [r for r in training if id(r) not in bad], [{"id": str(r["id"]), "why": why} for r, why in found]
+        raise refusal([(str(r["id"]), why) for r, why in found], "training review prompt(s)",
+                      where=str(config.feedback.prompts),
+                      hint="remove them, or set data.decontaminate: drop to leave them out and count them")
+    return kept, [{"id": str(r["id"]), "why": why} for r, why in found]
 
 
 def split_prompts(config: Any) -> Split:

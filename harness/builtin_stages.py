@@ -26,12 +26,12 @@ def _data(ctx: StageContext, cfg: Any) -> StageResult:
 
 
 def _data_files(ctx: StageContext) -> dict[str, Any]:
-    from harness.data import decontamination_target
+    from harness.decontam import checked_suites
 
     d = ctx.config.data
     return {"files": {str(s.path): sha256_file(s.path) for s in [*d.sources, d.replay]
                       if s is not None and s.path is not None and Path(s.path).is_file()},
-            "decontaminate_against": decontamination_target(ctx.config)}  # a new eval suite re-checks the rows
+            "decontaminate_against": checked_suites(ctx.config)}  # a new eval suite re-checks the rows
 
 
 DATA = Stage(name="data", title="prepare data", run=_data, order=10, section="data", inputs=_data_files)

@@ -27,8 +27,9 @@ from harness.schemas import DataCard, artifact_dict, write_artifact
 from harness.config import CycleConfig, DataConfig, DataSource
 from harness.errors import HarnessError
 from harness.datasources import CONVERT_HINT, ROLES, normalize_record, read_records, source_name
+from harness.decontam import checked_suites, index_for, refusal
 
-__all__ = ["DataResult", "run", "read_records", "normalize_record", "ROLES", "load_prepared", "decontamination_target"]
+__all__ = ["DataResult", "run", "read_records", "normalize_record", "ROLES", "load_prepared"]
 
 
 
@@ -116,35 +117,14 @@ def _dedupe(records: list[_Record], cfg: DataConfig, drops: list[dict[str, Any]]
     return kept
 
 
-def decontamination_target(config: CycleConfig) -> dict[str, int]:
-    """The suites rows are checked against (``eval.suites``), with their versions: part of the fingerprint."""
-    if config.data.decontaminate == "off":
-        return {}
-    from harness.suites import select_suites
-
-    # a standard benchmark read from eval.retention_data_dir is checked (and evaluated) only when that is set
-    return {s.id: s.version for s in select_suites(list(config.eval.suites), tuple(config.eval.suite_dirs))
-            if not (s.spec.needs_retention_data and config.eval.retention_data_dir is None)}
-
-
 def _decontaminate(records: list[_Record], config: CycleConfig, drops: list[dict[str, Any]]) -> tuple[list[_Record], int]:
     """Drop (or, with data.decontaminate: fail, refuse) rows holding an evaluation item; see harness.decontam."""
-    from harness.decontam import index_for
-
-    cfg = config.data
     index = index_for(config)
-    kept, found = [], []
-    for rec in records:
-        why = index.match([m["content"] for m in rec.messages])
-        if why is None:
-            kept.append(rec)
-        else:
-            found.append({"where": rec.where, "reason": "contaminated", "detail": why})
-    if found and cfg.decontaminate == "fail":
-        shown = "; ".join(f"{d['where']}: {d['detail']}" for d in found[:3])
-        raise HarnessError(f"{len(found)} training rows hold evaluation items ({shown}{'; ...' if len(found) > 3 else ''})",
-                           hint="remove them from the data, or set data.decontaminate: drop to drop and count them")
-    drops += found
+    kept, found = index.partition(records, lambda rec: [m["content"] for m in rec.messages])
+    if found and config.data.decontaminate == "fail":
+        raise refusal([(rec.where, why) for rec, why in found], "training rows",
+                      hint="remove them from the data, or set data.decontaminate: drop to drop and count them")
+    drops += [{"where": rec.where, "reason": "contaminated", "detail": why} for rec, why in found]
     _log.info(f"decontamination: {len(found)} of {len(records)} rows hold an item of {len(index.suites)} evaluation "
               f"suites ({index.documents} documents) and were dropped" if found else
               f"decontamination: no row holds an item of the {len(index.suites)} evaluation suites ({index.documents} documents)")
@@ -215,7 +195,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
         _log.info(f"read {len(replay_records)} replay records from {info['source']}")
         inputs.append({**info, "replay_ratio": cfg.replay.ratio})
 
-    against = decontamination_target(config)
+    against = checked_suites(config)
     fingerprint = _fingerprint(cfg, seed, inputs, against)
     card_path = out / "data_card.json"
     if out.exists() and any(out.iterdir()):

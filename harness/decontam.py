@@ -25,11 +25,12 @@ import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from harness.errors import HarnessError
 
-__all__ = ["Index", "build_index", "index_for", "normalize", "suite_documents", "query_fields", "MIN_SHORT_WORDS"]
+__all__ = ["Index", "build_index", "index_for", "checked_suites", "refusal", "normalize", "suite_documents",
+           "query_fields", "MIN_SHORT_WORDS"]
 
 MIN_SHORT_WORDS = 8
 MIN_EXACT_WORDS = 5  # a 2-word answer choice ("40 hours") equal to a turn is not a leaked test item
@@ -134,22 +135,47 @@ class Index:
                         return f"all of a {size}-word item of {hit}"
         return None
 
+    def partition(self, rows: list[Any], texts: Callable[[Any], list[str]]) -> tuple[list[Any], list[tuple[Any, str]]]:
+        """``(clean rows, [(contaminated row, why)])``, in the rows' order."""
+        kept, found = [], []
+        for row in rows:
+            why = self.match(texts(row))
+            if why is None:
+                kept.append(row)
+            else:
+                found.append((row, why))
+        return kept, found
 
-def build_index(suite_names: list[str], *, suite_dirs: Iterable[Path] = (), retention_data_dir: Path | None = None,
+
+def refusal(found: list[tuple[str, str]], what: str, *, where: str | None = None, hint: str) -> HarnessError:
+    """The error of ``data.decontaminate: fail``: how many ``what`` hold evaluation items, the first three named
+    (``found``: label, why)."""
+    shown = "; ".join(f"{label}: {why}" for label, why in found[:3]) + ("; ..." if len(found) > 3 else "")
+    return HarnessError(f"{len(found)} {what} hold evaluation items ({shown})", where=where, hint=hint)
+
+
+def checked_suites(config: Any) -> dict[str, int]:
+    """The suites of ``eval.suites`` that rows are checked against, with their versions (part of the data
+    stage's fingerprint and key); empty with ``data.decontaminate: off``. A standard benchmark read from
+    ``eval.retention_data_dir`` counts only when that is set (it is not evaluated otherwise either)."""
+    if config.data.decontaminate == "off":
+        return {}
+    from harness.suites import select_suites
+
+    ev = config.eval
+    return {s.id: s.version for s in select_suites(list(ev.suites), tuple(ev.suite_dirs))
+            if not (s.spec.needs_retention_data and ev.retention_data_dir is None)}
+
+
+def build_index(suite_ids: list[str], *, suite_dirs: Iterable[Path] = (), retention_data_dir: Path | None = None,
                 ngram: int = 13) -> Index:
-    """An index over every document of the named suites (as ``eval.suites`` names them)."""
+    """An index over every document of the given suites (ids or names, as ``eval.suites`` gives them)."""
     from harness.suites import select_suites
 
     index = Index(ngram)
-    for suite in select_suites(list(suite_names), tuple(suite_dirs)):
-        try:
-            docs = suite_documents(suite, retention_data_dir)
-        except HarnessError:
-            if suite.spec.needs_retention_data and retention_data_dir is None:
-                continue  # a standard benchmark read from a folder that is not set: it is not evaluated either
-            raise
+    for suite in select_suites(list(suite_ids), tuple(suite_dirs)):
         fields = query_fields(suite)
-        for i, doc in enumerate(docs):
+        for i, doc in enumerate(suite_documents(suite, retention_data_dir)):
             index.add(f"{suite.id} document {doc.get('id', i)}", doc, fields)
         index.suites.append(suite.id)
     return index
@@ -162,9 +188,10 @@ def _cached(suites: tuple[str, ...], suite_dirs: tuple[str, ...], retention: str
 
 
 def index_for(config: Any) -> Index | None:
-    """The index for a cycle config's ``eval.suites`` (built once per process), or None with decontaminate: off."""
-    if config.data.decontaminate == "off":
+    """The index over :func:`checked_suites` (built once per process), or None with decontaminate: off."""
+    suites = checked_suites(config)
+    if not suites:
         return None
     ev = config.eval
-    return _cached(tuple(ev.suites), tuple(str(d) for d in ev.suite_dirs),
+    return _cached(tuple(suites), tuple(str(d) for d in ev.suite_dirs),
                    str(ev.retention_data_dir) if ev.retention_data_dir else None, config.data.decontaminate_ngram)

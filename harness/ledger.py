@@ -216,8 +216,7 @@ def append(action: str, *, actor: str, subject: dict[str, Any], details: dict[st
             entry["mac"] = _mac(key, entry["hash"])
             head["mac"] = _mac(key, _head_message(entry["seq"], entry["hash"]))
         elif check.details.get("keyed_from"):
-            raise HarnessError(f"the ledger {path} is keyed (entries carry MACs) but {KEY_ENV} is not set; nothing was appended",
-                               hint=f"set {KEY_ENV} to the ledger's key", exit_code=EXIT_ERROR)
+            raise _keyless_write(path, "nothing was appended")
         old = path.read_text(encoding="utf-8") if path.is_file() else ""
         if old and not old.endswith("\n"):
             old += "\n"
@@ -231,8 +230,12 @@ def require_writable(path: Path | None = None) -> None:
     to a keyed ledger without the key: the append would fail after the change."""
     path = Path(path or default_path())
     if ledger_key() is None and verify(path, key=None).keyed == "unchecked":
-        raise HarnessError(f"the ledger {path} is keyed (entries carry MACs) but {KEY_ENV} is not set here; nothing "
-                           "was changed", hint=f"set {KEY_ENV} to the ledger's key", exit_code=EXIT_ERROR)
+        raise _keyless_write(path, "nothing was changed")
+
+
+def _keyless_write(path: Path, outcome: str) -> HarnessError:
+    return HarnessError(f"the ledger {path} is keyed (entries carry MACs) but {KEY_ENV} is not set here; {outcome}",
+                        hint=f"set {KEY_ENV} to the ledger's key", exit_code=EXIT_ERROR)
 
 
 def seal(actor: str, path: Path | None = None) -> dict[str, Any]:
@@ -241,5 +244,5 @@ def seal(actor: str, path: Path | None = None) -> dict[str, Any]:
     path = Path(path or default_path())
     if ledger_key() is None:
         raise HarnessError(f"{KEY_ENV} is not set: there is no key to seal the ledger with",
-                           hint=f"export {KEY_ENV}=<a secret kept outside this machine's reach>, then run it again")
+                           hint=f"set {KEY_ENV} from your secret store (a CI secret, a vault), then run it again")
     return append("seal", actor=actor, subject={"ledger": str(path)}, details={"keyed_from_here": True}, path=path)
