@@ -12,6 +12,7 @@ concise), recording a verdict per aspect. With probability ``feedback.simulate_n
 from __future__ import annotations
 
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from feedback.rubric import aspect_scores, judge_pair, quality
 
 __all__ = ["SimulateResult", "run", "pairwise_result"]
 
+WORKERS = 4  # annotations sent at once
 ASPECT_CHOICE = {"left": "Left", "right": "Right", "same": "Same"}
 
 
@@ -97,21 +99,28 @@ def run(config: CycleConfig) -> SimulateResult:
     listed = with_retry("listing tasks", lambda: list(client.tasks.list(project=project.id, fields="all")))
     shown = {t.id: dict(t.data or {}) for t in listed}  # what the reviewer sees: prompt, left, right
     done = {(t.id, a["completed_by"]) for t in listed for a in (t.annotations or [])}
-    created = 0
+    jobs = []
     for i, user in enumerate(reviewers):
         noise = fb.simulate_noise[i % len(fb.simulate_noise)] if fb.simulate_noise else 0.0
-        for key, meta in sorted(tasks.items()):
-            if meta.get("task_id") is None or (meta["task_id"], user.id) in done:
-                continue
-            rng = random.Random(f"{config.run.seed}:{user.email}:{key}")
-            data, info = shown.get(meta["task_id"], {}), _knowledge(meta)
-            if meta.get("mode") == "rating":
-                result = _rating_result(info, str(data.get("response", "")), rng, noise)
-            else:
-                result = pairwise_result(judge_pair(info, str(data.get("left", "")), str(data.get("right", "")), rng, noise))
-            with_retry("saving an annotation", lambda: client.annotations.create(
-                id=meta["task_id"], result=result, completed_by=user.id, lead_time=round(rng.uniform(8, 60), 1)),
-                already_done=lambda: any(a.completed_by == user.id for a in client.annotations.list(id=meta["task_id"])))
-            created += 1
+        jobs += [(user, noise, key, meta) for key, meta in sorted(tasks.items())
+                 if meta.get("task_id") is not None and (meta["task_id"], user.id) not in done]
+
+    def annotate(job: tuple[Any, float, str, dict[str, Any]]) -> None:
+        user, noise, key, meta = job
+        rng = random.Random(f"{config.run.seed}:{user.email}:{key}")  # per task and reviewer: any order gives the same
+        data, info = shown.get(meta["task_id"], {}), _knowledge(meta)
+        if meta.get("mode") == "rating":
+            result = _rating_result(info, str(data.get("response", "")), rng, noise)
+        else:
+            result = pairwise_result(judge_pair(info, str(data.get("left", "")), str(data.get("right", "")), rng, noise))
+        with_retry("saving an annotation", lambda: client.annotations.create(
+            id=meta["task_id"], result=result, completed_by=user.id, lead_time=round(rng.uniform(8, 60), 1)),
+            already_done=lambda: any(a.completed_by == user.id for a in client.annotations.list(id=meta["task_id"])))
+
+    # A few requests in flight at once: the server's request handling, not the rubric, is the cost.
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for _ in pool.map(annotate, jobs):
+            pass
+    created = len(jobs)
     _log.done(f"{len(reviewers)} scripted reviewers added {created} annotations (marked simulated)")
     return SimulateResult(created, [u.email for u in reviewers])
