@@ -144,6 +144,8 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
     (_log.info if quality["trusted"] else _log.warn)(
         f"reward model {'trusted' if quality['trusted'] else 'NOT trusted'}: {quality['why']}"
         + (f"; calibration ECE {cal['ece']:.3f}, Brier {cal['brier']:.3f}" if cal else "")
+        + (f" (a calibrated model would show ECE {cal['if_calibrated']['ece_mean']:.3f} on as many pairs, 95 % up to "
+           f"{cal['if_calibrated']['ece_p95']:.3f})" if cal.get("if_calibrated") else "")
         + (f" (after temperature scaling, T {scaled['temperature']:.2f}, cross-fitted: ECE {scaled['ece']:.3f}, "
            f"Brier {scaled['brier']:.3f})" if scaled else ""))
 

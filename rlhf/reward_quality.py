@@ -6,7 +6,9 @@ of its score is just response length.
 * **length-only baseline**: "the longer response wins" (ties count half).
 * **lexical baseline**: "the response sharing more words with the prompt wins" (ties count half).
 * **calibration**: the Bradley-Terry probability that the chosen side wins, sigmoid(margin): expected
-  calibration error (10 equal-width confidence bins) and Brier score. A reward model trained on a few
+  calibration error (10 equal-width confidence bins) and Brier score, beside the ECE a perfectly
+  calibrated model with the same confidences would show on as many pairs (``if_calibrated``: binned ECE
+  on a few dozen pairs is biased upward, so the raw figure alone overstates miscalibration). A reward model trained on a few
   hundred pairs is overconfident, so the same figures are also given after **temperature scaling**
   (sigmoid(margin / T), T fitted by maximum likelihood), cross-fitted so that no pair is scored with a
   temperature fitted on itself: the held-out pairs are cut into 5 seeded folds, each fold's
@@ -69,18 +71,35 @@ def _ahead(baseline: list[float], model: list[float], seed: int, n_resamples: in
     return {k: d.get(k) for k in ("difference", "ci_low", "ci_high", "n", "test", "p_value")}
 
 
-def _calibration(margins: np.ndarray, bins: int = 10) -> dict[str, float]:
+def _ece(confidence: np.ndarray, correct: np.ndarray, bins: int) -> float:
+    """Expected calibration error over ``bins`` equal-width confidence bins on [0.5, 1]."""
+    which = np.minimum(((confidence - 0.5) / 0.5 * bins).astype(int), bins - 1)
+    ece = 0.0
+    for i in np.unique(which):
+        inside = which == i
+        ece += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(ece)
+
+
+def _calibration(margins: np.ndarray, bins: int = 10, seed: int = 0, n_resamples: int = 2000) -> dict[str, Any]:
+    """ECE and Brier of the Bradley-Terry probability, and what ECE a perfectly calibrated model with the same
+    confidences would show on this many pairs (``if_calibrated``: outcomes drawn with the stated
+    probabilities, as in consistency resampling; Broecker and Smith 2007). On a few dozen pairs binned ECE is
+    biased upward; ``p_value`` is the share of calibrated draws with an ECE at least the observed one, so a
+    small p says the model is miscalibrated, a large one that the figure is within chance."""
     p_chosen = 1.0 / (1.0 + np.exp(-margins))
     confidence = np.maximum(p_chosen, 1.0 - p_chosen)
     correct = (p_chosen > 0.5).astype(float)
-    ece = 0.0
-    edges = np.linspace(0.5, 1.0, bins + 1)
-    for i in range(bins):
-        inside = (confidence >= edges[i]) & ((confidence < edges[i + 1]) if i < bins - 1 else (confidence <= edges[i + 1]))
-        if inside.any():
-            ece += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
-    return {"ece": float(ece), "brier": float(np.mean((1.0 - p_chosen) ** 2)), "bins": bins,
-            "mean_confidence": float(confidence.mean())}
+    ece = _ece(confidence, correct, bins)
+    out: dict[str, Any] = {"ece": ece, "brier": float(np.mean((1.0 - p_chosen) ** 2)), "bins": bins,
+                           "mean_confidence": float(confidence.mean())}
+    if len(margins):
+        rng = np.random.default_rng(seed)
+        draws = np.array([_ece(confidence, (rng.random(len(confidence)) < confidence).astype(float), bins)
+                          for _ in range(n_resamples)])
+        out["if_calibrated"] = {"ece_mean": float(draws.mean()), "ece_p95": float(np.quantile(draws, 0.95)),
+                                "p_value": float((np.sum(draws >= ece) + 1) / (n_resamples + 1)), "draws": n_resamples}
+    return out
 
 
 def _fit_temperature(margins: np.ndarray) -> float:
@@ -104,7 +123,7 @@ def _scaled_calibration(margins: np.ndarray, seed: int, folds: int = 5) -> dict[
         train = np.setdiff1d(order, test)
         t = _fit_temperature(margins[train]) if len(train) else 1.0
         scaled[test] = margins[test] / t
-    return {**_calibration(scaled), "temperature": _fit_temperature(margins), "folds": k,
+    return {**_calibration(scaled, seed=seed), "temperature": _fit_temperature(margins), "folds": k,
             "method": f"temperature scaling, cross-fitted over {k} folds of the held-out pairs"}
 
 
@@ -127,7 +146,7 @@ def quality_report(pairs: list[dict[str, Any]], chosen: list[float], rejected: l
         "baselines": {"length_only": _rate(length, seed, n_resamples), "lexical_overlap": _rate(lexical, seed, n_resamples)},
         "vs_baselines": {name: _ahead(values, model, seed, n_resamples)
                          for name, values in (("length_only", length), ("lexical_overlap", lexical))},
-        "calibration": _calibration(margins),
+        "calibration": _calibration(margins, seed=seed, n_resamples=n_resamples),
     }
     if n >= 2:
         report["calibration_scaled"] = _scaled_calibration(margins, seed)

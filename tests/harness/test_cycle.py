@@ -115,6 +115,7 @@ def test_cycle_runs_end_to_end_and_resumes_by_hash(cycle_env, tmp_path, capsys):
     html = (run_dir / "report" / "audit.html").read_text()
     # the reward model's trust report, its paired comparison with the baselines and its override, in words
     assert "<b>Not trusted</b>" in html and "Reward model ahead by (same pairs)" in html and "allow_weak_reward_model" in html
+    assert "a perfectly calibrated model with the same confidences would show ECE" in html
 
     # Unchanged: nothing runs again, nothing new in the ledger.
     sft_model = run_dir / "sft" / "model" / "model.safetensors"

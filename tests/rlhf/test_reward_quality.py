@@ -114,6 +114,24 @@ def test_temperature_scaling_fixes_an_overconfident_but_informative_model_cross_
     assert 0.75 < report["calibration_scaled"]["temperature"] < 1.33
 
 
+def test_ece_on_few_pairs_is_read_against_what_a_calibrated_model_would_show():
+    """On 58 pairs a perfectly calibrated model still shows a binned ECE of several points; the report says
+    how much (if_calibrated) and how likely the observed figure is under calibration (p_value)."""
+    rng = np.random.default_rng(1)
+    n = 58
+    p = rng.uniform(0.55, 0.95, n)
+    wins = rng.random(n) < p
+    report = quality_report(_pairs(n), list(np.where(wins, 1.0, -1.0) * np.log(p / (1 - p))), [0.0] * n, seed=0)
+    cal = report["calibration"]
+    ref = cal["if_calibrated"]
+    assert 0.05 < ref["ece_mean"] < ref["ece_p95"] < 0.3  # the small-sample floor: far from 0
+    assert ref["p_value"] > 0.05  # calibrated by construction: within chance
+    # ~99 % confident and right half the time: far outside what calibration allows
+    signs = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    bad = quality_report(_pairs(n), list(5.0 * signs), [0.0] * n, seed=0)["calibration"]
+    assert bad["ece"] > bad["if_calibrated"]["ece_p95"] and bad["if_calibrated"]["p_value"] < 0.01
+
+
 def test_no_heldout_pairs_is_not_trusted():
     assert quality_report([], [], []) == {"n": 0, "trusted": False, "why": "no held-out pairs: nothing measured"}
 
