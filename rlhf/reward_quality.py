@@ -112,7 +112,7 @@ def _fit_temperature(margins: np.ndarray) -> float:
     return float(math.exp(minimize_scalar(nll, bounds=(-4.0, 6.0), method="bounded").x))
 
 
-def _scaled_calibration(margins: np.ndarray, seed: int, folds: int = 5) -> dict[str, Any]:
+def _scaled_calibration(margins: np.ndarray, seed: int, folds: int = 5, n_resamples: int = 2000) -> dict[str, Any]:
     """Calibration after temperature scaling, cross-fitted over ``folds`` folds of the pairs."""
     n = len(margins)
     k = max(2, min(folds, n))
@@ -123,7 +123,7 @@ def _scaled_calibration(margins: np.ndarray, seed: int, folds: int = 5) -> dict[
         train = np.setdiff1d(order, test)
         t = _fit_temperature(margins[train]) if len(train) else 1.0
         scaled[test] = margins[test] / t
-    return {**_calibration(scaled, seed=seed), "temperature": _fit_temperature(margins), "folds": k,
+    return {**_calibration(scaled, seed=seed, n_resamples=n_resamples), "temperature": _fit_temperature(margins), "folds": k,
             "method": f"temperature scaling, cross-fitted over {k} folds of the held-out pairs"}
 
 
@@ -149,7 +149,7 @@ def quality_report(pairs: list[dict[str, Any]], chosen: list[float], rejected: l
         "calibration": _calibration(margins, seed=seed, n_resamples=n_resamples),
     }
     if n >= 2:
-        report["calibration_scaled"] = _scaled_calibration(margins, seed)
+        report["calibration_scaled"] = _scaled_calibration(margins, seed, n_resamples=n_resamples)
     lengths = [len(_words(c)) for _, c, _ in texts] + [len(_words(r)) for _, _, r in texts]
     rewards = list(map(float, chosen)) + list(map(float, rejected))
     rho = spearmanr(lengths, rewards).statistic if len(set(lengths)) > 1 and len(set(rewards)) > 1 else math.nan

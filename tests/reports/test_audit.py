@@ -1,9 +1,9 @@
 """The audit report of a promoted and of a rejected candidate: PDF text (WeasyPrint, no browser; Chromium where
 installed), the HTML in Chromium, the JSON schema, and what happens when no PDF renderer is there."""
 
-import re
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -46,18 +46,8 @@ def cycle(tmp_path, monkeypatch, tiny_model_dir):
     write_jsonl(run_dir / "sft" / "metrics.jsonl", [{"stage": "sft", "step": s, "loss": 3.0 / s} for s in range(1, 6)])
 
     def config(*extra):
-        return load_config(
-            None,
-            [
-                "model.base=builtin:tiny-random",
-                f"run.root={tmp_path / 'runs'}",
-                "run.id=audit",
-                f"gate.candidate={cand}",
-                "registry.model_name=audit-model",
-                *extra,
-            ],
-        )
-
+        return load_config(None, ["model.base=builtin:tiny-random", f"run.root={tmp_path / 'runs'}", "run.id=audit",
+                                  f"gate.candidate={cand}", "registry.model_name=audit-model", *extra])
     return run_dir, cand_fp, inc_fp, config
 
 
@@ -68,13 +58,8 @@ def _evidence(run_dir, cand_fp, inc_fp, gain):
     _write_suite(run_dir / "eval", cand_fp, "candidate", "domain/handbook_mcq", better)
     gk = _binary(0.6, 300, 1)
     _write_suite(run_dir / "eval", inc_fp, "builtin:tiny-random", "retention/general_knowledge", gk)
-    _write_suite(
-        run_dir / "eval",
-        cand_fp,
-        "candidate",
-        "retention/general_knowledge",
-        [1.0 - v if i in (3, 4, 7) else v for i, v in enumerate(gk)],
-    )  # a few answers change
+    _write_suite(run_dir / "eval", cand_fp, "candidate", "retention/general_knowledge",
+                 [1.0 - v if i in (3, 4, 7) else v for i, v in enumerate(gk)])  # a few answers change
     _feedback(run_dir, cand_fp, inc_fp)
     for path in (run_dir / "eval").glob("*/*/*/summary.json"):  # what harness eval adds: CIs per metric
         summary = json.loads(path.read_text())
@@ -206,32 +191,18 @@ def test_a_missing_pango_is_a_warning_from_the_cli(cycle, tmp_path):
     shadow = tmp_path / "shadow"
     shadow.mkdir()
     (shadow / "weasyprint.py").write_text(
-        "raise OSError(\"cannot load library 'libpango-1.0-0': libpango-1.0-0: cannot open shared object file\")\n"
-    )
+        "raise OSError(\"cannot load library 'libpango-1.0-0': libpango-1.0-0: cannot open shared object file\")\n")
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     env = {**os.environ, "PYTHONPATH": f"{shadow}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "PATH": str(empty)}
     env.pop("HARNESS_CHROMIUM", None)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "report",
-            "audit",
-            f"run.root={tmp_path / 'runs'}",
-            "model.base=builtin:tiny-random",
-            "registry.model_name=audit-model",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "report", "audit", f"run.root={tmp_path / 'runs'}",
+                           "model.base=builtin:tiny-random", "registry.model_name=audit-model"],
+                          env=env, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "audit.pdf was not written" in proc.stderr
     assert "apt-get install libpango" in proc.stderr
-    assert json.loads(proc.stdout[proc.stdout.index("{") :])["pdf"] is None
+    assert json.loads(proc.stdout[proc.stdout.index("{"):])["pdf"] is None
     doc = json.loads((tmp_path / "runs" / "audit" / "report" / "audit.json").read_text())
     assert "Pango" in doc["pdf"]["skipped"]
 
@@ -264,43 +235,16 @@ def test_report_breaks_reviews_down_by_aspect_and_shows_the_labeling_rounds(cycl
     _evidence(run_dir, cand_fp, inc_fp, gain=False)
     summary_path = run_dir / "feedback" / "summary.json"
     summary = json.loads(summary_path.read_text())
-    summary["aspects"] = {
-        "concise": {
-            "candidate_better": 30,
-            "incumbent_better": 5,
-            "same": 25,
-            "win_rate": {"estimate": 0.71, "ci_low": 0.62, "ci_high": 0.80, "n": 60},
-        },
-        "facts": {
-            "candidate_better": 9,
-            "incumbent_better": 11,
-            "same": 40,
-            "win_rate": {"estimate": 0.48, "ci_low": 0.40, "ci_high": 0.57, "n": 60},
-        },
-    }
+    summary["aspects"] = {"concise": {"candidate_better": 30, "incumbent_better": 5, "same": 25,
+                                      "win_rate": {"estimate": 0.71, "ci_low": 0.62, "ci_high": 0.80, "n": 60}},
+                          "facts": {"candidate_better": 9, "incumbent_better": 11, "same": 40,
+                                    "win_rate": {"estimate": 0.48, "ci_low": 0.40, "ci_high": 0.57, "n": 60}}}
     summary_path.write_text(json.dumps(summary))
-    write_artifact(
-        run_dir / "feedback" / "rounds.json",
-        LabelingRounds(
-            created="2026-12-02T00:00:00+00:00",
-            select="uncertainty",
-            budget=60,
-            pool_pairs=900,
-            planned=[30, 30],
-            ensemble=5,
-            rounds=[
-                {"round": 1, "strategy": "random (seed round)", "pairs_sent": 30, "labeled_pairs_before": 0},
-                {
-                    "round": 2,
-                    "strategy": "uncertainty",
-                    "pairs_sent": 30,
-                    "labeled_pairs_before": 21,
-                    "picked_mean_p": 0.53,
-                    "picked_member_spread": 0.08,
-                },
-            ],
-        ),
-    )
+    write_artifact(run_dir / "feedback" / "rounds.json", LabelingRounds(
+        created="2026-12-02T00:00:00+00:00", select="uncertainty", budget=60, pool_pairs=900, planned=[30, 30],
+        ensemble=5, rounds=[{"round": 1, "strategy": "random (seed round)", "pairs_sent": 30, "labeled_pairs_before": 0},
+                            {"round": 2, "strategy": "uncertainty", "pairs_sent": 30, "labeled_pairs_before": 21,
+                             "picked_mean_p": 0.53, "picked_member_spread": 0.08}]))
     gate.run(config(f"gate.policy={_policy(tmp_path, RULES)}"))
     result = audit.run(config(), pdf=False)
     doc = json.loads(result.json.read_text())
