@@ -126,6 +126,10 @@ class EvalConfig(_Section):
         description="Per suite (group/name or name) or group: score only its first N documents; overrides 'limit'.")
     seed: int | None = Field(None, ge=0, description="Seed for sampling and bootstrap. Default: run.seed.")
     batch_size: int = Field(16, gt=0)
+    shared_prefix: bool = Field(
+        True, description="Score a context once for all of its continuations (the choices of a multiple-choice "
+                          "question) from its key/value cache, instead of once per choice as lm-eval does; the same "
+                          "log-likelihoods up to float rounding. For backend: hf.")
     max_length: int = Field(
         1024, gt=16, description="Longest context scored at once; long documents are scored in rolling windows.")
     device: Literal["auto", "cpu", "cuda"] = "auto"

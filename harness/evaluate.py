@@ -193,6 +193,8 @@ def run(config: CycleConfig) -> EvalResult:
                 "lm_eval": metadata.version("lm_eval")}
     if cfg.backend == "hf":  # the dtype actually used (auto resolved): bfloat16 and float32 score slightly differently
         settings["dtype"] = inference_dtype(cfg.dtype)
+        settings["shared_prefix"] = cfg.shared_prefix  # same sums in another order: bfloat16 rounds them differently
+        settings["log_softmax"] = "float32"  # before, a bfloat16 model's log-probabilities were summed in bfloat16
     else:  # vLLM's kernels score slightly differently: its own cache entries
         settings["backend"] = cfg.backend
     cache_root = harness_home() / "eval-cache"

@@ -143,9 +143,14 @@ class ModelSlot:
         if self._lm is None:
             from lm_eval.models.huggingface import HFLM
 
+            from harness.prefix_lm import SharedPrefixHFLM
+
             model, tok = self.load()
-            self._lm = HFLM(pretrained=model, tokenizer=tok, batch_size=self.cfg.batch_size, device=self._device(),
-                            max_length=self.cfg.max_length)
+            lm_class = SharedPrefixHFLM if self.cfg.shared_prefix else HFLM
+            # log-probabilities in float32 whatever the model computes in: in bfloat16 (lm-eval's default for a
+            # bfloat16 model) a sentence's summed log-likelihood near -140 is rounded to whole units
+            self._lm = lm_class(pretrained=model, tokenizer=tok, batch_size=self.cfg.batch_size, device=self._device(),
+                                max_length=self.cfg.max_length, softmax_dtype="float32")
         return self._lm
 
 

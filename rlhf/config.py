@@ -135,6 +135,10 @@ class DPOConfig(PreferenceTraining):
     label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="Conservative DPO: assumed share of flipped labels.")
     desirable_weight: float = Field(1.0, gt=0, description="kto: weight of thumbs-up examples.")
     undesirable_weight: float = Field(1.0, gt=0, description="kto: weight of thumbs-down examples.")
+    score_train_pairs: int | None = Field(
+        64, ge=1, description="After training, how many training pairs (a seeded sample) are scored under the policy and "
+                              "the reference for the training-margin figure; every held-out pair is always scored. "
+                              "null scores them all (slower: two forward passes per pair and model).")
 
 
 class RuleReward(Section):

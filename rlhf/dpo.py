@@ -10,8 +10,8 @@ reference is that model with the adapter switched off.
 by ``feedback export`` from ratings) or, without it, each pair split into a desirable and an
 undesirable example.
 
-After training, every pair (training and held-out) is scored under the policy and the reference:
-the chosen-minus-rejected log-probability margins before (= reference) and after, and the implicit
+After training, every held-out pair and a seeded sample of ``dpo.score_train_pairs`` training pairs
+are scored under the policy and the reference: the chosen-minus-rejected log-probability margins before (= reference) and after, and the implicit
 reward ``beta * (log pi - log ref)`` whose held-out preference accuracy gets a Wilson 95 % CI.
 Writes ``<run>/dpo/adapter/``, ``metrics.jsonl``, ``pair_scores.jsonl``, ``result.json``.
 """
@@ -80,6 +80,17 @@ def _pair_scores(policy: ModelSpec, reference: ModelSpec, pairs: list[dict], bet
                      "reward_chosen": beta * (pc - rc), "reward_rejected": beta * (pr - rr),
                      "provenance": p["provenance"]})
     return rows
+
+
+def _sample(pairs: list[dict], n: int | None, seed: int) -> list[dict]:
+    """``n`` of ``pairs`` drawn without replacement (seeded, in their original order); all when ``n`` is None
+    or not smaller."""
+    import random
+
+    if n is None or n >= len(pairs):
+        return pairs
+    keep = sorted(random.Random(seed).sample(range(len(pairs)), n))
+    return [pairs[i] for i in keep]
 
 
 def _summary(rows: list[dict]) -> dict[str, Any] | None:
@@ -194,8 +205,9 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
     score_kw = {"beta": cfg.beta, "batch_size": cfg.batch_size, "max_length": cfg.max_length,
                 "dtype": {"bf16": "bfloat16", "fp16": "float16"}.get(precision, "float32")}
     saved = resolve(str(adapter), trust_remote_code=config.model.trust_remote_code)
-    scored = _pair_scores(saved, spec, train_pairs + held_pairs, **score_kw)
-    train_rows, held_rows = scored[:len(train_pairs)], scored[len(train_pairs):]
+    train_scored = _sample(train_pairs, cfg.score_train_pairs, _stage.seed_of(config, cfg))
+    scored = _pair_scores(saved, spec, train_scored + held_pairs, **score_kw)
+    train_rows, held_rows = scored[:len(train_scored)], scored[len(train_scored):]
     trained_on = "train" if not use_unpaired else "not_held_out"  # KTO from ratings trains on other rows
     atomic_write_jsonl(out / "pair_scores.jsonl", [{"split": trained_on, **r} for r in train_rows]
                        + [{"split": "heldout", **r} for r in held_rows])
@@ -219,7 +231,8 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
     )
     shown = ""
     if train_summary:
-        shown = f"; training-pair log-prob margin {train_summary['logp_margin_before']:.3f} -> {train_summary['logp_margin_after']:.3f}"
+        shown = (f"; training-pair log-prob margin {train_summary['logp_margin_before']:.3f} -> "
+                 f"{train_summary['logp_margin_after']:.3f} ({train_summary['n']} of {len(train_pairs)} pairs scored)")
     if held_summary:
         acc = held_summary["implicit_reward"]
         shown += f"; held-out preference accuracy {acc['accuracy']:.3f} [{acc['ci_low']:.3f}, {acc['ci_high']:.3f}]"

@@ -51,10 +51,14 @@ def test_dpo_raises_the_margin_against_the_starting_adapter(tmp_path, preference
 
 def test_dpo_from_a_full_model_trains_a_new_adapter_and_merges(tmp_path, preferences_file):
     result = dpo.run(_config(tmp_path, preferences_file, "builtin:tiny-random", "dpo.epochs=1", "dpo.merge=true",
-                             "dpo.loss_type=ipo"))
+                             "dpo.loss_type=ipo", "dpo.score_train_pairs=5"))
     m = result.metrics
     assert m["trainable_tensors_changed"] == m["trainable_tensors"] > 0
     assert m["train"]["logp_margin_after"] > m["train"]["logp_margin_before"]
+    # Only a sample of the training pairs is scored afterwards; every held-out pair is.
+    assert m["train"]["n"] == 5 < m["train_pairs"] and m["heldout"]["n"] == m["heldout_pairs"] > 0
+    rows = [json.loads(line) for line in (result.output_dir / "pair_scores.jsonl").read_text().splitlines()]
+    assert [r["split"] for r in rows].count("train") == 5
     assert (result.output_dir / "merged" / "model.safetensors").is_file()
     assert json.loads((result.output_dir / "result.json").read_text())["loss_type"] == "ipo"
 

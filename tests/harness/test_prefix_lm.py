@@ -1,0 +1,94 @@
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+from lm_eval.api.instance import Instance
+from lm_eval.models.huggingface import HFLM
+
+from harness import evaluate
+from harness.config import load_config
+from harness.models import load_model, load_tokenizer, resolve
+from harness.prefix_lm import SharedPrefixHFLM
+
+REPO = Path(__file__).resolve().parents[2]
+SUITES = ["domain/handbook_mcq", "retention/general_knowledge", "bias/crows_pairs", "bias/winobias"]
+
+
+class _Counting(SharedPrefixHFLM):
+    shared_batches = 0
+
+    def _score_shared(self, chunk, requests, results):
+        type(self).shared_batches += 1
+        return super()._score_shared(chunk, requests, results)
+
+
+def _requests(pairs):
+    return [Instance(request_type="loglikelihood", doc={}, arguments=pair, idx=i) for i, pair in enumerate(pairs)]
+
+
+def _tokens_seen(lm, pairs):
+    seen = []
+    handle = lm.model.register_forward_hook(lambda _m, args, kwargs, _out: seen.append(
+        (kwargs.get("input_ids") if kwargs.get("input_ids") is not None else args[0]).numel()), with_kwargs=True)
+    try:
+        answers = lm.loglikelihood(_requests(pairs), disable_tqdm=True)
+    finally:
+        handle.remove()
+    return answers, sum(seen)
+
+
+def test_same_loglikelihoods_as_hflm_with_each_context_computed_once():
+    spec = resolve("builtin:tiny-random")
+    model, tok = load_model(spec, dtype="float32").eval(), load_tokenizer(spec)
+    rows = [json.loads(line) for line in open(REPO / "examples/demo/domain_mcq.jsonl")][:10]
+    pairs = [(f"Question: {r['question']}\nAnswer:", f" {c}") for r in rows for c in r["choices"]]
+    pairs += [("The capital of France is", " Paris"),                 # a context no other request shares
+              ("One token:", " yes"), ("One token:", " no"),           # single-token continuations
+              ("", "A whole sentence scored from the start.")]       # no context (lm-eval scores it after EOS)
+    pairs += [("", "Another sentence, also from the start.")]
+    plain = HFLM(pretrained=model, tokenizer=tok, batch_size=8, device="cpu", max_length=512)
+    shared = _Counting(pretrained=model, tokenizer=tok, batch_size=8, device="cpu", max_length=512)
+    expected, plain_tokens = _tokens_seen(plain, pairs)
+    got, shared_tokens = _tokens_seen(shared, pairs)
+    assert len(got) == len(expected) == len(pairs)
+    for (lp, greedy), (lp0, greedy0) in zip(got, expected, strict=True):
+        assert math.isfinite(lp) and lp == pytest.approx(lp0, abs=1e-4)
+        assert greedy == greedy0
+    assert _Counting.shared_batches > 0
+    # Each question's context is run once instead of four times.
+    assert shared_tokens < 0.6 * plain_tokens, (shared_tokens, plain_tokens)
+
+
+def test_too_long_requests_are_truncated_as_lm_eval_does():
+    spec = resolve("builtin:tiny-random")
+    model, tok = load_model(spec, dtype="float32").eval(), load_tokenizer(spec)
+    long_context = " ".join(["word"] * 40)
+    pairs = [(long_context, " one two three"), (long_context, " four"), ("short", " a b"), ("short", " c d e")]
+    plain = HFLM(pretrained=model, tokenizer=tok, batch_size=4, device="cpu", max_length=20)
+    shared = SharedPrefixHFLM(pretrained=model, tokenizer=tok, batch_size=4, device="cpu", max_length=20)
+    expected = plain.loglikelihood(_requests(pairs), disable_tqdm=True)
+    got = shared.loglikelihood(_requests(pairs), disable_tqdm=True)
+    assert [g for _, g in got] == [g for _, g in expected]
+    assert [lp for lp, _ in got] == pytest.approx([lp for lp, _ in expected], abs=1e-4)
+
+
+def test_eval_results_match_lm_eval_on_the_demo_suites(tmp_path, monkeypatch, tiny_model_dir):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))  # a private eval cache
+    shutil.copytree(tiny_model_dir.parent / "smollm2-tokenizer", tmp_path / "home/models/smollm2-tokenizer")
+    outputs = {}
+    for shared in (True, False):
+        cfg = load_config(None, [
+            "model.base=builtin:tiny-random", f"run.root={tmp_path / str(shared)}", "run.id=e",
+            "eval.suites=" + json.dumps(SUITES), "eval.limit=12", "eval.batch_size=8", "eval.dtype=float32",
+            "eval.bootstrap_resamples=200", f"eval.shared_prefix={str(shared).lower()}",
+        ])
+        result = evaluate.run(cfg)
+        assert not any(r.cached for r in result.results)  # the setting is part of the cache key
+        outputs[shared] = {r.suite: [s["outputs"] for s in evaluate.load_samples(r.folder)] for r in result.results}
+    assert set(outputs[True]) == set(SUITES)
+    for suite in SUITES:
+        for doc, doc0 in zip(outputs[True][suite], outputs[False][suite], strict=True):
+            assert [g for _, g in doc] == [g for _, g in doc0], suite
+            assert [lp for lp, _ in doc] == pytest.approx([lp for lp, _ in doc0], abs=1e-4), suite
