@@ -26,6 +26,7 @@ from tqdm import tqdm
 __all__ = ["SharedPrefixHFLM"]
 
 Request = tuple[tuple[str, str] | None, list[int], list[int]]
+MAX_ROWS_PER_CONTEXT = 4  # continuations per context in a batch, on average (a 4-choice question's)
 
 
 class SharedPrefixHFLM(HFLM):
@@ -53,13 +54,17 @@ class SharedPrefixHFLM(HFLM):
             for i, answer in zip(rest, super()._loglikelihood_tokens(
                     [requests[i] for i in rest], disable_tqdm=disable_tqdm, override_bs=override_bs), strict=True):
                 results[i] = answer
+        # A batch holds up to batch_size contexts (each as long as one of HFLM's context + continuation rows)
+        # and their continuations, which are shorter than their contexts: at most MAX_ROWS_PER_CONTEXT times
+        # as many rows, which bounds the memory the continuations' logits take.
         batch = self.batch_size if isinstance(self.batch_size, int) else (override_bs or 16)
-        units = [(ctx, idx[s:s + batch]) for ctx, idx in shared.items() for s in range(0, len(idx), batch)]
+        max_rows = batch * MAX_ROWS_PER_CONTEXT
+        units = [(ctx, idx[s:s + max_rows]) for ctx, idx in shared.items() for s in range(0, len(idx), max_rows)]
         units.sort(key=lambda u: -len(u[0]))  # similar context lengths share a batch: less padding
         chunks: list[list[tuple[tuple[int, ...], list[int]]]] = []
         rows = 0
         for unit in units:
-            if not chunks or rows + len(unit[1]) > batch:
+            if not chunks or len(chunks[-1]) >= batch or rows + len(unit[1]) > max_rows:
                 chunks.append([])
                 rows = 0
             chunks[-1].append(unit)
@@ -98,9 +103,15 @@ class SharedPrefixHFLM(HFLM):
         conts = [requests[i][2] for _, idx in chunk for i in idx]
         tail = max(len(c) for c in conts) - 1
         later = None
+        cache = out.past_key_values
+        if tail > 0 and not hasattr(cache, "batch_select_indices"):  # a model without a reusable cache
+            indices = [i for _, idx in chunk for i in idx]
+            for i, answer in zip(indices, super()._loglikelihood_tokens([requests[i] for i in indices],
+                                                                        disable_tqdm=True), strict=True):
+                results[i] = answer
+            return
         if tail > 0:  # continuations longer than one token: their remaining tokens, after the cached context
             owner = torch.tensor(owners, device=self.device)
-            cache = out.past_key_values
             cache.batch_select_indices(owner)
             ids = torch.full((len(conts), tail), pad, dtype=torch.long, device=self.device)
             mask = torch.zeros((len(conts), tail), dtype=torch.long, device=self.device)

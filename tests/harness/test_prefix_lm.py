@@ -77,7 +77,7 @@ def test_too_long_requests_are_truncated_as_lm_eval_does():
 def test_eval_results_match_lm_eval_on_the_demo_suites(tmp_path, monkeypatch, tiny_model_dir):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))  # a private eval cache
     shutil.copytree(tiny_model_dir.parent / "smollm2-tokenizer", tmp_path / "home/models/smollm2-tokenizer")
-    outputs = {}
+    outputs, metrics = {}, {}
     for shared in (True, False):
         cfg = load_config(None, [
             "model.base=builtin:tiny-random", f"run.root={tmp_path / str(shared)}", "run.id=e",
@@ -87,7 +87,9 @@ def test_eval_results_match_lm_eval_on_the_demo_suites(tmp_path, monkeypatch, ti
         result = evaluate.run(cfg)
         assert not any(r.cached for r in result.results)  # the setting is part of the cache key
         outputs[shared] = {r.suite: [s["outputs"] for s in evaluate.load_samples(r.folder)] for r in result.results}
+        metrics[shared] = {r.suite: [s["metrics"] for s in evaluate.load_samples(r.folder)] for r in result.results}
     assert set(outputs[True]) == set(SUITES)
+    assert metrics[True] == metrics[False]  # every per-sample choice and metric is the same
     for suite in SUITES:
         for doc, doc0 in zip(outputs[True][suite], outputs[False][suite], strict=True):
             assert [g for _, g in doc] == [g for _, g in doc0], suite
