@@ -51,8 +51,10 @@ def cycle_env(tmp_path, monkeypatch, ls_data_dir):
         "data": {"sources": [{"path": "chats.jsonl", "domain": "tickets"}], "dedupe": {"near": False}},
         # a full fine-tune answers the ticket questions, so reviewers see two different answers
         "sft": {"method": "full", "max_steps": 30, "learning_rate": 1.0e-2, "eval_every": 15, "warmup_ratio": 0},
+        # the knowledge rule's evidence: enough questions that two tiny models do not answer all of them alike
+        # (identical per-sample outcomes are "not enough evidence", which fails the rule)
         "eval": {"suites": ["domain/handbook_mcq", "retention/general_knowledge", "bias/crows_pairs"], "limit": 6,
-                 "bootstrap_resamples": 200},
+                 "suite_limits": {"retention/general_knowledge": 40}, "bootstrap_resamples": 200},
         "feedback": {"prompts": "prompts.jsonl", "max_new_tokens": 10, "simulate": True, "data_dir": str(ls_data_dir),
                      "project": f"cycle {tmp_path.name}", "simulate_noise": [0.0, 0.1]},
         "reward": {"max_steps": 2, "max_length": 96, "validation_fraction": 0.25},
