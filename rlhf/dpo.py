@@ -11,8 +11,9 @@ by ``feedback export`` from ratings) or, without it, each pair split into a desi
 undesirable example.
 
 After training, every held-out pair and a seeded sample of ``dpo.score_train_pairs`` training pairs
-are scored under the policy and the reference: the chosen-minus-rejected log-probability margins before (= reference) and after, and the implicit
-reward ``beta * (log pi - log ref)`` whose held-out preference accuracy gets a Wilson 95 % CI.
+are scored under the policy and the reference: the chosen-minus-rejected log-probability margins
+before (= reference) and after, and the implicit reward ``beta * (log pi - log ref)`` whose held-out
+preference accuracy gets a Wilson 95 % CI.
 Writes ``<run>/dpo/adapter/``, ``metrics.jsonl``, ``pair_scores.jsonl``, ``result.json``.
 """
 
