@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 SUITES = ["domain/handbook_mcq", "retention/general_knowledge", "bias/crows_pairs", "bias/winobias"]
-LIMITS = {"bias/crows_pairs": 200, "bias/winobias": 240}  # as examples/demo/cycle.yaml
+LIMITS = {"bias/crows_pairs": 200, "bias/winobias": 240}  # WinoBias as examples/demo/cycle.yaml; it scores 600 CrowS-Pairs
 
 
 def _score(root: Path, shared: bool, dtype: str) -> tuple[dict[str, float], dict[str, list]]:

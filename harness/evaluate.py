@@ -32,7 +32,7 @@ from harness.schemas import EvalSummary, artifact_dict, write_artifact
 from harness.config import CycleConfig, EvalConfig
 from harness.errors import HarnessError
 from harness.models import fingerprint, harness_home, inference_dtype, resolve
-from harness.scoring import ModelSlot, check_backend, score_kl_drift, score_lm_eval
+from harness.scoring import LOG_SOFTMAX_DTYPE, ModelSlot, check_backend, score_kl_drift, score_lm_eval
 from harness.stats import bootstrap_ci, resample_statistic
 from harness.suites import Suite, available_suites, read_docs, select_suites
 
@@ -194,7 +194,7 @@ def run(config: CycleConfig) -> EvalResult:
     if cfg.backend == "hf":  # the dtype actually used (auto resolved): bfloat16 and float32 score slightly differently
         settings["dtype"] = inference_dtype(cfg.dtype)
         settings["shared_prefix"] = cfg.shared_prefix  # same sums in another order: bfloat16 rounds them differently
-        settings["log_softmax"] = "float32"  # before, a bfloat16 model's log-probabilities were summed in bfloat16
+        settings["log_softmax"] = LOG_SOFTMAX_DTYPE  # before, a bfloat16 model's log-probabilities were summed in bfloat16
     else:  # vLLM's kernels score slightly differently: its own cache entries
         settings["backend"] = cfg.backend
     cache_root = harness_home() / "eval-cache"

@@ -51,9 +51,7 @@ class SharedPrefixHFLM(HFLM):
         rest = sorted(set(range(len(requests))) - {i for idx in shared.values() for i in idx})
         results: list[tuple[float, bool] | None] = [None] * len(requests)
         if rest:
-            for i, answer in zip(rest, super()._loglikelihood_tokens(
-                    [requests[i] for i in rest], disable_tqdm=disable_tqdm, override_bs=override_bs), strict=True):
-                results[i] = answer
+            self._score_plain(requests, rest, results, disable_tqdm=disable_tqdm, override_bs=override_bs)
         # A batch holds up to batch_size contexts (each as long as one of HFLM's context + continuation rows)
         # and their continuations, which are shorter than their contexts: at most MAX_ROWS_PER_CONTEXT times
         # as many rows, which bounds the memory the continuations' logits take.
@@ -71,13 +69,23 @@ class SharedPrefixHFLM(HFLM):
             rows += len(unit[1])
         with tqdm(total=sum(len(idx) for idx in shared.values()), disable=disable_tqdm or self.rank != 0,
                   desc="Running loglikelihood requests (shared contexts)") as bar:
-            for chunk in chunks:
-                self._score_shared(chunk, requests, results)
+            for n, chunk in enumerate(chunks):
+                if not self._score_shared(chunk, requests, results):  # the model's cache cannot be reordered
+                    self._score_plain(requests, [i for c in chunks[n:] for _, idx in c for i in idx], results,
+                                      disable_tqdm=True)
+                    break
                 bar.update(sum(len(idx) for _, idx in chunk))
         for i in (i for idx in shared.values() for i in idx):
             if requests[i][0] is not None:
                 self.cache_hook.add_partial("loglikelihood", requests[i][0], results[i])
         return results  # type: ignore[return-value]
+
+    def _score_plain(self, requests: list[Request], indices: list[int], results: list[tuple[float, bool] | None],
+                     **kwargs: Any) -> None:
+        """``HFLM``'s own scoring of ``requests[i]`` for ``i`` in ``indices``, into ``results``."""
+        answers = super()._loglikelihood_tokens([requests[i] for i in indices], **kwargs)
+        for i, answer in zip(indices, answers, strict=True):
+            results[i] = answer
 
     def _forward(self, **kwargs: Any) -> Any:
         with torch.no_grad(), torch.autocast(device_type=self.device.type, dtype=self.mixed_precision_dtype,
@@ -85,8 +93,9 @@ class SharedPrefixHFLM(HFLM):
             return self.model(**kwargs)
 
     def _score_shared(self, chunk: list[tuple[tuple[int, ...], list[int]]], requests: list[Request],
-                      results: list[tuple[float, bool] | None]) -> None:
-        """One batch of contexts, then all their continuations against the contexts' cache."""
+                      results: list[tuple[float, bool] | None]) -> bool:
+        """One batch of contexts, then all their continuations against the contexts' cache. False (nothing
+        scored) for a model whose cache cannot be reordered per continuation."""
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         lengths = torch.tensor([len(ctx) for ctx, _ in chunk], device=self.device)
         width = int(lengths.max())
@@ -99,19 +108,15 @@ class SharedPrefixHFLM(HFLM):
         # the distribution of each continuation's first token, read at its context's last position
         first = F.log_softmax(out.logits[torch.arange(len(chunk), device=self.device), lengths - 1], dim=-1,
                               dtype=self.softmax_dtype)
-        owners = [b for b, (_, idx) in enumerate(chunk) for _ in idx]
-        conts = [requests[i][2] for _, idx in chunk for i in idx]
+        rows_of = [(b, i) for b, (_, idx) in enumerate(chunk) for i in idx]  # (context in the batch, request)
+        conts = [requests[i][2] for _, i in rows_of]
         tail = max(len(c) for c in conts) - 1
         later = None
         cache = out.past_key_values
-        if tail > 0 and not hasattr(cache, "batch_select_indices"):  # a model without a reusable cache
-            indices = [i for _, idx in chunk for i in idx]
-            for i, answer in zip(indices, super()._loglikelihood_tokens([requests[i] for i in indices],
-                                                                        disable_tqdm=True), strict=True):
-                results[i] = answer
-            return
+        if tail > 0 and not hasattr(cache, "batch_select_indices"):
+            return False
         if tail > 0:  # continuations longer than one token: their remaining tokens, after the cached context
-            owner = torch.tensor(owners, device=self.device)
+            owner = torch.tensor([b for b, _ in rows_of], device=self.device)
             cache.batch_select_indices(owner)
             ids = torch.full((len(conts), tail), pad, dtype=torch.long, device=self.device)
             mask = torch.zeros((len(conts), tail), dtype=torch.long, device=self.device)
@@ -123,17 +128,15 @@ class SharedPrefixHFLM(HFLM):
             out2 = self._forward(input_ids=ids, attention_mask=torch.cat([ctx_mask[owner], mask], dim=1),
                                  position_ids=positions, past_key_values=cache, use_cache=True)
             later = F.log_softmax(out2.logits, dim=-1, dtype=self.softmax_dtype)
-        r = 0
-        for b, (_, idx) in enumerate(chunk):
-            for i in idx:
-                cont = conts[r]
-                logp = float(first[b, cont[0]])
-                greedy = int(first[b].argmax()) == cont[0]
-                if len(cont) > 1:
-                    assert later is not None
-                    target = torch.tensor(cont[1:], device=self.device)
-                    rows = later[r, :len(cont) - 1]
-                    logp += float(rows.gather(1, target.unsqueeze(1)).sum())
-                    greedy = greedy and bool((rows.argmax(dim=-1) == target).all())
-                results[i] = (logp, greedy)
-                r += 1
+        for r, (b, i) in enumerate(rows_of):
+            cont = conts[r]
+            logp = float(first[b, cont[0]])
+            greedy = int(first[b].argmax()) == cont[0]
+            if len(cont) > 1:
+                assert later is not None
+                target = torch.tensor(cont[1:], device=self.device)
+                rows = later[r, :len(cont) - 1]
+                logp += float(rows.gather(1, target.unsqueeze(1)).sum())
+                greedy = greedy and bool((rows.argmax(dim=-1) == target).all())
+            results[i] = (logp, greedy)
+        return True

@@ -15,7 +15,11 @@ from harness.errors import HarnessError
 from harness.models import ModelSpec, inference_dtype, load_model, load_tokenizer
 from harness.suites import Suite, read_docs
 
-__all__ = ["ModelSlot", "score_lm_eval", "score_kl_drift", "vllm_model_args", "check_backend"]
+__all__ = ["ModelSlot", "score_lm_eval", "score_kl_drift", "vllm_model_args", "check_backend", "LOG_SOFTMAX_DTYPE"]
+
+# log-probabilities in float32 whatever the model computes in: in bfloat16 (lm-eval's default for a bfloat16
+# model) a sentence's summed log-likelihood near -140 is rounded to whole units
+LOG_SOFTMAX_DTYPE = "float32"
 
 
 def _jsonable(value: Any) -> Any:
@@ -147,10 +151,8 @@ class ModelSlot:
 
             model, tok = self.load()
             lm_class = SharedPrefixHFLM if self.cfg.shared_prefix else HFLM
-            # log-probabilities in float32 whatever the model computes in: in bfloat16 (lm-eval's default for a
-            # bfloat16 model) a sentence's summed log-likelihood near -140 is rounded to whole units
             self._lm = lm_class(pretrained=model, tokenizer=tok, batch_size=self.cfg.batch_size, device=self._device(),
-                                max_length=self.cfg.max_length, softmax_dtype="float32")
+                                max_length=self.cfg.max_length, softmax_dtype=LOG_SOFTMAX_DTYPE)
         return self._lm
 
 

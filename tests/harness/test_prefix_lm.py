@@ -86,11 +86,39 @@ def test_eval_results_match_lm_eval_on_the_demo_suites(tmp_path, monkeypatch, ti
         ])
         result = evaluate.run(cfg)
         assert not any(r.cached for r in result.results)  # the setting is part of the cache key
-        outputs[shared] = {r.suite: [s["outputs"] for s in evaluate.load_samples(r.folder)] for r in result.results}
-        metrics[shared] = {r.suite: [s["metrics"] for s in evaluate.load_samples(r.folder)] for r in result.results}
+        samples = {r.suite: evaluate.load_samples(r.folder) for r in result.results}
+        outputs[shared] = {suite: [s["outputs"] for s in rows] for suite, rows in samples.items()}
+        metrics[shared] = {suite: [s["metrics"] for s in rows] for suite, rows in samples.items()}
     assert set(outputs[True]) == set(SUITES)
     assert metrics[True] == metrics[False]  # every per-sample choice and metric is the same
     for suite in SUITES:
         for doc, doc0 in zip(outputs[True][suite], outputs[False][suite], strict=True):
             assert [g for _, g in doc] == [g for _, g in doc0], suite
             assert [lp for lp, _ in doc] == pytest.approx([lp for lp, _ in doc0], abs=1e-4), suite
+
+
+class _NoReusableCache(SharedPrefixHFLM):
+    """A model whose forward returns no cache that can be reordered per continuation."""
+
+    context_passes = 0
+
+    def _forward(self, **kwargs):
+        out = super()._forward(**kwargs)
+        if "past_key_values" not in kwargs:
+            type(self).context_passes += 1
+        out.past_key_values = None
+        return out
+
+
+def test_a_model_without_a_reusable_cache_is_scored_by_hflm():
+    spec = resolve("builtin:tiny-random")
+    model, tok = load_model(spec, dtype="float32").eval(), load_tokenizer(spec)
+    rows = [json.loads(line) for line in open(REPO / "examples/demo/domain_mcq.jsonl")][:12]
+    pairs = [(f"Question: {r['question']}\nAnswer:", f" {c}") for r in rows for c in r["choices"]]
+    plain = HFLM(pretrained=model, tokenizer=tok, batch_size=4, device="cpu", max_length=512)
+    shared = _NoReusableCache(pretrained=model, tokenizer=tok, batch_size=4, device="cpu", max_length=512)
+    expected = plain.loglikelihood(_requests(pairs), disable_tqdm=True)
+    got = shared.loglikelihood(_requests(pairs), disable_tqdm=True)
+    assert [g for _, g in got] == [g for _, g in expected]
+    assert [lp for lp, _ in got] == pytest.approx([lp for lp, _ in expected], abs=1e-4)
+    assert _NoReusableCache.context_passes == 1  # found out once; the rest went straight to HFLM
