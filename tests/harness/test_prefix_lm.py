@@ -39,11 +39,26 @@ def _tokens_seen(lm, pairs):
     return answers, sum(seen)
 
 
+def _assert_scored_like_hflm(shared_class, pairs, *, batch_size, max_length):
+    """``shared_class`` gives HFLM's greedy flags and, within 1e-4, its log-likelihoods (float32 tiny model)."""
+    spec = resolve("builtin:tiny-random")
+    model, tok = load_model(spec, dtype="float32").eval(), load_tokenizer(spec)
+    kw = {"pretrained": model, "tokenizer": tok, "batch_size": batch_size, "device": "cpu", "max_length": max_length}
+    expected = HFLM(**kw).loglikelihood(_requests(pairs), disable_tqdm=True)
+    got = shared_class(**kw).loglikelihood(_requests(pairs), disable_tqdm=True)
+    assert [g for _, g in got] == [g for _, g in expected]
+    assert [lp for lp, _ in got] == pytest.approx([lp for lp, _ in expected], abs=1e-4)
+
+
+def _mcq_pairs(n):
+    rows = [json.loads(line) for line in open(REPO / "examples/demo/domain_mcq.jsonl")][:n]
+    return [(f"Question: {r['question']}\nAnswer:", f" {c}") for r in rows for c in r["choices"]]
+
+
 def test_same_loglikelihoods_as_hflm_with_each_context_computed_once():
     spec = resolve("builtin:tiny-random")
     model, tok = load_model(spec, dtype="float32").eval(), load_tokenizer(spec)
-    rows = [json.loads(line) for line in open(REPO / "examples/demo/domain_mcq.jsonl")][:10]
-    pairs = [(f"Question: {r['question']}\nAnswer:", f" {c}") for r in rows for c in r["choices"]]
+    pairs = _mcq_pairs(10)
     pairs += [("The capital of France is", " Paris"),                 # a context no other request shares
               ("One token:", " yes"), ("One token:", " no"),           # single-token continuations
               ("", "A whole sentence scored from the start.")]       # no context (lm-eval scores it after EOS)
@@ -62,16 +77,9 @@ def test_same_loglikelihoods_as_hflm_with_each_context_computed_once():
 
 
 def test_too_long_requests_are_truncated_as_lm_eval_does():
-    spec = resolve("builtin:tiny-random")
-    model, tok = load_model(spec, dtype="float32").eval(), load_tokenizer(spec)
     long_context = " ".join(["word"] * 40)
     pairs = [(long_context, " one two three"), (long_context, " four"), ("short", " a b"), ("short", " c d e")]
-    plain = HFLM(pretrained=model, tokenizer=tok, batch_size=4, device="cpu", max_length=20)
-    shared = SharedPrefixHFLM(pretrained=model, tokenizer=tok, batch_size=4, device="cpu", max_length=20)
-    expected = plain.loglikelihood(_requests(pairs), disable_tqdm=True)
-    got = shared.loglikelihood(_requests(pairs), disable_tqdm=True)
-    assert [g for _, g in got] == [g for _, g in expected]
-    assert [lp for lp, _ in got] == pytest.approx([lp for lp, _ in expected], abs=1e-4)
+    _assert_scored_like_hflm(SharedPrefixHFLM, pairs, batch_size=4, max_length=20)
 
 
 def test_eval_results_match_lm_eval_on_the_demo_suites(tmp_path, monkeypatch, tiny_model_dir):
@@ -111,14 +119,5 @@ class _NoReusableCache(SharedPrefixHFLM):
 
 
 def test_a_model_without_a_reusable_cache_is_scored_by_hflm():
-    spec = resolve("builtin:tiny-random")
-    model, tok = load_model(spec, dtype="float32").eval(), load_tokenizer(spec)
-    rows = [json.loads(line) for line in open(REPO / "examples/demo/domain_mcq.jsonl")][:12]
-    pairs = [(f"Question: {r['question']}\nAnswer:", f" {c}") for r in rows for c in r["choices"]]
-    plain = HFLM(pretrained=model, tokenizer=tok, batch_size=4, device="cpu", max_length=512)
-    shared = _NoReusableCache(pretrained=model, tokenizer=tok, batch_size=4, device="cpu", max_length=512)
-    expected = plain.loglikelihood(_requests(pairs), disable_tqdm=True)
-    got = shared.loglikelihood(_requests(pairs), disable_tqdm=True)
-    assert [g for _, g in got] == [g for _, g in expected]
-    assert [lp for lp, _ in got] == pytest.approx([lp for lp, _ in expected], abs=1e-4)
+    _assert_scored_like_hflm(_NoReusableCache, _mcq_pairs(12), batch_size=4, max_length=512)
     assert _NoReusableCache.context_passes == 1  # found out once; the rest went straight to HFLM
