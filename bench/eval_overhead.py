@@ -72,6 +72,23 @@ def make_adapter(model_dir: Path, out: Path, *, r: int = 8, alpha: int = 8, b_sc
     return out
 
 
+def parity(lm_eval_dir: Path, harness_dir: Path, suite: str, name: str) -> dict:
+    """Per-document comparison of the CLI's logged samples with the harness's: the same choice scores (within
+    1e-4 in float32) and the same per-sample metrics."""
+    [cli_file] = lm_eval_dir.rglob(f"samples_bench_{name}_*.jsonl")
+    cli = {row["doc_id"]: row for row in map(json.loads, cli_file.read_text().splitlines())}
+    ours = {row["doc_id"]: row for row in map(json.loads, (harness_dir / suite / "samples.jsonl").read_text().splitlines())}
+    assert cli.keys() == ours.keys(), "the CLI and the harness scored different documents"
+    worst, same_metrics, same_choice = 0.0, 0, 0
+    for doc_id, row in cli.items():
+        theirs = [float(r[0]) for r in row["filtered_resps"]]
+        mine = [float(r[0]) for r in ours[doc_id]["outputs"]]
+        worst = max(worst, max(abs(a - b) for a, b in zip(theirs, mine, strict=True)))
+        same_choice += max(range(len(mine)), key=mine.__getitem__) == max(range(len(theirs)), key=theirs.__getitem__)
+        same_metrics += all(ours[doc_id]["metrics"][m] == row[m] for m in ours[doc_id]["metrics"])
+    return {"documents": len(cli), "same_top_choice": same_choice, "same_metrics": same_metrics, "max_abs_loglik_diff": worst}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=220)
@@ -79,7 +96,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    from harness.models import harness_home, prepare_builtin
+    from harness.models import fingerprint, harness_home, prepare_builtin, resolve
 
     model_dir = prepare_builtin("smollm2-135m-instruct")
     bin_dir = Path(sys.executable).parent
@@ -98,38 +115,50 @@ def main() -> None:
         env = {**os.environ, "HARNESS_HOME": str(home), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
         harness_cmd = [str(bin_dir / "harness"), "eval", "-m", "builtin:smollm2-135m-instruct",
                        *sum((["-s", n] for n in SUITES), []), "--limit", str(args.limit), "--output", str(tmp / "h_out"),
-                       f"eval.batch_size={args.batch}", "eval.bootstrap_resamples=1000"]
+                       f"eval.batch_size={args.batch}", "eval.bootstrap_resamples=1000", "eval.dtype=float32"]
         adapter = make_adapter(model_dir, tmp / "adapter")
-        rows = []
-        for label, models in (("1 model", [None]), ("2 models (base + LoRA candidate)", [None, adapter])):
+        rows, checks = [], []
+        for k, (label, models) in enumerate((("1 model", [None]), ("2 models (base + LoRA candidate)", [None, adapter]))):
             t_lm = 0.0
             for i, peft in enumerate(models):
                 margs = f"pretrained={model_dir},dtype=float32" + (f",peft={peft}" if peft else "")
                 cmd = [str(bin_dir / "lm_eval"), "run", "--model", "hf", "--model_args", margs,
                        "--tasks", ",".join(f"bench_{n}" for n in SUITES), "--include_path", str(tasks),
                        "--batch_size", str(args.batch), "--device", "cpu", "--limit", str(args.limit),
-                       "--output_path", str(tmp / f"lm_eval_out{i}")]
+                       "--output_path", str(tmp / f"lm_eval_out{k}_{i}"), "--log_samples"]
                 print(f"{label}: lm_eval CLI ...", file=sys.stderr, flush=True)
                 t_lm += timed(cmd, env)
             harness_cmd = [str(bin_dir / "harness"), "eval", "-m", "builtin:smollm2-135m-instruct",
                            *(["-m", str(adapter)] if len(models) == 2 else []),
                            *sum((["-s", n] for n in SUITES), []), "--limit", str(args.limit),
-                           f"eval.batch_size={args.batch}", "eval.bootstrap_resamples=1000"]
+                           f"eval.batch_size={args.batch}", "eval.bootstrap_resamples=1000", "eval.dtype=float32"]
             shutil.rmtree(home / "eval-cache", ignore_errors=True)  # the first harness run scores for real
             print(f"{label}: harness eval ...", file=sys.stderr, flush=True)
-            t_h = timed(harness_cmd + ["--output", str(tmp / "h_out")], env)
+            t_h = timed(harness_cmd + ["--output", str(tmp / f"h_out{k}")], env)
             print(f"{label}: harness eval again (cached) ...", file=sys.stderr, flush=True)
-            t_c = timed(harness_cmd + ["--output", str(tmp / "h_out2")], env)
+            t_c = timed(harness_cmd + ["--output", str(tmp / f"h_out2_{k}")], env)
             rows.append({"scenario": label, "lm_eval_s": t_lm, "harness_s": t_h, "cached_s": t_c,
                          "ratio": t_h / t_lm, "cached_ratio": t_c / t_h})
+            for i, peft in enumerate(models):
+                fp = fingerprint(resolve(str(peft) if peft else "builtin:smollm2-135m-instruct"))
+                for name, sid in SUITES.items():
+                    checks.append({"scenario": label, "model": "candidate" if peft else "base", "suite": sid,
+                                   **parity(tmp / f"lm_eval_out{k}_{i}", tmp / f"h_out{k}" / fp, sid, name)})
     print(f"\nmodel SmolLM2-135M-Instruct (CPU fp32), task {', '.join(SUITES)}, limit {args.limit}, batch {args.batch}")
     print(f"{'scenario':<36}{'lm_eval s':>10}{'harness s':>10}{'cached s':>10}{'ratio':>8}{'cached':>8}")
     for r in rows:
         print(f"{r['scenario']:<36}{r['lm_eval_s']:>10.1f}{r['harness_s']:>10.1f}{r['cached_s']:>10.1f}"
               f"{r['ratio']:>8.2f}{r['cached_ratio']:>8.3f}")
-    print("goals: ratio harness/lm_eval <= 0.7; cached/first harness <= 0.05")
+    print("goals: ratio harness/lm_eval <= 0.5 (1 model), <= 0.35 (2 models); cached/first harness <= 0.05")
+    print("\nper-sample parity, harness vs lm_eval CLI (float32):")
+    print(f"{'scenario':<36}{'model':<11}{'documents':>10}{'same choice':>13}{'same metrics':>14}{'max |d loglik|':>16}")
+    for c in checks:
+        print(f"{c['scenario']:<36}{c['model']:<11}{c['documents']:>10}{c['same_top_choice']:>13}"
+              f"{c['same_metrics']:>14}{c['max_abs_loglik_diff']:>16.2e}")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.write_text(json.dumps({"timings": rows, "parity": checks}, indent=2))
+    if any(c["same_metrics"] != c["documents"] or c["max_abs_loglik_diff"] > 1e-4 for c in checks):
+        sys.exit("the harness's per-sample results differ from lm_eval's beyond the 1e-4 tolerance")
 
 
 if __name__ == "__main__":

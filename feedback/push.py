@@ -85,7 +85,7 @@ def _generated(config: CycleConfig, ref: str, prompts: list[dict], samples: int 
     temperature = fb.temperature if samples > 1 else 0.0
     dtype = inference_dtype(fb.dtype)
     settings = {"samples": samples, "temperature": temperature, "max_new_tokens": fb.max_new_tokens,
-                "batch_size": fb.batch_size, "dtype": dtype, **({"seed": config.run.seed} if samples > 1 else {})}
+                "batch_size": fb.batch_size, "batches": "by_length", "dtype": dtype, **({"seed": config.run.seed} if samples > 1 else {})}
     cache = config.layout().responses / (f"{fp}.samples.jsonl" if samples > 1 else f"{fp}.jsonl")
     known: dict[str, list[str]] = {}
     if cache.is_file():

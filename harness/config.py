@@ -130,6 +130,10 @@ class EvalConfig(_Section):
         True, description="Score a context once for all of its continuations (the choices of a multiple-choice "
                           "question) from its key/value cache, instead of once per choice as lm-eval does; the same "
                           "log-likelihoods up to float rounding. For backend: hf.")
+    share_base: bool = Field(
+        True, description="Load a base model once for itself and every adapter on it: each adapter is merged into the "
+                          "same weights for its suites, and the changed layers are put back exactly afterwards (one "
+                          "copy of those layers instead of a second model load). Same results. For backend: hf.")
     max_length: int = Field(
         1024, gt=16, description="Longest context scored at once; long documents are scored in rolling windows.")
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -32,7 +32,7 @@ from harness.schemas import EvalSummary, artifact_dict, write_artifact
 from harness.config import CycleConfig, EvalConfig
 from harness.errors import HarnessError
 from harness.models import fingerprint, harness_home, inference_dtype, resolve
-from harness.scoring import LOG_SOFTMAX_DTYPE, ModelSlot, check_backend, score_kl_drift, score_lm_eval
+from harness.scoring import LOG_SOFTMAX_DTYPE, ModelSlot, SharedBase, check_backend, score_kl_drift, score_lm_eval
 from harness.stats import bootstrap_ci, resample_statistic
 from harness.suites import Suite, available_suites, read_docs, select_suites
 
@@ -198,9 +198,10 @@ def run(config: CycleConfig) -> EvalResult:
     else:  # vLLM's kernels score slightly differently: its own cache entries
         settings["backend"] = cfg.backend
     cache_root = harness_home() / "eval-cache"
+    shared = SharedBase(cfg) if cfg.share_base and cfg.backend == "hf" else None
     for spec in specs:
         fp = fingerprint(spec)
-        slot = ModelSlot(spec, cfg)
+        slot = ModelSlot(spec, cfg, shared)
         for suite, files, data_hash in prepared:
             scfg = _suite_config(cfg, suite)
             suite_settings = {**settings, "limit": scfg.limit}

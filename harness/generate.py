@@ -1,5 +1,7 @@
 """Batched chat generation for any model reference (used for reviews and previews): greedy, or ``samples``
-responses per prompt drawn at a temperature (on-policy review pairs), seeded."""
+responses per prompt drawn at a temperature (on-policy review pairs), seeded. Prompts are batched by
+length and padded on the left; greedy answers are the same as generating one prompt at a time
+(``tests/harness/test_generate.py``)."""
 
 from __future__ import annotations
 
@@ -24,14 +26,17 @@ def sample_responses(spec: ModelSpec, prompts: list[str], *, samples: int, tempe
     tokenizer = load_tokenizer(spec)
     tokenizer.padding_side = "left"  # decoder-only batches must be padded on the left to generate
     model = load_model(spec, dtype=dtype, merge_adapter=True).eval()
-    outputs: list[list[str]] = []
+    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+             for p in prompts]
+    # Batches of prompts of about the same length (longest first: an out-of-memory shows at once) pad little.
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    order = sorted(range(len(prompts)), key=lambda i: (-lengths[i], i))
+    outputs: list[list[str]] = [[] for _ in prompts]
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(description, total=len(prompts))
         for start in range(0, len(prompts), batch_size):
-            chunk = prompts[start:start + batch_size]
-            texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
-                                                   add_generation_prompt=True) for p in chunk]
-            batch: Any = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            chunk = order[start:start + batch_size]
+            batch: Any = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
             sampling = {"do_sample": True, "temperature": temperature, "num_return_sequences": samples} \
                 if temperature > 0 else {"do_sample": False}
             if temperature > 0:
@@ -42,7 +47,7 @@ def sample_responses(spec: ModelSpec, prompts: list[str], *, samples: int, tempe
             texts_out = [tokenizer.decode(row, skip_special_tokens=True).strip()
                          for row in out[:, batch["input_ids"].shape[1]:]]
             per_prompt = samples if temperature > 0 else 1
-            for i in range(len(chunk)):
-                outputs.append(texts_out[i * per_prompt:(i + 1) * per_prompt])
+            for j, i in enumerate(chunk):
+                outputs[i] = texts_out[j * per_prompt:(j + 1) * per_prompt]
             progress.advance(task, len(chunk))
     return outputs

@@ -28,7 +28,7 @@ from harness.builtins import BUILTINS, harness_home, list_builtins, prepare_buil
 from harness.errors import HarnessError
 
 __all__ = [
-    "BUILTINS", "ModelSpec", "harness_home", "resolve", "load_tokenizer", "load_model",
+    "BUILTINS", "ModelSpec", "harness_home", "resolve", "load_tokenizer", "load_model", "attach_adapter",
     "list_builtins", "prepare_builtin", "ADAPTER_META", "fingerprint", "native_bf16", "inference_dtype",
 ]
 
@@ -157,6 +157,13 @@ def _wrap_load_error(spec: ModelSpec, exc: Exception) -> HarnessError:
     if "trust_remote_code" in text:
         return HarnessError(f"model '{spec.ref}' needs its own Python code and trust_remote_code is off",
                             hint="read that code first; if you trust it, set model.trust_remote_code: true")
+    if spec.kind == "hub" and "use_safetensors" in text:
+        return HarnessError(
+            f"'{spec.ref}' has no safetensors weights (on the hub or in the local hub cache), only pickle checkpoints; "
+            "loading pickles can run arbitrary code, so the harness loads safetensors only",
+            hint="convert once where you trust the file: AutoModelForCausalLM.from_pretrained(id, use_safetensors=False)"
+                 ".save_pretrained(dir, safe_serialization=True), then pass that folder",
+        )
     if spec.kind == "hub":
         return HarnessError(
             f"could not load '{spec.ref}' from the hub or the local hub cache: {text.splitlines()[0] if text else type(exc).__name__}",
@@ -258,12 +265,19 @@ def load_model(spec: ModelSpec, *, dtype: Any = None, quantization_config: Any =
         except (OSError, ValueError, EnvironmentError) as exc:
             raise _wrap_load_error(base, exc) from None
     if spec.kind == "adapter":
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, spec.location, is_trainable=is_trainable)
-        if merge_adapter and not is_trainable and not model.peft_config[model.active_adapter].is_prompt_learning:
-            model = model.merge_and_unload()
+        model = attach_adapter(model, spec, is_trainable=is_trainable, merge=merge_adapter and not is_trainable)
     return model
+
+
+def attach_adapter(model: Any, spec: ModelSpec, *, is_trainable: bool = False, merge: bool = False):
+    """``spec``'s adapter on ``model`` (its base, loaded). ``merge``: fold a mergeable adapter into the base
+    weights (prompt-learning adapters stay as they are); this changes ``model``'s own weights."""
+    from peft import PeftModel
+
+    peft_model = PeftModel.from_pretrained(model, spec.location, is_trainable=is_trainable)
+    if merge and not peft_model.peft_config[peft_model.active_adapter].is_prompt_learning:
+        return peft_model.merge_and_unload()
+    return peft_model
 
 
 def copy_tokenizer_files(src: str | os.PathLike, dst: str | os.PathLike) -> None:

@@ -12,10 +12,10 @@ from harness import log as _log
 from harness.artifacts import sha256_bytes
 from harness.config import EvalConfig
 from harness.errors import HarnessError
-from harness.models import ModelSpec, inference_dtype, load_model, load_tokenizer
+from harness.models import ModelSpec, attach_adapter, inference_dtype, load_model, load_tokenizer
 from harness.suites import Suite, read_docs
 
-__all__ = ["ModelSlot", "score_lm_eval", "score_kl_drift", "vllm_model_args", "check_backend", "LOG_SOFTMAX_DTYPE"]
+__all__ = ["ModelSlot", "SharedBase", "score_lm_eval", "score_kl_drift", "vllm_model_args", "check_backend", "LOG_SOFTMAX_DTYPE"]
 
 # log-probabilities in float32 whatever the model computes in: in bfloat16 (lm-eval's default for a bfloat16
 # model) a sentence's summed log-likelihood near -140 is rounded to whole units
@@ -116,25 +116,94 @@ def score_kl_drift(suite: Suite, model: Any, tokenizer: Any, reference: Any, ref
     return records
 
 
-class ModelSlot:
-    """Loads a model (and its lm-eval wrapper) on first use, once for all suites."""
+def _device(cfg: EvalConfig) -> str:
+    import torch
 
-    def __init__(self, spec: ModelSpec, cfg: EvalConfig):
-        self.spec, self.cfg = spec, cfg
+    if cfg.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return cfg.device
+
+
+def _shareable(spec: ModelSpec) -> bool:
+    """Whether ``spec``'s adapter changes nothing but the weights of the layers it wraps, so that merging it
+    into a shared base and putting those weights back leaves the base as it was (LoRA, DoRA, IA3... without
+    whole modules, biases or token rows of its own)."""
+    from peft import PeftConfig
+
+    config = PeftConfig.from_pretrained(spec.location)
+    return (not config.is_prompt_learning and not getattr(config, "modules_to_save", None)
+            and getattr(config, "bias", "none") == "none" and not getattr(config, "trainable_token_indices", None))
+
+
+class SharedBase:
+    """One base model in memory for an evaluation's base and the adapters on it (``eval.share_base``).
+
+    Models take turns: an adapter is merged into the shared weights for its suites, and before the next
+    model the weights of the layers it changed are copied back from a copy taken before the merge, bit for
+    bit (what costs one copy of those layers, not a second model). Adapters that also replace whole modules,
+    biases or token rows, and prompt-learning adapters, get a base of their own, as without sharing."""
+
+    def __init__(self, cfg: EvalConfig):
+        self.cfg = cfg
+        self.key: tuple | None = None
+        self.model: Any = None
+        self._saved: list[tuple[Any, Any]] = []  # (parameter, its value before the current adapter's merge)
+
+    def _restore(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            for param, value in self._saved:
+                param.copy_(value)
+        self._saved = []
+
+    def take(self, spec: ModelSpec) -> Any:
+        """``spec`` as a model ready for inference: the shared base, with ``spec``'s adapter merged if it has one."""
+        import torch
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        dtype = inference_dtype(self.cfg.dtype)
+        if spec.kind == "adapter" and not _shareable(spec):
+            _log.info(f"loading {spec.describe()} in {dtype}")
+            return load_model(spec, dtype=dtype, merge_adapter=True).eval().to(_device(self.cfg))
+        self._restore()
+        base = spec.base_spec
+        key = (base.kind, base.location, base.revision, dtype, _device(self.cfg))
+        if key != self.key:
+            self.model = None  # the previous base goes before the next one loads
+            _log.info(f"loading {spec.describe()} in {dtype}")
+            self.model = load_model(base, dtype=dtype).eval().to(_device(self.cfg))
+            self.key = key
+        elif spec.kind == "adapter":
+            _log.info(f"merging adapter {spec.location} into the base model already loaded")
+        if spec.kind != "adapter":
+            return self.model
+        peft_model = attach_adapter(self.model, spec)
+        with torch.no_grad():
+            self._saved = [(p, p.detach().clone()) for module in peft_model.modules() if isinstance(module, BaseTunerLayer)
+                           for p in module.get_base_layer().parameters(recurse=False)]
+        return peft_model.merge_and_unload()
+
+
+class ModelSlot:
+    """Loads a model (and its lm-eval wrapper) on first use, once for all suites; from ``shared`` when given
+    (the base model already in memory), else on its own."""
+
+    def __init__(self, spec: ModelSpec, cfg: EvalConfig, shared: SharedBase | None = None):
+        self.spec, self.cfg, self.shared = spec, cfg, shared
         self.model = self.tokenizer = self._lm = None
 
     def _device(self) -> str:
-        import torch
-
-        if self.cfg.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return self.cfg.device
+        return _device(self.cfg)
 
     def load(self):
         if self.model is None:
-            dtype = inference_dtype(self.cfg.dtype)
-            _log.info(f"loading {self.spec.describe()} in {dtype}")
-            self.model = load_model(self.spec, dtype=dtype, merge_adapter=True).eval().to(self._device())
+            if self.shared is not None:
+                self.model = self.shared.take(self.spec)
+            else:
+                dtype = inference_dtype(self.cfg.dtype)
+                _log.info(f"loading {self.spec.describe()} in {dtype}")
+                self.model = load_model(self.spec, dtype=dtype, merge_adapter=True).eval().to(self._device())
             self.tokenizer = load_tokenizer(self.spec)
         return self.model, self.tokenizer
 

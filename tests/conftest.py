@@ -6,6 +6,7 @@ import json
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,18 +41,19 @@ def learnable_chats(n: int = 48, seed: int = 0) -> list[dict]:
     return rows
 
 
-def random_adapter(out: Path) -> Path:
+def random_adapter(out: Path, seed: int = 0, **lora: Any) -> Path:
     """A LoRA adapter on builtin:tiny-random with large random weights: a model that differs from its
-    base, and (unlike the bare tiny model) answers with words rather than blank lines."""
+    base, and (unlike the bare tiny model) answers with words rather than blank lines. ``lora``: other
+    ``LoraConfig`` settings (``use_dora=True``, ``bias="all"``...)."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     from harness.models import load_model, load_tokenizer, resolve
 
     spec = resolve("builtin:tiny-random")
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = get_peft_model(load_model(spec), LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
-                                                        task_type="CAUSAL_LM", init_lora_weights=False))
+                                                        task_type="CAUSAL_LM", init_lora_weights=False, **lora))
     with torch.no_grad():  # make the adapter matter: its outputs move the log-probs by whole nats
         for name, p in model.named_parameters():
             if "lora_B" in name:

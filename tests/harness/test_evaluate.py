@@ -218,3 +218,49 @@ def test_hellaswag_and_winogrande_from_official_local_files(tmp_path):
     assert hs[0]["doc"]["choices"][3] == "reads a. newspaper."  # lm-eval's preprocessing of "[title]"
     wg = [json.loads(line) for line in (by_suite["retention/winogrande"].folder / "samples.jsonl").read_text().splitlines()]
     assert len(wg) == 3 and len(wg[0]["outputs"]) == 2 and wg[0]["target"] == "was too big."
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_base_and_adapters_share_one_loaded_base_and_score_as_if_each_were_loaded(tmp_path, monkeypatch, dtype):
+    """eval.share_base: the base is loaded once for itself and its LoRA/DoRA adapters, each adapter merged
+    into it in turn and the weights put back exactly, so every model scores bit for bit as when loaded
+    on its own; an adapter that also trains biases (not undone by putting layers back) loads its own base."""
+    from harness import scoring
+    from tests.conftest import random_adapter
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    adapters = [random_adapter(tmp_path / "lora", seed=1), random_adapter(tmp_path / "dora", seed=2, use_dora=True),
+                random_adapter(tmp_path / "bias", seed=3, bias="all")]
+    # an adapter first, so the base is scored after weights were merged into it and put back
+    models = [str(adapters[0]), "builtin:tiny-random", *map(str, adapters[1:])]
+    loads = []
+    real_load = scoring.load_model
+    monkeypatch.setattr(scoring, "load_model", lambda spec, **kw: loads.append(spec.ref) or real_load(spec, **kw))
+    outputs = {}
+    for share in (True, False):
+        loads.clear()
+        result = evaluate.run(_cfg(tmp_path, f"run.id=share-{share}", f"eval.share_base={str(share).lower()}",
+                                   f"eval.dtype={dtype}", "eval.use_cache=false", models=models))
+        outputs[share] = {r.fingerprint: (r.folder / "samples.jsonl").read_bytes() for r in result.results}
+        if share:
+            assert loads == ["builtin:tiny-random", str(adapters[2])]  # the base once; the bias adapter on its own
+        else:
+            assert loads == [str(adapters[0]), "builtin:tiny-random", str(adapters[1]), str(adapters[2])]
+    assert outputs[True] == outputs[False]
+    assert len(set(outputs[True].values())) == 4  # four models that really answer differently
+
+
+def test_a_generation_suite_answers_alike_in_batches_and_one_by_one(tmp_path, monkeypatch):
+    """lm-eval's batched generation (length-sorted, left-padded, stop sequences per request) gives each
+    question the greedy answer it gets alone."""
+    from tests.conftest import random_adapter
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    model = str(random_adapter(tmp_path / "adapter"))
+    outputs = []
+    for batch in (1, 8):
+        result = evaluate.run(_cfg(tmp_path, f"run.id=gen-{batch}", f"eval.batch_size={batch}", "eval.dtype=float32",
+                                   "eval.limit=12", suites=("handbook_qa",), models=(model,)))
+        outputs.append([s["outputs"] for s in evaluate.load_samples(result.results[0].folder)])
+    assert outputs[0] == outputs[1] and len(outputs[0]) == 12
+    assert len({str(o) for o in outputs[0]}) > 3  # real, differing answers

@@ -121,3 +121,23 @@ class _NoReusableCache(SharedPrefixHFLM):
 def test_a_model_without_a_reusable_cache_is_scored_by_hflm():
     _assert_scored_like_hflm(_NoReusableCache, _mcq_pairs(12), batch_size=4, max_length=512)
     assert _NoReusableCache.context_passes == 1  # found out once; the rest went straight to HFLM
+
+
+class _Drifting(SharedPrefixHFLM):
+    """A scorer whose shared-prefix log-likelihoods are off by 1e-3: beyond the parity tolerance."""
+
+    def _score_shared(self, chunk, requests, results):
+        done = super()._score_shared(chunk, requests, results)
+        for i, r in enumerate(results):
+            if r is not None and not isinstance(r, _Off):
+                results[i] = _Off((r[0] - 1e-3, r[1]))
+        return done
+
+
+class _Off(tuple):
+    pass
+
+
+def test_a_scorer_that_drifts_from_lm_eval_fails_the_parity_check_loudly():
+    with pytest.raises(AssertionError, match="approx"):
+        _assert_scored_like_hflm(_Drifting, _mcq_pairs(6), batch_size=4, max_length=512)
