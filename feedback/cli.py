@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from harness import log as _log
-from harness.cliutil import ConfigOpt, OverridesArg, load
+from harness.cliutil import ConfigOpt, OverridesArg, load, run_writer
 from harness.errors import HarnessError
 
 __all__ = ["register", "feedback_app"]
@@ -64,7 +64,9 @@ def feedback_push(config: Optional[Path] = ConfigOpt, overrides: Optional[list[s
     """Generate candidate and incumbent responses and import them as blind pairwise tasks."""
     from feedback import push
 
-    r = push.run(_feedback_config(config, overrides))
+    cfg = _feedback_config(config, overrides)
+    with run_writer(cfg):
+        r = push.run(cfg)
     print(json.dumps({"project_id": r.project_id, "url": f"{r.url}/projects/{r.project_id}", "created": r.created,
                       "already_there": r.already_there, "tasks": str(r.tasks_path)}, indent=2))
 
@@ -74,7 +76,9 @@ def feedback_simulate(config: Optional[Path] = ConfigOpt, overrides: Optional[li
     """Scripted reviewers annotate through the API (for unattended demos; marked simulated)."""
     from feedback import simulate
 
-    r = simulate.run(_feedback_config(config, overrides))
+    cfg = _feedback_config(config, overrides)
+    with run_writer(cfg):
+        r = simulate.run(cfg)
     print(json.dumps({"annotations": r.annotations, "reviewers": r.reviewers}, indent=2))
 
 
@@ -83,7 +87,9 @@ def feedback_pull(config: Optional[Path] = ConfigOpt, overrides: Optional[list[s
     """Export reviews (snapshot) and merge them into annotations.jsonl; safe to repeat."""
     from feedback import pull
 
-    r = pull.run(_feedback_config(config, overrides))
+    cfg = _feedback_config(config, overrides)
+    with run_writer(cfg):
+        r = pull.run(cfg)
     print(json.dumps({"annotations": r.annotations, "new": r.new, "counts": r.counts,
                       "file": str(r.annotations_path)}, indent=2))
 
@@ -93,7 +99,9 @@ def feedback_export(config: Optional[Path] = ConfigOpt, overrides: Optional[list
     """Agreement, one label per task, TRL preference pairs, win rate and unsafe rate."""
     from feedback import preferences
 
-    r = preferences.run(_feedback_config(config, overrides))
+    cfg = _feedback_config(config, overrides)
+    with run_writer(cfg):
+        r = preferences.run(cfg)
     print(json.dumps({"pairs": r.pairs, "preferences": str(r.preferences_path), "summary": r.summary["win_rate"],
                       "unsafe_rate": r.summary["unsafe_rate"], "simulated": r.summary["simulated"]}, indent=2))
 

@@ -5,8 +5,9 @@
 ``annotations.jsonl`` keyed by annotation id: pulling again, or after a server restart, neither loses
 nor duplicates anything. Each row says which model the reviewer preferred (mapped back from the
 blind left/right), the safety flags per model, the per-aspect verdicts when given (facts, safe, no
-invented numbers, concise), the rating, the rationale and the lead time.
-Annotation shapes we do not know are skipped and counted, never fatal.
+invented numbers, concise), the rating, the rationale and the lead time, and the reviewer's account.
+Annotation shapes we do not know are skipped and counted, never fatal; so are labels made under the
+harness's own admin login, which belongs to nobody in particular.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def normalize_annotation(annotation: dict[str, Any], task: dict[str, Any], meta:
         else:
             return None, "unknown_shape"
     email = annotators.get(annotation.get("completed_by"), str(annotation.get("completed_by")))
+    if email == server.ADMIN_EMAIL:  # the harness's own login: nobody in particular, so not a reviewer's label
+        return None, "shared_admin_account"
     common = {"annotation_id": annotation["id"], "task_id": task["id"], "task_key": meta["task_key"],
               "prompt_id": meta["prompt_id"], "annotator": email, "simulated": email.startswith(SIMULATED_PREFIX),
               "rating": fields.get("rating"), "rationale": fields.get("rationale", ""),
@@ -155,6 +158,9 @@ def run(config: CycleConfig) -> PullResult:
                 continue
             rows[row["annotation_id"]] = row
             counts["annotations"] += 1
+    if counts["skipped_shared_admin_account"]:
+        _log.warn(f"{counts['skipped_shared_admin_account']} label(s) made under the harness's admin login were left "
+                  "out: a label counts only from a reviewer's own account (harness feedback reviewers add NAME EMAIL)")
     ordered = sorted(rows.values(), key=lambda r: (r["task_id"], r["annotation_id"]))
     atomic_write_jsonl(path, ordered)
     new = len(set(rows) - before)

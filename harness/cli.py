@@ -19,7 +19,7 @@ from rich.table import Table
 from harness import cliutil, log as _log
 from harness.cliutil import (
     ConfigOpt, JsonOpt, OverridesArg, PdfOpt, PdfRendererOpt, listing, load, model_ref, pdf_overrides, stage_overrides,
-    with_run_id,
+    run_writer, with_run_id,
 )
 from harness.errors import EXIT_CODES, EXIT_REJECTED, EXIT_USER_ERROR, HarnessError
 from harness.ledger_cli import ledger_app
@@ -61,7 +61,8 @@ def data_prepare(
         cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"output_dir": output})})
     if cfg.data.output_dir is None:
         cfg = with_run_id(cfg)
-    result = data.run(cfg, force=force)
+    with run_writer(cfg):
+        result = data.run(cfg, force=force)
     print(json.dumps({"output_dir": str(result.output_dir), **result.counts}, indent=2))
 
 
@@ -154,7 +155,8 @@ def eval_cmd(
     cfg = load(config, extra)
     if cfg.eval.output_dir is None:
         cfg = with_run_id(cfg)
-    result = evaluate.run(cfg)
+    with run_writer(cfg):
+        result = evaluate.run(cfg)
     table = Table("model", "suite", "metric", "estimate", "95% CI", "n", "cached")
     for row in result.table():
         est = row["estimate"]
@@ -214,7 +216,9 @@ def gate(
         extra.append(f"gate.candidate={model_ref(candidate)}")
     if incumbent:
         extra.append(f"gate.incumbent={model_ref(incumbent)}")
-    result = gate_stage.run(load(config, extra))
+    cfg = load(config, extra)
+    with run_writer(cfg):
+        result = gate_stage.run(cfg)
     d = result.decision
     table = Table("rule", "requirement", "result", "why")
     for rule in d["rules"]:

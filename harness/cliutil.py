@@ -7,8 +7,9 @@ build them from these pieces, so every command reads ``--config FILE`` plus dott
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import typer
 
@@ -17,7 +18,7 @@ from harness.errors import HarnessError
 
 __all__ = ["ConfigOpt", "OverridesArg", "LauncherOpt", "AccelerateConfigOpt", "NumProcessesOpt", "PdfOpt",
            "PdfRendererOpt", "ARGV", "load", "with_run_id", "model_ref", "stage_overrides", "pdf_overrides",
-           "maybe_relaunch", "JsonOpt", "listing", "resume_config"]
+           "maybe_relaunch", "JsonOpt", "listing", "resume_config", "run_writer"]
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Cycle YAML file.", dir_okay=False)
 OverridesArg = typer.Argument(None, help="Dotted overrides, e.g. sft.max_steps=2 run.id=try1.", show_default=False)
@@ -74,6 +75,24 @@ def with_run_id(cfg):
     run_id = dt.datetime.now().strftime("run-%Y%m%d-%H%M%S")
     _log.info(f"run id: {run_id} (set run.id to choose one)")
     return cfg.model_copy(update={"run": cfg.run.model_copy(update={"id": run_id})})
+
+
+@contextlib.contextmanager
+def run_writer(cfg: Any) -> Iterator[None]:
+    """While a command writes into a run (``cfg.run.id``): that run's lock, the one ``harness cycle`` holds,
+    so a stage command and a cycle (or two commands) never write the same run at once; the second stops
+    at once naming the first. Processes started by ``--launcher accelerate`` run under their parent's
+    command line and take none (their ranks would refuse each other)."""
+    import os
+
+    from harness._lock import run_lock
+    from harness.launch import LAUNCHED_ENV
+
+    if cfg.run.id is None or os.environ.get(LAUNCHED_ENV):
+        yield
+        return
+    with run_lock(cfg.layout().dir, cfg.run.id):
+        yield
 
 
 def model_ref(value: str) -> str:

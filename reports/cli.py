@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from harness.cliutil import ConfigOpt, OverridesArg, PdfOpt, PdfRendererOpt, load, pdf_overrides
+from harness.cliutil import ConfigOpt, OverridesArg, PdfOpt, PdfRendererOpt, load, pdf_overrides, run_writer
 
 __all__ = ["register"]
 
@@ -27,7 +27,8 @@ def report(
     if run_id:
         extra.append(f"run.id={run_id}")
     cfg = load(config, extra)
-    result = audit.run(cfg)  # --pdf/--no-pdf and --pdf-renderer are in cfg.cycle
+    with run_writer(cfg):
+        result = audit.run(cfg)  # --pdf/--no-pdf and --pdf-renderer are in cfg.cycle
     print(json.dumps({"html": str(result.html), "pdf": str(result.pdf) if result.pdf else None,
                       "json": str(result.json)}, indent=2))
 

@@ -6,7 +6,9 @@ Rows follow TRL's conversational preference format, as ``feedback export`` write
      "rejected": [{"role": "assistant", ...}], "provenance": {...}}
 
 A plain-text form (``"prompt": "..."``, ``"chosen": "..."``) is accepted and converted. Every row is
-checked before any training starts; the first bad row is reported with its file and line.
+checked before any training starts; the first bad row is reported with its file and line. Rows holding
+an evaluation item are dropped and counted (or refused) as the data stage does (:func:`decontaminate`):
+a preference file handed to a stage directly is checked like the feedback stage's own.
 Held-out splits are made per prompt (all pairs of one prompt fall on the same side), stratified by
 the prompt's category where the provenance has one, and ordered by a hash of the prompt text and the
 seed, so a given set of pairs always splits the same way, whatever its row order.
@@ -22,7 +24,7 @@ from harness.artifacts import iter_jsonl
 from harness.errors import HarnessError
 
 __all__ = ["load_pairs", "load_unpaired", "unpair", "split_by_prompt", "load_prompts", "prompt_key",
-           "render_conversation", "completion_text"]
+           "render_conversation", "completion_text", "decontaminate"]
 
 _ROLES = ("system", "user", "assistant")
 
@@ -53,6 +55,38 @@ def _check_response(resp: list[dict[str, str]], where: str, key: str) -> None:
     if [m["role"] for m in resp] != ["assistant"] or not resp[0]["content"].strip():
         raise HarnessError(f"{where}: '{key}' must be exactly one non-empty assistant message",
                            hint='e.g. "chosen": [{"role": "assistant", "content": "..."}]')
+
+
+def _texts(row: Any) -> list[str]:
+    """Every message of a pair, an unpaired row, or a prompt (a list of messages)."""
+    if isinstance(row, list):
+        return [m["content"] for m in row]
+    return [m["content"] for key in ("prompt", "chosen", "rejected", "completion") for m in row.get(key) or []]
+
+
+def decontaminate(rows: list[Any], config: Any, what: str) -> tuple[list[Any], int]:
+    """``rows`` without those holding an item of an evaluated suite (:mod:`harness.decontam`), and how many
+    went; with ``data.decontaminate: fail`` such rows stop the stage instead (exit 2), with ``off`` none is
+    checked."""
+    from harness import log as _log
+    from harness.decontam import index_for, refusal
+
+    index = index_for(config)
+    if index is None:
+        return rows, 0
+    kept, found = index.partition(rows, _texts)
+    if found and config.data.decontaminate == "fail":
+        raise refusal([(_source(row), why) for row, why in found], what,
+                      hint="remove them from the file, or set data.decontaminate: drop to drop and count them")
+    if found:
+        _log.warn(f"decontamination: {len(found)} of {len(rows)} {what} hold an item of the evaluation suites and were "
+                  f"left out (first: {_source(found[0][0])}: {found[0][1]})")
+    return kept, len(found)
+
+
+def _source(row: Any) -> str:
+    provenance = row.get("provenance") if isinstance(row, dict) else None
+    return str((provenance or {}).get("source") or (provenance or {}).get("prompt_id") or "a row")
 
 
 def load_pairs(path: Path) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import typer
 
 from harness.cliutil import (
     AccelerateConfigOpt, ConfigOpt, LauncherOpt, NumProcessesOpt, OverridesArg, load, maybe_relaunch, model_ref,
-    stage_overrides, with_run_id,
+    run_writer, stage_overrides, with_run_id,
 )
 
 __all__ = ["register"]
@@ -38,7 +38,8 @@ def sft(
     if data:
         extra.append(f"sft.data_dir={data.resolve()}")
     cfg = with_run_id(load(config, extra))
-    result = sft_stage.run(cfg, resume=resume, force=force)
+    with run_writer(cfg):
+        result = sft_stage.run(cfg, resume=resume, force=force)
     m = result.metrics
     print(json.dumps({"output_dir": str(result.output_dir), "model_path": str(result.model_path),
                       "train_loss": m.get("train_loss"), "eval_loss_initial": m.get("eval_loss_initial"),
@@ -60,7 +61,8 @@ def merge(
     if output:
         extra.append(f"merge.output={output}")
     cfg = load(config, extra)
-    result = merge_stage.run(cfg)
+    with run_writer(cfg):
+        result = merge_stage.run(cfg)
     print(json.dumps({"output": str(result.output), "max_abs_logit_diff": result.max_abs_diff}, indent=2))
 
 
@@ -79,7 +81,8 @@ def reward(
     from rlhf import reward as reward_stage
 
     cfg = with_run_id(load(config, stage_overrides(overrides, "reward", preferences=preferences)))
-    result = reward_stage.run(cfg, force=force)
+    with run_writer(cfg):
+        result = reward_stage.run(cfg, force=force)
     held = result.metrics.get("heldout") or {}
     print(json.dumps({"output_dir": str(result.output_dir), "model_path": str(result.model_path),
                       "train_loss": result.metrics.get("train_loss"), "heldout_accuracy": held.get("accuracy"),
@@ -104,7 +107,8 @@ def dpo(
     if policy:
         extra.append(f"dpo.policy={model_ref(policy)}")
     cfg = with_run_id(load(config, extra))
-    result = dpo_stage.run(cfg, force=force)
+    with run_writer(cfg):
+        result = dpo_stage.run(cfg, force=force)
     m = result.metrics
     train, held = m.get("train") or {}, (m.get("heldout") or {}).get("implicit_reward") or {}
     print(json.dumps({"output_dir": str(result.output_dir), "model_path": str(result.model_path),
@@ -132,7 +136,8 @@ def online(
     if reward_model:
         extra.append(f"online.reward_model={model_ref(reward_model)}")
     cfg = with_run_id(load(config, extra))
-    result = online_stage.run(cfg, force=force)
+    with run_writer(cfg):
+        result = online_stage.run(cfg, force=force)
     m = result.metrics
     print(json.dumps({"output_dir": str(result.output_dir), "model_path": str(result.model_path),
                       "steps": m.get("global_step"), "reward": m.get("reward"), "kl": m.get("kl"),

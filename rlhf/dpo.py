@@ -28,7 +28,7 @@ from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.models import ModelSpec, fingerprint as model_fingerprint, load_model, load_tokenizer, resolve
 from rlhf import _stage, methods
-from rlhf._prefs import load_pairs, load_unpaired, prompt_key, split_by_prompt, unpair
+from rlhf._prefs import decontaminate, load_pairs, load_unpaired, prompt_key, split_by_prompt, unpair
 from rlhf.policy import adapter_method, load_policy, policy_base_ref, resolve_policy, sequence_logps
 
 __all__ = ["DPOResult", "run", "resolve_policy", "load_policy", "policy_base_ref", "sequence_logps"]
@@ -127,15 +127,17 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
     use_unpaired = cfg.objective == "kto" and (cfg.unpaired is not None or unpaired_path.is_file())
     inputs: dict[str, str] = {}
     pairs: list[dict] = []
+    contaminated = 0
     if not use_unpaired or prefs_path.is_file():
-        pairs = load_pairs(prefs_path)
+        pairs, contaminated = decontaminate(load_pairs(prefs_path), config, "preference pairs")
         inputs["preferences"] = sha256_file(prefs_path)
     train_pairs, held_pairs = split_by_prompt(pairs, cfg.validation_fraction, _stage.seed_of(config, cfg))
     if use_unpaired:
         if not Path(unpaired_path).is_file():
             raise HarnessError(f"unpaired feedback file {unpaired_path} does not exist",
                                hint="export ratings with 'harness feedback export', or leave dpo.unpaired unset")
-        unpaired_rows = load_unpaired(unpaired_path)
+        unpaired_rows, dropped = decontaminate(load_unpaired(unpaired_path), config, "unpaired rows")
+        contaminated += dropped
         inputs["unpaired"] = sha256_file(unpaired_path)
         held_keys = {prompt_key(p["prompt"]) for p in held_pairs}  # held-out prompts stay out of training
         unpaired_rows = [r for r in unpaired_rows if prompt_key(r["prompt"]) not in held_keys]
@@ -218,6 +220,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
     metrics = {
         "train_loss": loss, "global_step": steps, "train_seconds": round(elapsed, 2),
         "train_pairs": len(train_pairs), "train_unpaired": len(unpaired_rows), "heldout_pairs": len(held_pairs),
+        "contaminated_rows": contaminated,
         "left_out_too_long": too_long + held_too_long + unpaired_too_long,
         "train": train_summary, "heldout": held_summary, "scored_in": score_kw["dtype"],
         **trained.metrics,

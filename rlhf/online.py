@@ -26,7 +26,7 @@ from rlhf.config import RuleReward
 from harness.errors import HarnessError
 from harness.models import fingerprint as model_fingerprint, load_tokenizer, resolve
 from rlhf import _stage, methods
-from rlhf._prefs import completion_text as _text, load_pairs, load_prompts, prompt_key, split_by_prompt
+from rlhf._prefs import completion_text as _text, decontaminate, load_pairs, load_prompts, prompt_key, split_by_prompt
 
 __all__ = ["OnlineResult", "run", "RuleRewardFunc", "LengthPenalty", "KLCeiling"]
 
@@ -129,10 +129,11 @@ def _prompts(config: CycleConfig) -> tuple[list[list[dict]], Path]:
     if cfg.prompts is not None:
         if not Path(cfg.prompts).is_file():
             raise HarnessError(f"prompt file {cfg.prompts} does not exist", hint="set online.prompts to a JSONL file")
-        return load_prompts(cfg.prompts), Path(cfg.prompts)
+        return decontaminate(load_prompts(cfg.prompts), config, "prompts")[0], Path(cfg.prompts)
     path = cfg.preferences or config.layout().preferences
     # The prompts the reward model and DPO held out stay unseen here too, so they remain a fair test.
-    train, _ = split_by_prompt(load_pairs(path), config.reward.validation_fraction, _stage.seed_of(config, config.reward))
+    pairs = decontaminate(load_pairs(path), config, "preference pairs")[0]
+    train, _ = split_by_prompt(pairs, config.reward.validation_fraction, _stage.seed_of(config, config.reward))
     seen, prompts = set(), []
     for row in train:
         if prompt_key(row["prompt"]) not in seen:

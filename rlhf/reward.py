@@ -24,7 +24,7 @@ from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.models import fingerprint as model_fingerprint, load_model, resolve
 from rlhf import _stage, methods
-from rlhf._prefs import load_pairs, split_by_prompt
+from rlhf._prefs import decontaminate, load_pairs, split_by_prompt
 from rlhf.reward_quality import quality_report
 from rlhf.scoring import RewardScorer, _prepare_tokenizer, load_scorer, pairwise_report
 
@@ -51,7 +51,7 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
     layout = config.layout()
     run_dir = layout.dir
     prefs_path = cfg.preferences or layout.preferences
-    pairs = load_pairs(prefs_path)
+    pairs, contaminated = decontaminate(load_pairs(prefs_path), config, "preference pairs")
     train_pairs, held_pairs = split_by_prompt(pairs, cfg.validation_fraction, _stage.seed_of(config, cfg))
     backbone_ref = cfg.backbone or config.model.base
     spec = resolve(backbone_ref, trust_remote_code=config.model.trust_remote_code)
@@ -154,7 +154,8 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
         merged = _stage.merge_into(adapter, out / "merged", trust_remote_code=config.model.trust_remote_code)
     metrics = {
         "train_loss": loss, "global_step": steps,
-        "train_seconds": round(elapsed, 2), "train_pairs": len(train_tok), "dropped_too_long": dropped, "heldout_dropped_too_long": held_dropped,
+        "train_seconds": round(elapsed, 2), "train_pairs": len(train_tok), "contaminated_pairs": contaminated,
+        "dropped_too_long": dropped, "heldout_dropped_too_long": held_dropped,
         "heldout": held_report, "heldout_initial": initial, "train_pairwise": train_report, "quality": quality,
         **trained.metrics,
     }

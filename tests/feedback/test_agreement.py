@@ -80,6 +80,16 @@ def test_normalize_maps_sides_and_skips_unknown_shapes():
     assert normalize_annotation({"id": 7, "result": []}, {"id": 1}, meta, {}) == (None, "no_preference")
 
 
+def test_a_label_under_the_shared_admin_login_is_nobodys_review():
+    from feedback.server import ADMIN_EMAIL
+
+    meta = {"task_key": "k", "prompt_id": "p", "candidate_side": "left"}
+    ann = {"id": 8, "completed_by": 1, "result": [{"from_name": "comparison", "type": "pairwise", "value": {"selected": "left"}}]}
+    assert normalize_annotation(ann, {"id": 1}, meta, {1: ADMIN_EMAIL}) == (None, "shared_admin_account")
+    row, _ = normalize_annotation(ann, {"id": 1}, meta, {1: "ana@example.org"})
+    assert row["annotator"] == "ana@example.org" and not row["simulated"] and row["choice"] == "candidate"
+
+
 def test_preference_rows_and_rates():
     tasks = {f"t{i}": {"prompt": f"P{i}", "prompt_id": f"p{i}", "task_id": i,
                        "candidate": {"ref": "cand", "response": f"C{i}"}, "incumbent": {"ref": "inc", "response": f"I{i}"}}

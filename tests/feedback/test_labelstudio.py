@@ -219,6 +219,12 @@ def test_token_never_written(review_config, ls_data_dir, tmp_path):
     info = server.status(ls_data_dir)
     env = dict(v.split("=", 1) for v in open(f"/proc/{info.pid}/environ").read().split("\0") if "=" in v)
     assert env["SSRF_PROTECTION_ENABLED"] == "true" and info.url.startswith("http://127.0.0.1:")
+    # it listens on the loopback address only (not 0.0.0.0 or ::)
+    port = f"{int(info.url.rsplit(':', 1)[1]):04X}"
+    listening = [line.split()[1] for name in ("/proc/net/tcp", "/proc/net/tcp6") if os.path.exists(name)
+                 for line in open(name).read().splitlines()[1:] if line.split()[3] == "0A"]
+    assert f"0100007F:{port}" in listening
+    assert not [a for a in listening if a.endswith(f":{port}") and set(a.split(":")[0]) == {"0"}]
     push.run(review_config)
     simulate.run(review_config)
     pull.run(review_config)

@@ -83,7 +83,7 @@ def _mtime(path: Path) -> float:
     return path.stat().st_mtime_ns
 
 
-def test_cycle_runs_end_to_end_and_resumes_by_hash(cycle_env, tmp_path, capsys):
+def test_cycle_runs_end_to_end_and_resumes_by_hash(cycle_env, tmp_path, capsys, ls_data_dir):
     assert main(["cycle", "--config", str(cycle_env)]) == 0
     out = _result(capsys.readouterr().out)
     run_dir = tmp_path / "runs" / "c1"
@@ -167,6 +167,23 @@ def test_cycle_runs_end_to_end_and_resumes_by_hash(cycle_env, tmp_path, capsys):
     state = _state(run_dir)
     assert {k for k, s in state["stages"].items() if s["this_run"] != "skipped"} == {"report"}
     assert state["stages"]["report"]["warnings"] == [] and (run_dir / "report" / "audit.pdf").is_file()
+
+    # A policy the candidate cannot meet: the cycle finishes, says "rejected" and exits 3 (an error is 1)
+    strict = {**LENIENT, "name": "test-strict", "rules": [
+        {"id": "knowledge-soars", "kind": "compare", "suites": ["retention/general_knowledge"], "metric": "acc",
+         "require": "improve", "by": 1.0, "min_n": 2}]}
+    (tmp_path / "strict.yaml").write_text(yaml.safe_dump(strict))
+    assert main([*args, "gate.policy=strict.yaml"]) == 3
+    out, state = _result(capsys.readouterr().out), _state(run_dir)
+    assert out["outcome"] == state["outcome"] == "rejected"
+    assert "knowledge-soars" in state["stages"]["gate"]["summary"] or "rejected" in state["stages"]["gate"]["summary"]
+    assert state["stages"]["promote"]["status"] == "rejected" and state["stages"]["report"]["status"] == "done"
+
+    # Label Studio's API token is in no file of the run (reports included) nor in the ledger
+    token = json.loads((ls_data_dir / "secrets.json").read_text())["token"]
+    written = [p for p in run_dir.rglob("*") if p.is_file()] + [tmp_path / "ledger.jsonl"]
+    assert (run_dir / "report" / "audit.json") in written
+    assert not [p for p in written if token in p.read_text(errors="replace")]
 
 
 def test_failing_stage_stops_the_cycle_and_the_next_run_resumes_there(cycle_env, tmp_path, capsys):

@@ -83,6 +83,28 @@ def test_pickle_only_adapter_refused_and_its_weights_fingerprinted(tmp_path, tin
         models.resolve(str(folder))
 
 
+def test_a_hub_model_with_only_pickle_weights_is_refused_with_how_to_convert(tmp_path, tiny_model_dir):
+    import torch
+    from safetensors.torch import load_file
+
+    snapshot = tmp_path / "hub" / "models--acme--pickled" / "snapshots" / ("b" * 40)
+    shutil.copytree(tiny_model_dir, snapshot)
+    for weights in snapshot.glob("*.safetensors"):
+        torch.save(load_file(weights), snapshot / "pytorch_model.bin")
+        weights.unlink()
+    (tmp_path / "hub" / "models--acme--pickled" / "refs").mkdir()
+    (tmp_path / "hub" / "models--acme--pickled" / "refs" / "main").write_text("b" * 40)
+    code = ("from harness.models import resolve, load_model\n"
+            "from harness.errors import HarnessError\n"
+            "try:\n    load_model(resolve('acme/pickled'))\nexcept HarnessError as e:\n    print(e.message); print(e.hint)\n")
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    message, hint = out.stdout.strip().splitlines()[-2:]
+    assert "has no safetensors weights" in message and "only pickle checkpoints" in message
+    assert "safe_serialization=True" in hint
+
+
 def test_hub_id_loads_from_local_hub_cache(tmp_path, tiny_model_dir):
     """The hub-id path, exercised offline through a real hub cache layout."""
     snapshot = tmp_path / "hub" / "models--acme--tiny-chat" / "snapshots" / ("a" * 40)

@@ -214,3 +214,29 @@ def test_one_cycle_per_run_at_a_time(tmp_path, capsys, monkeypatch):
         release.set()
         holder.join()
     assert main(args) == 0 and (tmp_path / "runs" / "busy" / "data" / "train.jsonl").is_file()
+
+
+def test_a_stage_command_does_not_write_a_run_another_process_is_writing(tmp_path, capsys, monkeypatch):
+    """Not only a second cycle: data, eval, gate, report and the feedback commands on a run that another
+    process holds stop at once (exit 2), name that process and write nothing."""
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom harness._lock import file_lock, run_lock_path\n"
+         "with file_lock(run_lock_path(Path(sys.argv[1]))):\n    print('held', flush=True)\n    time.sleep(120)\n",
+         str(tmp_path / "runs" / "busy")], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        common = ["--config", str(DEMO), "run.id=busy"]
+        for command in (["data", "prepare", *common], ["eval", "-s", "general_knowledge", *common], ["gate", *common],
+                        ["report", "busy", "--config", str(DEMO)], ["feedback", "export", *common]):
+            assert main(command) == 2, command
+            err = " ".join(capsys.readouterr().err.split())
+            assert "run 'busy'" in err and f"is held by pid {holder.pid}" in err, (command, err)
+        assert not (tmp_path / "runs").exists()  # nothing was written
+    finally:
+        holder.kill()
+        holder.wait()

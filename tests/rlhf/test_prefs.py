@@ -35,3 +35,29 @@ def test_unpair_keeps_both_sides():
     rows = unpair(preference_rows(3))
     assert [r["label"] for r in rows] == [True, False] * 3
     assert rows[0]["completion"] == preference_rows(3)[0]["chosen"]
+
+
+def test_preference_rows_holding_an_evaluation_item_are_dropped_counted_or_refused(tmp_path):
+    """A preference file handed to reward/DPO/online directly is decontaminated like SFT data."""
+    import json
+
+    import pytest
+
+    from harness.config import load_config
+    from harness.errors import HarnessError
+    from rlhf._prefs import decontaminate, load_pairs, load_prompts
+
+    question = json.loads(open("suites/retention/general_knowledge/data.jsonl").readline())["question"]
+    rows = [{"prompt": question, "chosen": "Paris.", "rejected": "Lyon.", "provenance": {"source": "mine.jsonl:1"}},
+            {"prompt": "Which queue handles refunds?", "chosen": "Billing.", "rejected": "No idea."}]
+    path = tmp_path / "prefs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = load_config(None, ['eval.suites=["retention/general_knowledge"]'])
+    kept, dropped = decontaminate(load_pairs(path), config, "preference pairs")
+    assert dropped == 1 and [r["prompt"][0]["content"] for r in kept] == ["Which queue handles refunds?"]
+    prompts, dropped = decontaminate(load_prompts(path), config, "prompts")
+    assert dropped == 1 and len(prompts) == 1
+    with pytest.raises(HarnessError, match=r"1 preference pairs hold evaluation items \(mine.jsonl:1"):
+        decontaminate(load_pairs(path), load_config(None, ['eval.suites=["retention/general_knowledge"]',
+                                                           "data.decontaminate=fail"]), "preference pairs")
+    assert decontaminate(load_pairs(path), load_config(None, ["data.decontaminate=off"]), "pairs")[1] == 0
