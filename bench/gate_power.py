@@ -42,14 +42,16 @@ from harness.gate import DEFAULT_POLICY, CompareRule, decide_compare, decide_fee
 from harness.stats import paired_difference, resample_statistic  # noqa: E402
 from harness.suites import available_suites  # noqa: E402
 
-# The demo's sizes and the base model's rates (runs/demo/eval of the demo cycle, 2026-12-02).
-SIZES = {"domain/handbook_mcq": 122, "retention/general_knowledge": 220, "bias/crows_pairs": 200,
+# The demo's sizes (examples/demo/cycle.yaml's suite limits: 600 CrowS-Pairs pairs since 2026-12-02) and the
+# base model's rates (runs/demo/eval of the demo cycle, 2026-12-02).
+SIZES = {"domain/handbook_mcq": 122, "retention/general_knowledge": 220, "bias/crows_pairs": 600,
          "bias/winobias": 240, "reviews": 112}
 BASE_RATE = {"domain/handbook_mcq": 0.19, "retention/general_knowledge": 0.63, "bias/crows_pairs": 0.545,
              "bias/winobias": 0.475}
 # How much items differ in difficulty: item chances ~ Beta(m K, (1 - m) K). At zero effect the share of
 # items whose outcome differs between the two models is 2 m (1 - m) K / (K + 1); K is set so that share
-# matches the demo's base model vs its SFT candidate: 34 %, 17 %, 7.5 % and 14 % of items.
+# matches the demo's base model vs its SFT candidate: 34 %, 17 %, 7.5 % and 14 % of items. (The handbook MCQ
+# cannot reach 34 % this way: at a 19 % rate at most 2 m (1 - m) = 31 % of items can differ; K = 16 gives 29 %.)
 CONCENTRATION = {"domain/handbook_mcq": 16.0, "retention/general_knowledge": 0.6, "bias/crows_pairs": 0.18,
                  "bias/winobias": 0.38}
 

@@ -133,7 +133,8 @@ class EvalConfig(_Section):
     share_base: bool = Field(
         True, description="Load a base model once for itself and every adapter on it: each adapter is merged into the "
                           "same weights for its suites, and the changed layers are put back exactly afterwards (one "
-                          "copy of those layers instead of a second model load). Same results. For backend: hf.")
+                          "copy of those layers instead of a second model load). The same scores as loading each model alone "
+                          "(bit for bit on CPU; on a GPU the merge runs there, which may round differently). For backend: hf.")
     max_length: int = Field(
         1024, gt=16, description="Longest context scored at once; long documents are scored in rolling windows.")
     device: Literal["auto", "cpu", "cuda"] = "auto"

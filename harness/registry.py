@@ -51,7 +51,15 @@ def _client():
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    return MlflowClient(uri, uri)
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(uri, uri)
+    # The first use of a local store creates its tables; processes doing that at once collide ("table already
+    # exists"), so the client is made, and each store first touched, under the registry's lock.
+    with _registry_lock():
+        client = MlflowClient(uri, uri)
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
+    return client
 
 
 def _experiment(client, name: str) -> str:

@@ -300,6 +300,8 @@ class GateDecision(Artifact):
     policy: PolicyRef
     candidate: ModelRef
     incumbent: ModelRef
+    sft_only: ModelRef | None = Field(None, description="The SFT-only model an `against: sft` rule compared the "
+                                                        "candidate with (the alignment effect), when the policy has one.")
     rules: list[RuleOutcome]
     simulated_reviews: bool = Field(False, description="A feedback rule was decided on scripted (simulated) reviews.")
     inputs: dict[str, str] = Field(description="sha256 of every file the decision read.")

@@ -24,7 +24,7 @@ from harness.artifacts import iter_jsonl
 from harness.errors import HarnessError
 
 __all__ = ["load_pairs", "load_unpaired", "unpair", "split_by_prompt", "load_prompts", "prompt_key",
-           "render_conversation", "completion_text", "decontaminate"]
+           "render_conversation", "completion_text", "decontaminate", "decontamination_key"]
 
 _ROLES = ("system", "user", "assistant")
 
@@ -82,6 +82,16 @@ def decontaminate(rows: list[Any], config: Any, what: str) -> tuple[list[Any], i
         _log.warn(f"decontamination: {len(found)} of {len(rows)} {what} hold an item of the evaluation suites and were "
                   f"left out (first: {_source(found[0][0])}: {found[0][1]})")
     return kept, len(found)
+
+
+def decontamination_key(config: Any) -> str:
+    """What :func:`decontaminate` checks against, for a stage's fingerprint: another suite or setting may
+    drop other rows."""
+    from harness.artifacts import stable_hash
+    from harness.decontam import checked_suites
+
+    return stable_hash({"suites": checked_suites(config), "mode": config.data.decontaminate,
+                        "ngram": config.data.decontaminate_ngram})
 
 
 def _source(row: Any) -> str:

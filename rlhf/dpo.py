@@ -28,7 +28,7 @@ from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.models import ModelSpec, fingerprint as model_fingerprint, load_model, load_tokenizer, resolve
 from rlhf import _stage, methods
-from rlhf._prefs import decontaminate, load_pairs, load_unpaired, prompt_key, split_by_prompt, unpair
+from rlhf._prefs import decontaminate, decontamination_key, load_pairs, load_unpaired, prompt_key, split_by_prompt, unpair
 from rlhf.policy import adapter_method, load_policy, policy_base_ref, resolve_policy, sequence_logps
 
 __all__ = ["DPOResult", "run", "resolve_policy", "load_policy", "policy_base_ref", "sequence_logps"]
@@ -125,7 +125,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DPOResult:
     prefs_path = cfg.preferences or layout.preferences
     unpaired_path = cfg.unpaired or layout.unpaired
     use_unpaired = cfg.objective == "kto" and (cfg.unpaired is not None or unpaired_path.is_file())
-    inputs: dict[str, str] = {}
+    inputs: dict[str, str] = {"decontamination": decontamination_key(config)}
     pairs: list[dict] = []
     contaminated = 0
     if not use_unpaired or prefs_path.is_file():

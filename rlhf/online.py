@@ -26,7 +26,7 @@ from rlhf.config import RuleReward
 from harness.errors import HarnessError
 from harness.models import fingerprint as model_fingerprint, load_tokenizer, resolve
 from rlhf import _stage, methods
-from rlhf._prefs import completion_text as _text, decontaminate, load_pairs, load_prompts, prompt_key, split_by_prompt
+from rlhf._prefs import completion_text as _text, decontaminate, decontamination_key, load_pairs, load_prompts, prompt_key, split_by_prompt
 
 __all__ = ["OnlineResult", "run", "RuleRewardFunc", "LengthPenalty", "KLCeiling"]
 
@@ -203,7 +203,8 @@ def run(config: CycleConfig, *, force: bool = False) -> OnlineResult:
     fp = stable_hash({"online": cfg.model_dump(mode="json", exclude={"logging_steps", "policy", "reward_model", "prompts",
                                                                       "preferences"}),
                       "policy": model_fingerprint(spec), "reward_model": model_fingerprint(resolve(rm_ref)) if rm_ref else None,
-                      "prompts": sha256_file(prompt_source), "seed": _stage.seed_of(config, cfg)})
+                      "prompts": sha256_file(prompt_source), "seed": _stage.seed_of(config, cfg),
+                      "decontamination": decontamination_key(config)})
     previous = _stage.check_output(out, fp, stage="online", force=force)
     if previous is not None:
         _stage.log_up_to_date("online RL", out)

@@ -24,7 +24,7 @@ from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.models import fingerprint as model_fingerprint, load_model, resolve
 from rlhf import _stage, methods
-from rlhf._prefs import decontaminate, load_pairs, split_by_prompt
+from rlhf._prefs import decontaminate, decontamination_key, load_pairs, split_by_prompt
 from rlhf.reward_quality import quality_report
 from rlhf.scoring import RewardScorer, _prepare_tokenizer, load_scorer, pairwise_report
 
@@ -36,7 +36,8 @@ RewardResult = _stage.StageResult  # output_dir, model_path, metrics, up_to_date
 
 def _fingerprint(config: CycleConfig, backbone_fp: str, prefs_sha: str) -> str:
     cfg = config.reward.model_dump(mode="json", exclude={"logging_steps", "preferences"})
-    return stable_hash({"reward": cfg, "backbone": backbone_fp, "preferences": prefs_sha, "seed": _stage.seed_of(config, config.reward)})
+    return stable_hash({"reward": cfg, "backbone": backbone_fp, "preferences": prefs_sha, "seed": _stage.seed_of(config, config.reward),
+                        "decontamination": decontamination_key(config)})
 
 
 def run(config: CycleConfig, *, force: bool = False) -> RewardResult:

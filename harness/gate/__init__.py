@@ -106,13 +106,15 @@ def run(config: CycleConfig) -> GateResult:
                    "sha256": ev.inputs[str(policy_path)], "allow_simulated": policy.allow_simulated},
         "simulated_reviews": any(c.get("simulated") for r in results for c in r["checks"]),
         "candidate": {"ref": candidate, "fingerprint": cand_fp}, "incumbent": {"ref": incumbent, "fingerprint": inc_fp},
+        **({"sft_only": {"ref": ev.sft, "fingerprint": ev.sft_fp}} if ev.sft is not None else {}),
         "rules": results, "inputs": ev.inputs,
     }
     out = layout.decision()
     write_artifact(out, decision, GateDecision)
     write_artifact(layout.decision(decision_id), decision, GateDecision)
     ledger.append("decision" if passed else "reject", actor="harness gate",
-                  subject={"decision_id": decision_id, "run_id": config.run.id, "candidate": cand_fp, "incumbent": inc_fp},
+                  subject={"decision_id": decision_id, "run_id": config.run.id, "candidate": cand_fp, "incumbent": inc_fp,
+                           **({"sft_only": ev.sft_fp} if ev.sft is not None else {})},
                   details={"outcome": decision["outcome"], "failed_rules": failed, "policy": policy.name,
                            "simulated_reviews": decision["simulated_reviews"],
                            "decision_sha256": sha256_file(out)})

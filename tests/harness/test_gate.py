@@ -280,6 +280,11 @@ def test_shipped_policy_refuses_simulated_reviews_and_the_demo_opts_in():
     assert all(r.min_n >= (30 if r.kind == "compare" else 20) for r in shipped.values())
     assert {r.id: r.model_dump(exclude={"description"}) for r in demo.rules} == \
         {i: r.model_dump(exclude={"description"}) for i, r in shipped.items()}  # the same rules, only opted in
+    from harness.config import load_config
+
+    demo_config = Path(__file__).resolve().parents[2] / "examples" / "demo" / "cycle.yaml"
+    policy = load_config(demo_config, []).gate.policy  # the demo cycle gates with that policy, not the shipped one
+    assert Path(policy).resolve() == (demo_config.parent / "policy.yaml").resolve()
 
 
 def test_rules_on_metrics_with_an_interior_ideal_need_within(tmp_path, capsys):
@@ -310,6 +315,12 @@ def test_alignment_rule_judges_the_final_candidate_against_sft_on_heldout_review
     assert not passed and "lower bound 0.450 is below 0.500" in why
     _feedback(run_dir, cand_fp, inc_fp, folder="feedback/alignment", win=(0.7, 0.6, 0.8))
     assert decide(sft) == (True, "the CI's lower bound 0.600 reaches 0.500")
+    # the SFT-only model the candidate was judged against is named, by fingerprint, in the decision and the ledger
+    from harness import ledger
+
+    decision = gate.run(config(policy, sft)).decision
+    assert decision["sft_only"] == {"ref": "builtin:tiny-random", "fingerprint": inc_fp}
+    assert ledger.read_entries(tmp_path / "ledger.jsonl")[-1]["subject"]["sft_only"] == inc_fp
     # the reviews must be of this candidate against this SFT model
     _feedback(run_dir, "someoneelse", inc_fp, folder="feedback/alignment")
     passed, why = decide(sft)

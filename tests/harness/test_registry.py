@@ -250,3 +250,38 @@ def test_a_held_registry_lock_names_its_holder(store, tmp_path):
     err = " ".join(proc.stderr.split())
     assert proc.returncode == 1 and f"the model registry's lock is held by pid {os.getpid()}" in err, err
     assert "nothing was changed" in err and "promote" not in [e["action"] for e in ledger.read_entries(tmp_path / "ledger.jsonl")]
+
+
+def test_promotions_and_a_consistency_check_in_parallel_processes_leave_one_history(store, tmp_path):
+    """Two promotions and a registry listing (which checks the registry against the ledger and repairs)
+    started at once, as separate processes: each either happens whole or is refused, and the champion
+    history, the ledger and a rollback agree afterwards."""
+    import os
+    import subprocess
+    import sys
+
+    cfg, run_dir = store
+    _two_decisions(run_dir, tmp_path)
+    common = [f"run.root={tmp_path / 'runs'}", "run.id=r", "registry.model_name=test-model", "model.base=builtin:tiny-random"]
+    commands = [["promote", "dec-a", *common], ["promote", "dec-b", *common], ["registry", "list", *common]]
+    logs = [tmp_path / f"proc{i}.log" for i in range(len(commands))]  # files, not pipes: a full pipe would stall it
+    procs = [subprocess.Popen([sys.executable, "-m", "harness.cli", *c], env=dict(os.environ), stdout=subprocess.DEVNULL,
+                              stderr=log.open("w")) for c, log in zip(commands, logs)]
+    codes = [p.wait(timeout=600) for p in procs]
+    errors = [" ".join(log.read_text().split()) for log in logs]
+    assert codes[1] == 0 and codes[2] == 0, errors
+    # dec-b (against a) goes through either way: after dec-a, or first into an empty registry; dec-a (against
+    # the base) goes through only if it runs first, and is otherwise refused because the champion moved
+    order = ["dec-a", "dec-b"] if codes[0] == 0 else ["dec-b"]
+    if codes[0] != 0:
+        assert "champion" in errors[0], errors[0]
+    stack = registry.champion_stack("test-model")
+    assert stack == ["1", "2"][:len(order)]
+    entries = ledger.read_entries(tmp_path / "ledger.jsonl")
+    assert "repair" not in [e["action"] for e in entries]
+    assert [e["subject"]["decision_id"] for e in entries if e["action"] == "promote"] == order
+    registry.check_consistency(registry._client(), "test-model")  # nothing to repair
+    assert "repair" not in [e["action"] for e in ledger.read_entries(tmp_path / "ledger.jsonl")]
+    if len(order) == 2:
+        registry.rollback(cfg, None)
+        assert registry.champion_stack("test-model") == ["1"]

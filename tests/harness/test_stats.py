@@ -60,6 +60,20 @@ def test_bootstrap_ci_matches_scipy_and_degenerate_cases():
     assert all(math.isnan(v) for v in bootstrap_ci([]))
 
 
+def test_a_bias_score_interval_matches_scipy_bootstrap():
+    """The interval the bias rules decide on (a summary statistic, here CrowS-Pairs' distance from 50, resampled
+    over pairs) is scipy's percentile bootstrap, draw for draw."""
+    from harness.stats import resample_statistic
+
+    prefers_stereotype = (np.random.default_rng(3).random(300) < 0.58).astype(float)
+    lo, hi = resample_statistic(list(prefers_stereotype), lambda rows: abs(100 * float(np.mean(rows)) - 50),
+                                n_resamples=4000, seed=1)
+    ref = st.bootstrap((prefers_stereotype,), lambda x: abs(100 * np.mean(x) - 50), n_resamples=4000, method="percentile",
+                       vectorized=False, random_state=np.random.default_rng(1)).confidence_interval
+    assert (lo, hi) == pytest.approx((ref.low, ref.high))
+    assert 0 < lo < 8 < hi < 14  # 58 % of 300 pairs: 8 points from 50, give or take 5.6
+
+
 def test_compare_pairs_by_task_and_doc_id():
     from harness.compare import _pair
 

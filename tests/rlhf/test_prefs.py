@@ -61,3 +61,16 @@ def test_preference_rows_holding_an_evaluation_item_are_dropped_counted_or_refus
         decontaminate(load_pairs(path), load_config(None, ['eval.suites=["retention/general_knowledge"]',
                                                            "data.decontaminate=fail"]), "preference pairs")
     assert decontaminate(load_pairs(path), load_config(None, ["data.decontaminate=off"]), "pairs")[1] == 0
+
+
+def test_the_preference_stages_fingerprint_what_decontamination_checks_against():
+    """Another evaluated suite or decontamination setting can drop other pairs: reward, DPO and online RL
+    put this key in their fingerprints, so they train again."""
+    from harness.config import load_config
+    from rlhf._prefs import decontamination_key
+
+    gk = load_config(None, ['eval.suites=["retention/general_knowledge"]'])
+    assert decontamination_key(gk) == decontamination_key(load_config(None, ['eval.suites=["retention/general_knowledge"]']))
+    assert decontamination_key(gk) != decontamination_key(load_config(None, ['eval.suites=["domain/handbook_mcq"]']))
+    assert decontamination_key(gk) != decontamination_key(
+        load_config(None, ['eval.suites=["retention/general_knowledge"]', "data.decontaminate=off"]))
