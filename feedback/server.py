@@ -94,9 +94,13 @@ def _load_or_create_secrets(data_dir: Path) -> dict[str, str]:
     path = _secret_file(data_dir)
     stored: dict[str, str] = {}
     if path.is_file():
-        if path.stat().st_mode & 0o077:  # made loose by hand, or by an older harness: owner only again
-            os.chmod(path, 0o600)
+        try:
             _private_dir(data_dir)
+            if path.stat().st_mode & 0o077:  # made loose by hand, or by an older harness: owner only again
+                os.chmod(path, 0o600)
+        except OSError as exc:
+            raise HarnessError(f"could not make {path} and its folder private to this user: {exc.strerror}",
+                               hint="feedback.data_dir must be a folder of your own") from None
         try:
             stored = json.loads(path.read_text())
         except json.JSONDecodeError:

@@ -6,6 +6,7 @@ User errors print one clear message (no traceback) and exit with code 2.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -61,7 +62,7 @@ def data_prepare(
         cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"output_dir": output})})
     if cfg.data.output_dir is None:
         cfg = with_run_id(cfg)
-    with run_writer(cfg):
+    with run_writer(cfg) if cfg.data.output_dir is None else contextlib.nullcontext():  # --output: no run written
         result = data.run(cfg, force=force)
     print(json.dumps({"output_dir": str(result.output_dir), **result.counts}, indent=2))
 
@@ -155,7 +156,7 @@ def eval_cmd(
     cfg = load(config, extra)
     if cfg.eval.output_dir is None:
         cfg = with_run_id(cfg)
-    with run_writer(cfg):
+    with run_writer(cfg) if cfg.eval.output_dir is None else contextlib.nullcontext():  # --output: no run written
         result = evaluate.run(cfg)
     table = Table("model", "suite", "metric", "estimate", "95% CI", "n", "cached")
     for row in result.table():

@@ -1,7 +1,7 @@
 """Batched chat generation for any model reference (used for reviews and previews): greedy, or ``samples``
 responses per prompt drawn at a temperature (on-policy review pairs), seeded. Prompts are batched by
-length and padded on the left; greedy answers are the same as generating one prompt at a time
-(``tests/harness/test_generate.py``)."""
+length and padded on the left; in float32, greedy answers are the same as generating one prompt at a
+time (``tests/harness/test_generate.py``); in bfloat16 the batch's make-up can change a near-tie."""
 
 from __future__ import annotations
 

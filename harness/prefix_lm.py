@@ -117,6 +117,9 @@ class SharedPrefixHFLM(HFLM):
         last, where = torch.unique(lengths - 1, return_inverse=True)
         keep = {"logits_to_keep": last} if self._keeps_logits() else {}
         out = self._forward(input_ids=ctx_ids, attention_mask=ctx_mask, use_cache=True, **keep)
+        if keep and out.logits.shape[1] != len(last):  # a model that reads logits_to_keep as a count only
+            self._logits_to_keep, keep = False, {}
+            out = self._forward(input_ids=ctx_ids, attention_mask=ctx_mask, use_cache=True)
         logits = out.logits[torch.arange(len(chunk), device=self.device), where if keep else lengths - 1]
         first = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)
         rows_of = [(b, i) for b, (_, idx) in enumerate(chunk) for i in idx]  # (context in the batch, request)

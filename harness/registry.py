@@ -51,15 +51,19 @@ def _client():
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    if not uri.startswith("sqlite:///"):
+    if not uri.startswith("sqlite:///") or uri in _OPENED:
         return MlflowClient(uri, uri)
     # The first use of a local store creates its tables; processes doing that at once collide ("table already
-    # exists"), so the client is made, and each store first touched, under the registry's lock.
+    # exists"), so this process's first client is made, and each store first touched, under the registry's lock.
     with _registry_lock():
         client = MlflowClient(uri, uri)
         client.search_experiments(max_results=1)
         client.search_registered_models(max_results=1)
+    _OPENED.add(uri)
     return client
+
+
+_OPENED: set[str] = set()  # local stores this process has opened (their tables exist)
 
 
 def _experiment(client, name: str) -> str:

@@ -264,3 +264,20 @@ def test_a_generation_suite_answers_alike_in_batches_and_one_by_one(tmp_path, mo
         outputs.append([s["outputs"] for s in evaluate.load_samples(result.results[0].folder)])
     assert outputs[0] == outputs[1] and len(outputs[0]) == 12
     assert len({str(o) for o in outputs[0]}) > 3  # real, differing answers
+
+
+def test_adapters_whose_attaching_rewrites_the_base_get_a_base_of_their_own(tmp_path):
+    """PiSSA/OLoRA/LoftQ-style initializations and layer replication change the base layers when attached, so
+    putting the wrapped layers back could not restore the shared base: such adapters are not shared."""
+    from harness.models import resolve
+    from harness.scoring import _shareable
+    from tests.conftest import random_adapter
+
+    folder = random_adapter(tmp_path / "lora")
+    assert _shareable(resolve(str(folder)))
+    config_file = folder / "adapter_config.json"
+    plain = json.loads(config_file.read_text())
+    for change in ({"init_lora_weights": "pissa"}, {"init_lora_weights": "olora"}, {"layer_replication": [[0, 2]]},
+                   {"modules_to_save": ["lm_head"]}, {"bias": "all"}):
+        config_file.write_text(json.dumps({**plain, **change}))
+        assert not _shareable(resolve(str(folder))), change

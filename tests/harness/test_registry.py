@@ -253,9 +253,9 @@ def test_a_held_registry_lock_names_its_holder(store, tmp_path):
 
 
 def test_promotions_and_a_consistency_check_in_parallel_processes_leave_one_history(store, tmp_path):
-    """Two promotions and a registry listing (which checks the registry against the ledger and repairs)
-    started at once, as separate processes: each either happens whole or is refused, and the champion
-    history, the ledger and a rollback agree afterwards."""
+    """Two promotions and a registry listing started at once, as separate processes, on a store none of them
+    has opened yet: each either happens whole or is refused, and the champion history, the ledger, a
+    consistency check and a rollback agree afterwards."""
     import os
     import subprocess
     import sys
