@@ -82,7 +82,7 @@ def run_writer(cfg: Any) -> Iterator[None]:
     """While a command writes into a run (``cfg.run.id``): that run's lock, the one ``harness cycle`` holds,
     so a stage command and a cycle (or two commands) never write the same run at once; the second stops
     at once naming the first. Processes started by ``--launcher accelerate`` take none (their ranks would
-    refuse each other), and the launching process does not hold it for them: such a run is not guarded."""
+    refuse each other): the launching process holds it for them, as stage commands relaunch inside it."""
     import os
 
     from harness._lock import run_lock

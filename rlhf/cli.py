@@ -29,7 +29,6 @@ def sft(
     overrides: Optional[list[str]] = OverridesArg,
 ) -> None:
     """Supervised fine-tuning with full, lora, qlora, dora, prefix, ia3 or freeze."""
-    maybe_relaunch("sft", launcher, accelerate_config, num_processes)
     from rlhf import sft as sft_stage
 
     extra = list(overrides or [])
@@ -38,7 +37,8 @@ def sft(
     if data:
         extra.append(f"sft.data_dir={data.resolve()}")
     cfg = with_run_id(load(config, extra))
-    with run_writer(cfg):
+    with run_writer(cfg):  # held by this process while launched ranks run, if any
+        maybe_relaunch("sft", launcher, accelerate_config, num_processes)
         result = sft_stage.run(cfg, resume=resume, force=force)
     m = result.metrics
     print(json.dumps({"output_dir": str(result.output_dir), "model_path": str(result.model_path),
@@ -77,11 +77,11 @@ def reward(
     overrides: Optional[list[str]] = OverridesArg,
 ) -> None:
     """Train a reward model (LoRA + score head) on reviewers' preference pairs."""
-    maybe_relaunch("reward", launcher, accelerate_config, num_processes)
     from rlhf import reward as reward_stage
 
     cfg = with_run_id(load(config, stage_overrides(overrides, "reward", preferences=preferences)))
-    with run_writer(cfg):
+    with run_writer(cfg):  # held by this process while launched ranks run, if any
+        maybe_relaunch("reward", launcher, accelerate_config, num_processes)
         result = reward_stage.run(cfg, force=force)
     held = result.metrics.get("heldout") or {}
     print(json.dumps({"output_dir": str(result.output_dir), "model_path": str(result.model_path),
@@ -100,14 +100,14 @@ def dpo(
     overrides: Optional[list[str]] = OverridesArg,
 ) -> None:
     """Preference-tune the policy with DPO (or KTO: dpo.objective=kto); the reference is the starting policy."""
-    maybe_relaunch("dpo", launcher, accelerate_config, num_processes)
     from rlhf import dpo as dpo_stage
 
     extra = stage_overrides(overrides, "dpo", preferences=preferences)
     if policy:
         extra.append(f"dpo.policy={model_ref(policy)}")
     cfg = with_run_id(load(config, extra))
-    with run_writer(cfg):
+    with run_writer(cfg):  # held by this process while launched ranks run, if any
+        maybe_relaunch("dpo", launcher, accelerate_config, num_processes)
         result = dpo_stage.run(cfg, force=force)
     m = result.metrics
     train, held = m.get("train") or {}, (m.get("heldout") or {}).get("implicit_reward") or {}
@@ -127,7 +127,6 @@ def online(
     overrides: Optional[list[str]] = OverridesArg,
 ) -> None:
     """Online RL (PPO family: GRPO or RLOO) against the reward model, with a KL leash and ceiling."""
-    maybe_relaunch("online", launcher, accelerate_config, num_processes)
     from rlhf import online as online_stage
 
     extra = list(overrides or [])
@@ -136,7 +135,8 @@ def online(
     if reward_model:
         extra.append(f"online.reward_model={model_ref(reward_model)}")
     cfg = with_run_id(load(config, extra))
-    with run_writer(cfg):
+    with run_writer(cfg):  # held by this process while launched ranks run, if any
+        maybe_relaunch("online", launcher, accelerate_config, num_processes)
         result = online_stage.run(cfg, force=force)
     m = result.metrics
     print(json.dumps({"output_dir": str(result.output_dir), "model_path": str(result.model_path),

@@ -232,7 +232,9 @@ def test_a_stage_command_does_not_write_a_run_another_process_is_writing(tmp_pat
         assert holder.stdout.readline().strip() == "held"
         common = ["--config", str(DEMO), "run.id=busy"]
         for command in (["data", "prepare", *common], ["eval", "-s", "general_knowledge", *common], ["gate", *common],
-                        ["report", "busy", "--config", str(DEMO)], ["feedback", "export", *common]):
+                        ["report", "busy", "--config", str(DEMO)], ["feedback", "export", *common],
+                        # a launched run too: the launching process takes the lock before it starts any rank
+                        ["sft", "--launcher", "accelerate", "--accelerate-config", "ddp", *common]):
             assert main(command) == 2, command
             err = " ".join(capsys.readouterr().err.split())
             assert "run 'busy'" in err and f"is held by pid {holder.pid}" in err, (command, err)
