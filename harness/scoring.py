@@ -134,7 +134,7 @@ def _shareable(spec: ModelSpec) -> bool:
     # LoRA/DoRA with a plain initialization, or IA3: attaching them leaves the base weights as they are (PiSSA,
     # OLoRA, LoftQ... initializations rewrite the base layer when attached, layer replication rebuilds layers)
     plain_init = getattr(config, "init_lora_weights", True) in (True, False, "gaussian")
-    return (str(config.peft_type.value if hasattr(config.peft_type, "value") else config.peft_type) in ("LORA", "IA3")
+    return (config.peft_type in ("LORA", "IA3")  # PeftType is a str enum
             and plain_init and not getattr(config, "layer_replication", None)
             and not getattr(config, "modules_to_save", None) and getattr(config, "bias", "none") == "none"
             and not getattr(config, "trainable_token_indices", None))
