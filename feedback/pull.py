@@ -52,8 +52,10 @@ def load_tasks(out_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def normalize_annotation(annotation: dict[str, Any], task: dict[str, Any], meta: dict[str, Any],
-                         annotators: dict[int, str]) -> tuple[dict[str, Any] | None, str | None]:
-    """One Label Studio annotation -> our row, or (None, reason) when it cannot be used."""
+                         annotators: dict[int, str], harness_accounts: frozenset[str] = frozenset({server.ADMIN_EMAIL}),
+                         ) -> tuple[dict[str, Any] | None, str | None]:
+    """One Label Studio annotation -> our row, or (None, reason) when it cannot be used. Labels made under
+    one of ``harness_accounts`` (the logins the harness itself uses) are left out."""
     if annotation.get("was_cancelled"):
         return None, "cancelled"
     fields: dict[str, Any] = {}
@@ -74,7 +76,7 @@ def normalize_annotation(annotation: dict[str, Any], task: dict[str, Any], meta:
         else:
             return None, "unknown_shape"
     email = annotators.get(annotation.get("completed_by"), str(annotation.get("completed_by")))
-    if email == server.ADMIN_EMAIL:  # the harness's own login: nobody in particular, so not a reviewer's label
+    if str(email).lower() in harness_accounts:  # the harness's own login: nobody in particular, so not a reviewer's label
         return None, "shared_admin_account"
     common = {"annotation_id": annotation["id"], "task_id": task["id"], "task_key": meta["task_key"],
               "prompt_id": meta["prompt_id"], "annotator": email, "simulated": email.startswith(SIMULATED_PREFIX),
@@ -134,6 +136,7 @@ def run(config: CycleConfig) -> PullResult:
         raise HarnessError("Label Studio's export is not valid JSON", hint="run the pull again") from None
     atomic_write_text(out_dir / "export.json", raw.decode("utf-8"))
     annotators = {u.id: u.email for u in with_retry("listing users", lambda: list(client.users.list()))}
+    own = with_retry("asking who the token belongs to", lambda: server.harness_accounts(client))
 
     path = out_dir / "annotations.jsonl"
     # The snapshot holds every annotation, so the file is rebuilt from it: nothing lost, nothing
@@ -152,15 +155,16 @@ def run(config: CycleConfig) -> PullResult:
         if not annotations:
             counts["task_without_annotations"] += 1
         for annotation in annotations:
-            row, reason = normalize_annotation(annotation, task, meta, annotators)
+            row, reason = normalize_annotation(annotation, task, meta, annotators, own)
             if row is None:
                 counts[f"skipped_{reason}"] += 1
                 continue
             rows[row["annotation_id"]] = row
             counts["annotations"] += 1
     if counts["skipped_shared_admin_account"]:
-        _log.warn(f"{counts['skipped_shared_admin_account']} label(s) made under the harness's admin login were left "
-                  "out: a label counts only from a reviewer's own account (harness feedback reviewers add NAME EMAIL)")
+        _log.warn(f"{counts['skipped_shared_admin_account']} label(s) made under the login the harness itself uses "
+                  f"({', '.join(sorted(own))}) were left out: a label counts only from a reviewer's own account "
+                  "(harness feedback reviewers add NAME EMAIL)")
     ordered = sorted(rows.values(), key=lambda r: (r["task_id"], r["annotation_id"]))
     atomic_write_jsonl(path, ordered)
     new = len(set(rows) - before)

@@ -37,7 +37,10 @@ class PushResult:
 
 
 def read_prompts(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
-    if path is None or not Path(path).is_file():
+    if path is None:
+        raise HarnessError("no review prompts: feedback.prompts is not set",
+                           hint="set feedback.prompts to a JSONL file of prompts for the reviewers")
+    if not Path(path).is_file():
         raise HarnessError(f"review prompt file {path} does not exist", hint="set feedback.prompts to a JSONL file")
     rows = []
     for where, row in iter_jsonl(path, hint='each line: {"prompt": "...", "id": "...", "reference": "..."}'):

@@ -29,7 +29,7 @@ from harness.artifacts import atomic_write_json, read_json
 from harness.errors import HarnessError
 from harness.models import harness_home
 
-__all__ = ["ServerInfo", "Credentials", "serve", "stop", "status", "credentials", "connect", "default_venv",
+__all__ = ["ServerInfo", "Credentials", "serve", "stop", "status", "credentials", "connect", "harness_accounts", "default_venv",
            "wait_healthy", "data_dir", "scrubbed_environ", "SECRET_VARS"]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -296,6 +296,14 @@ def credentials(url: str | None = None, *, data_dir: Path | None = None, token_e
         raise HarnessError("no Label Studio server is reachable",
                            hint="start one with 'harness feedback serve', or set feedback.url (token in $LABEL_STUDIO_API_KEY)")
     return Credentials(info.url, _load_or_create_secrets(data_dir)["token"])
+
+
+def harness_accounts(client: Any) -> frozenset[str]:
+    """The logins the harness itself works under: the local server's admin and the owner of the API token
+    (on a server of your own, ``feedback.url``, the account whose token the harness was given). Labels
+    made under them are nobody in particular, so never a reviewer's."""
+    owner = getattr(client.users.whoami(), "email", None)
+    return frozenset({ADMIN_EMAIL, *([str(owner).strip().lower()] if owner else [])})
 
 
 def connect(creds: Credentials) -> Any:

@@ -90,6 +90,22 @@ def test_a_label_under_the_shared_admin_login_is_nobodys_review():
     assert row["annotator"] == "ana@example.org" and not row["simulated"] and row["choice"] == "candidate"
 
 
+def test_on_a_server_of_your_own_the_token_owners_labels_are_nobodys_review():
+    """With feedback.url, the harness works under the account whose token it was given (not the local
+    admin): that login is left out too, matched case-insensitively, and reviewers' own accounts count."""
+    from types import SimpleNamespace
+
+    from feedback.server import ADMIN_EMAIL, harness_accounts
+
+    client = SimpleNamespace(users=SimpleNamespace(whoami=lambda: SimpleNamespace(email="Ops-Bot@Corp.example")))
+    own = harness_accounts(client)
+    assert own == {ADMIN_EMAIL, "ops-bot@corp.example"}
+    meta = {"task_key": "k", "prompt_id": "p", "candidate_side": "left"}
+    ann = {"id": 8, "completed_by": 5, "result": [{"from_name": "comparison", "type": "pairwise", "value": {"selected": "left"}}]}
+    assert normalize_annotation(ann, {"id": 1}, meta, {5: "Ops-Bot@Corp.example"}, own) == (None, "shared_admin_account")
+    assert normalize_annotation(ann, {"id": 1}, meta, {5: "ana@corp.example"}, own)[0]["annotator"] == "ana@corp.example"
+
+
 def test_preference_rows_and_rates():
     tasks = {f"t{i}": {"prompt": f"P{i}", "prompt_id": f"p{i}", "task_id": i,
                        "candidate": {"ref": "cand", "response": f"C{i}"}, "incumbent": {"ref": "inc", "response": f"I{i}"}}

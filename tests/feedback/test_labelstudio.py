@@ -310,7 +310,21 @@ def _logs_in(url: str, email: str, password: str) -> bool:
         return resp.status_code in (301, 302) and "/user/login" not in resp.headers.get("location", "")
 
 
-def test_each_reviewer_gets_an_account_and_their_labels_carry_it(review_config, ls_data_dir, capsys):
+def _own_token(url: str, email: str, password: str) -> str:
+    """A reviewer's own API token, as they would copy it from Account & Settings (logged in as them)."""
+    import httpx
+
+    with httpx.Client(base_url=url, follow_redirects=True, timeout=30) as web:
+        web.get("/user/login/")
+        csrf = web.cookies.get("csrftoken")
+        web.post("/user/login/", data={"email": email, "password": password, "csrfmiddlewaretoken": csrf},
+                 headers={"Referer": f"{url}/user/login/", "X-CSRFToken": csrf})
+        resp = web.get("/api/current-user/token")
+        resp.raise_for_status()
+        return resp.json()["token"]
+
+
+def test_each_reviewer_gets_an_account_and_their_labels_carry_it(review_config, ls_data_dir, capsys, monkeypatch):
     from feedback import accounts
     from harness.cli import main
 
@@ -337,6 +351,15 @@ def test_each_reviewer_gets_an_account_and_their_labels_carry_it(review_config, 
     _annotate(client, task_id, listed["ana@example.org"].id, selected="left")
     rows = [json.loads(line) for line in pull.run(review_config).annotations_path.read_text().splitlines()]
     assert [r["annotator"] for r in rows] == ["ana@example.org"] and not rows[0]["simulated"]
+    # the same server reached as a server of one's own (feedback.url) with Ana's token: the harness now
+    # works under Ana's login, so her labels are no reviewer's and are left out, counted
+    token = _own_token(url, "ana@example.org", password)
+    remote = review_config.model_copy(update={"feedback": review_config.feedback.model_copy(
+        update={"url": url, "token_env": "HARNESS_TEST_ANA_TOKEN"})})
+    monkeypatch.setenv("HARNESS_TEST_ANA_TOKEN", token)
+    result = pull.run(remote)
+    assert result.annotations == 0 and result.counts["skipped_shared_admin_account"] == 1
+    assert "ana@example.org" in capsys.readouterr().err
     # the password was shown once and is kept nowhere
     for path in [*ls_data_dir.rglob("*.json"), *ls_data_dir.rglob("*.log"), *(review_config.layout().dir).rglob("*")]:
         if path.is_file():
