@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, create_model, field_validator, model_validator
 
 from harness.errors import HarnessError
 from harness.sections import InputPath, ModelRef, Section
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CycleConfig", "RunConfig", "ModelConfig", "DataConfig", "DataSource", "ReplayConfig", "DedupeConfig",
     "VLLMOptions", "EvalConfig", "GateConfig", "RegistryConfig", "CycleOptions",
-    "load_config", "parse_overrides", "config_from_dict", "config_model",
+    "load_config", "parse_overrides", "config_from_dict", "config_model", "write_resolved_config",
 ]
 
 _Section = Section
@@ -189,6 +189,18 @@ class CycleOptions(_Section):
         "weasyprint", description="What prints the PDF: weasyprint (installed with the harness; needs the system's "
                                   "Pango) or chromium (headless, where installed). The other one is tried when the "
                                   "chosen one is unavailable.")
+    report_profiles: list[str] = Field(
+        default_factory=list, description="Regulatory mapping profiles the audit report adds a section for: a shipped "
+                                          "one by name (eu-ai-act, nist-ai-600-1) or a profile YAML file of your own "
+                                          "(a path ending in .yaml, relative to this config). Each lists the profile's "
+                                          "items with where this run's evidence is, or 'missing'.")
+
+    @field_validator("report_profiles")
+    @classmethod
+    def _profile_files(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        # A profile file is found beside the config that names it, like every other input path.
+        base = (info.context or {}).get("base_dir")
+        return [str(Path(base) / Path(v).expanduser()) if base and v.endswith((".yaml", ".yml")) else v for v in value]
 
     @model_validator(mode="after")
     def _check_align(self):
@@ -345,3 +357,12 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | tuple[str
             data = {}
         data = _deep_merge(data, parse_overrides(overrides))
     return config_from_dict(data, source=source, base_dir=base_dir, lines=lines)
+
+
+def write_resolved_config(config: CycleConfig) -> Path:
+    """``<run>/config.yaml``: every section of ``config``, defaults filled in (what ``harness config show``
+    prints), written atomically when a cycle starts, so a later run can say what changed since this one."""
+    from harness.artifacts import atomic_write_text
+
+    return atomic_write_text(config.layout().resolved_config,
+                             yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))

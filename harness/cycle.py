@@ -10,7 +10,7 @@ the keys of the stages it needs), its status, timing and summary. A re-run skips
 whose key is unchanged and runs the rest (an edit of ``dpo`` re-runs dpo and what follows, never SFT);
 a stage killed midway, or one that finished with a warning, runs again. ``from_stage`` forces a stage
 and all after it; ``until`` stops after one (``"feedback"``: once the tasks are pushed, for people).
-One cycle writes a run at a time (a lock beside the run folder)."""
+One cycle writes a run at a time (a lock beside the run folder); ``<run>/config.yaml`` keeps its config."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from harness import log as _log
 from harness._lock import run_lock
 from harness.artifacts import stable_hash, utc_now
 from harness.schemas import CycleState, artifact_dict, write_artifact
-from harness.config import CycleConfig
+from harness.config import CycleConfig, write_resolved_config
 from harness.errors import HarnessError, describe, stage_failure
 from harness.plugins import in_cycle_order, plan, stages
 from harness.stage import COMPLETE, EXIT_REJECTED, EXIT_WAITING, Pause, Stage, StageContext, StageResult
@@ -118,7 +118,7 @@ class _Runner:
             _log.info(f"the config has no {', '.join(missing)} section{'s' if len(missing) > 1 else ''}: "
                       "using the defaults ('harness config show' prints them)")
         _log.info(f"cycle '{cfg.run.id}' in {self.layout.dir}: {' -> '.join(self.stages)}; incumbent {self.ctx.incumbent}")
-        self.layout.dir.mkdir(parents=True, exist_ok=True)
+        write_resolved_config(cfg)  # (makes the run folder)
         self.save()
         names = list(self.stages)
         this_run = names[: names.index(self.until) + 1] if self.until else names

@@ -97,6 +97,11 @@ class RunLayout:
     def cycle_state(self) -> Path:
         return self.dir / "cycle.json"
 
+    @property
+    def resolved_config(self) -> Path:
+        """The config the cycle last ran with, every section resolved (what ``harness config show`` prints)."""
+        return self.dir / "config.yaml"
+
     def error_log(self, stage: str) -> Path:
         """The traceback of an unexpected error inside a stage."""
         return self.dir / f"{stage}-error.txt"

@@ -2,6 +2,7 @@
 
 * ``bootstrap_ci``: percentile bootstrap confidence interval of a statistic of one sample.
 * ``paired_difference``: candidate minus reference on the same samples, with a paired bootstrap CI.
+* ``unpaired_difference``: the same for two independent samples (different items), each resampled on its own.
 * ``mcnemar_exact``: exact McNemar test for paired binary outcomes (accuracy).
 * effect sizes: Cohen's h (two proportions) and Cohen's d_z (paired differences).
 """
@@ -15,8 +16,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as _st
 
-__all__ = ["bootstrap_ci", "paired_difference", "mcnemar_exact", "cohens_h", "cohens_dz", "resample_statistic",
-           "is_binary"]
+__all__ = ["bootstrap_ci", "paired_difference", "unpaired_difference", "mcnemar_exact", "cohens_h", "cohens_dz",
+           "resample_statistic", "is_binary"]
 
 
 def _clean(values: Sequence[float]) -> np.ndarray:
@@ -107,4 +108,25 @@ def paired_difference(reference: Sequence[float], candidate: Sequence[float], *,
         out["test"] = "wilcoxon_signed_rank"
         out["p_value"] = float(_st.wilcoxon(diff).pvalue) if a.size > 1 and np.any(diff != 0) else 1.0
         out["effect_size"] = {"cohens_dz": cohens_dz(diff)}
+    return out
+
+
+def unpaired_difference(reference: Sequence[float], candidate: Sequence[float], *, level: float = 0.95,
+                        n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Mean of ``candidate`` minus mean of ``reference`` when the samples are not the same items (results
+    on other documents), with a bootstrap CI that resamples each sample independently (scipy's
+    ``bootstrap(paired=False)``); two constant samples get the degenerate interval."""
+    a, b = _clean(reference), _clean(candidate)
+    diff = float(b.mean() - a.mean()) if a.size and b.size else math.nan
+    out: dict[str, Any] = {"n_reference": int(a.size), "n_candidate": int(b.size),
+                           "reference_mean": float(a.mean()) if a.size else math.nan,
+                           "candidate_mean": float(b.mean()) if b.size else math.nan,
+                           "difference": diff, "level": level, "test": "unpaired_bootstrap"}
+    if a.size > 1 and b.size > 1 and not (np.all(a == a[0]) and np.all(b == b[0])):
+        res = _st.bootstrap((a, b), lambda x, y, axis: np.mean(y, axis=axis) - np.mean(x, axis=axis), paired=False,
+                            vectorized=True, confidence_level=level, n_resamples=n_resamples, method="percentile",
+                            random_state=np.random.default_rng(seed))
+        out["ci_low"], out["ci_high"] = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    else:
+        out["ci_low"] = out["ci_high"] = diff
     return out

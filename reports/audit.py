@@ -19,9 +19,12 @@ from harness import log as _log
 from harness.schemas import (
     Artifact, DataCard, EvalSummary, FeedbackAgreement, FeedbackSummary, LabelingRounds, GateDecision, PromptSplit, TrainingResult, artifact_dict, write_artifact,
 )
+from reports import evaluation as _evaluation
+from reports import profiles as _profiles
+from reports.evidence import Cited, shown, sign
 from reports.render import SECTIONS, pdf_renderer, render_html, write_pdf
 from reports.schema import SCHEMA_PATH, AuditReport
-from harness.artifacts import atomic_write_text, read_json, read_jsonl, utc_now
+from harness.artifacts import atomic_write_text, read_json, read_jsonl, sha256_file, utc_now
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.layout import RunLayout
@@ -44,10 +47,12 @@ def _maybe(path: Path, model: type[Artifact] | None = None) -> Any:
     return artifact_dict(path, model) if model else read_json(path)
 
 
-def _eval_models(eval_dir: Path) -> dict[str, dict[str, Any]]:
+def _eval_models(eval_dir: Path, cited: Cited) -> dict[str, dict[str, Any]]:
     """Per model fingerprint: model reference and its suites' summaries."""
     out: dict[str, dict[str, Any]] = {}
     for summary_path in sorted(eval_dir.glob("*/*/*/summary.json")):
+        cited.add(summary_path)
+        cited.add(summary_path.with_name("samples.jsonl"))
         s = artifact_dict(summary_path, EvalSummary)
         entry = out.setdefault(s["model_fingerprint"], {"model": s["model"], "suites": {}})
         entry["suites"][s["suite"]] = {
@@ -59,7 +64,9 @@ def _eval_models(eval_dir: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _disagreements(fb_dir: Path, limit: int = 5) -> list[dict[str, Any]]:
+def _disagreements(fb_dir: Path, cited: Cited, limit: int = 5) -> list[dict[str, Any]]:
+    cited.add(fb_dir / "annotations.jsonl")
+    cited.add(fb_dir / "tasks.jsonl")
     rows = read_jsonl(fb_dir / "annotations.jsonl") if (fb_dir / "annotations.jsonl").is_file() else []
     tasks = {t["task_key"]: t for t in read_jsonl(fb_dir / "tasks.jsonl")} if (fb_dir / "tasks.jsonl").is_file() else {}
     by_task: dict[str, list[dict]] = {}
@@ -76,11 +83,11 @@ def _disagreements(fb_dir: Path, limit: int = 5) -> list[dict[str, Any]]:
     return out
 
 
-def _curves(layout: RunLayout) -> dict[str, list[dict[str, Any]]]:
+def _curves(layout: RunLayout, cited: Cited) -> dict[str, list[dict[str, Any]]]:
     keys = ("loss", "eval_loss", "reward", "kl", "completions/mean_length", "rewards/margins", "accuracy")
     out = {}
     for stage in ("sft", "reward", "dpo", "online"):
-        path = layout.metrics(stage)
+        path = cited.add(layout.metrics(stage))
         if path.is_file():
             out[stage] = [{"step": r["step"], **{k: r[k] for k in keys if isinstance(r.get(k), (int, float))}}
                           for r in read_jsonl(path)]
@@ -95,7 +102,14 @@ def build(config: CycleConfig) -> dict[str, Any]:
     run_dir = layout.dir
     if not run_dir.is_dir():
         raise HarnessError(f"run folder {run_dir} does not exist", hint="check run.id and run.root")
-    decision = _maybe(layout.decision(), GateDecision)
+    cited = Cited(run_dir)
+
+    def maybe(path: Path, model: type[Artifact] | None = None) -> Any:
+        return _maybe(cited.add(path), model)
+
+    def here(path: Any) -> str | None:
+        return shown(path, run_dir)
+    decision = maybe(layout.decision(), GateDecision)
     if decision is None:
         raise HarnessError(f"{run_dir} has no gate decision (gate/decision.json)", hint="run 'harness gate' first")
     entries = ledger.read_entries(ledger.default_path())
@@ -121,30 +135,36 @@ def build(config: CycleConfig) -> dict[str, Any]:
     else:
         plain = "Every rule of the policy passed; the candidate has not been promoted yet" + \
             (" (the policy requires a named approver)." if decision.get("signoff_required") else ".")
-    manifest = _maybe(layout.manifest) or {"stages": {}}
-    stage_results = {s: _maybe(layout.result(s), TrainingResult) for s in ("sft", "reward", "dpo", "online")}
+    manifest = maybe(layout.manifest) or {"stages": {}}
+    stage_results = {s: maybe(layout.result(s), TrainingResult) for s in ("sft", "reward", "dpo", "online")}
     lineage = {
-        "base": config.model.base,
-        "candidate": decision["candidate"], "incumbent": decision["incumbent"],
-        "stages": {s: {"model_path": r.get("model_path"), "model_sha256": r.get("model_sha256"),
+        "base": here(config.model.base),
+        "candidate": {**decision["candidate"], "ref": here(decision["candidate"]["ref"])},
+        "incumbent": {**decision["incumbent"], "ref": here(decision["incumbent"]["ref"])},
+        "stages": {s: {"model_path": here(r.get("model_path")), "model_sha256": r.get("model_sha256"),
                        "method": r.get("method") or r.get("objective") or r.get("algorithm"),
-                       "started_from": (r.get("inputs") or {}).get("policy"), "finished": r.get("finished")}
+                       "started_from": here((r.get("inputs") or {}).get("policy")), "finished": r.get("finished")}
                    for s, r in stage_results.items() if r},
     }
-    card = _maybe(layout.data / "data_card.json", DataCard)
+    card = maybe(layout.data / "data_card.json", DataCard)
     eval_dir = Path(config.gate.eval_dir or config.eval.output_dir or layout.eval)
-    models = _eval_models(eval_dir) if eval_dir.is_dir() else {}
-    roles = {decision["candidate"]["fingerprint"]: "candidate", decision["incumbent"]["fingerprint"]: "incumbent"}
-    from harness.models import fingerprint, resolve
-
-    try:
-        roles.setdefault(fingerprint(resolve(config.model.base)), "base")
-    except HarnessError:
-        pass
-    evaluation = [{"role": roles.get(fp, "other"), "fingerprint": fp, **m} for fp, m in models.items()]
+    models = _eval_models(eval_dir, cited) if eval_dir.is_dir() else {}
+    roles = _evaluation.roles(decision, _fingerprint(config.model.base),
+                              _fingerprint((stage_results.get("sft") or {}).get("model_path")))
+    evaluation = sorted(({"role": roles.get(fp, "other"), "label": _evaluation.label(roles.get(fp, "other"), fp),
+                          "fingerprint": fp, **m, "model": here(m["model"])} for fp, m in models.items()),
+                        key=lambda e: (_evaluation.ROLE_ORDER.index(e["role"]), e["fingerprint"]))
+    seen = {fp: roles.get(fp, "other") for fp in models}
+    suite_dirs = tuple(config.eval.suite_dirs)
+    resamples = config.eval.bootstrap_resamples
+    comparison = _evaluation.comparison(eval_dir, decision["incumbent"]["fingerprint"], decision["candidate"]["fingerprint"],
+                                        suite_dirs=suite_dirs, n_resamples=resamples, seed=config.run.seed) \
+        if {decision["incumbent"]["fingerprint"], decision["candidate"]["fingerprint"]} <= set(models) else []
+    bias_categories = _evaluation.categories(eval_dir, seen, suite_dirs=suite_dirs, n_resamples=max(200, resamples // 5),
+                                             seed=config.run.seed) if models else {}
     fb_dir = Path(config.gate.feedback_dir or layout.feedback)
-    fb_summary = _maybe(fb_dir / "summary.json", FeedbackSummary)
-    agreement = _maybe(fb_dir / "agreement.json", FeedbackAgreement)
+    fb_summary = maybe(fb_dir / "summary.json", FeedbackSummary)
+    agreement = maybe(fb_dir / "agreement.json", FeedbackAgreement)
     reviewers = None
     if fb_summary:
         reviewers = {"summary": {k: fb_summary.get(k) for k in ("tasks_reviewed", "annotations", "resolved", "dropped",
@@ -153,9 +173,9 @@ def build(config: CycleConfig) -> dict[str, Any]:
                      "agreement": {k: (agreement or {}).get(k) for k in ("annotators", "krippendorff_alpha_preference_nominal",
                                                                          "krippendorff_alpha_rating_ordinal", "cohens_kappa_mean",
                                                                          "fleiss_kappa", "per_reviewer")},
-                     "disagreements": _disagreements(fb_dir),
-                     "alignment": _maybe(fb_dir / "alignment" / "summary.json", FeedbackSummary),
-                     "rounds": _maybe(Path(getattr(getattr(config, "feedback", None), "output_dir", None) or layout.feedback)
+                     "disagreements": _disagreements(fb_dir, cited),
+                     "alignment": maybe(fb_dir / "alignment" / "summary.json", FeedbackSummary),
+                     "rounds": maybe(Path(getattr(getattr(config, "feedback", None), "output_dir", None) or layout.feedback)
                                        / "rounds.json", LabelingRounds)}
     licenses = {}
     for m in models.values():
@@ -166,7 +186,8 @@ def build(config: CycleConfig) -> dict[str, Any]:
         "schema_version": 1, "kind": "audit_report", "created": utc_now(), "run_id": config.run.id,
         "decision": {"status": status, "plain": plain, "decision_id": decision["decision_id"],
                      "decided": decision["created"], "outcome": decision["outcome"],
-                     "policy": decision["policy"], "signoff_required": decision.get("signoff_required", False),
+                     "policy": {**decision["policy"], "path": here(decision["policy"]["path"])},
+                     "signoff_required": decision.get("signoff_required", False),
                      "approver": signoff["actor"] if signoff else None, "promoted": promoted,
                      "failed_rules": [r["id"] for r in failed],
                      "simulated_reviews": bool(decision.get("simulated_reviews") or (fb_summary or {}).get("simulated")
@@ -174,18 +195,35 @@ def build(config: CycleConfig) -> dict[str, Any]:
         "lineage": lineage,
         "data_card": {k: (card or {}).get(k) for k in ("counts", "drops", "inputs", "outputs", "lengths")} if card else None,
         "evaluation": evaluation,
+        "comparison": comparison,
+        "bias_categories": bias_categories,
         "reviewers": reviewers,
-        "prompt_split": _maybe(layout.prompt_split, PromptSplit),
+        "prompt_split": maybe(layout.prompt_split, PromptSplit),
         "reward_model": {"quality": stage_results["reward"]["metrics"].get("quality"),
                          "online_check": (stage_results["online"] or {}).get("metrics", {}).get("reward_model_check")}
         if stage_results.get("reward") else None,
-        "curves": _curves(layout),
-        "rules": decision["rules"],
+        "curves": _curves(layout, cited),
+        "rules": [{**r, "checks": [{**c, "evidence": [here(e) for e in c.get("evidence") or []]} for c in r["checks"]]}
+                  for r in decision["rules"]],
         "environment": {"manifest": manifest.get("environment"), "seed": config.run.seed,
                         "stages": sorted(manifest.get("stages", {}))},
         "licenses": licenses,
-        "ledger": check.as_dict(),
+        "ledger": {**check.as_dict(), "path": here(check.path)},
+        "evidence": {"files": cited.entries(),
+                     "ledger_head": {"entries": check.entries, "last_hash": check.details.get("last_hash")}
+                     if check.ok and check.entries else None, "outputs": {}},
     }
+
+
+def _fingerprint(ref: str | None) -> str | None:
+    from harness.models import fingerprint, resolve
+
+    if not ref:
+        return None
+    try:
+        return fingerprint(resolve(ref))
+    except HarnessError:  # a model no longer where the run left it: it is then named by its fingerprint only
+        return None
 
 
 def run(config: CycleConfig, *, pdf: bool | None = None, renderer: str | None = None) -> ReportResult:
@@ -198,7 +236,9 @@ def run(config: CycleConfig, *, pdf: bool | None = None, renderer: str | None = 
     """
     pdf = config.cycle.pdf if pdf is None else pdf
     renderer = renderer or config.cycle.pdf_renderer
+    profiles = [_profiles.load(ref) for ref in config.cycle.report_profiles]  # a bad profile stops before any work
     doc = build(config)
+    doc["profiles"] = [_profiles.section(doc, p) for p in profiles] or None
     warnings: list[str] = []
     engine = None
     if pdf:
@@ -230,6 +270,11 @@ def run(config: CycleConfig, *, pdf: bool | None = None, renderer: str | None = 
             html, json_path = write()
     if pdf_path is None:
         (out / "audit.pdf").unlink(missing_ok=True)  # never leave an older run's PDF beside a newer report
+    # The JSON last: it pins the HTML and PDF just written, and is signed when $HARNESS_LEDGER_KEY is set.
+    doc["evidence"]["outputs"] = {p.name: sha256_file(p) for p in (html, pdf_path) if p is not None}
+    doc["signature"] = None
+    doc["signature"] = sign(AuditReport.model_validate(doc).model_dump(mode="json"))
+    json_path = write_artifact(out / "audit.json", AuditReport.model_validate(doc))
     for warning in warnings:
         _log.warn(warning)
     _log.done(f"audit report for run {config.run.id}: {doc['decision']['status']} — {html}"

@@ -18,7 +18,7 @@ __all__ = ["SECTIONS", "render_html", "pdf_renderer", "write_pdf", "PDF_RENDERER
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = ["Decision", "Model lineage", "Training data", "Evaluation", "Reviewers", "Reward model", "Training curves",
-            "Gate rules and evidence", "Environment", "Dataset licenses", "Ledger"]
+            "Gate rules and evidence", "Environment", "Dataset licenses", "Ledger", "Glossary"]
 
 
 def _png(fig) -> str:
@@ -42,12 +42,12 @@ def _charts(doc: dict[str, Any]) -> dict[str, str]:
         for suite, s in sorted(model["suites"].items()):
             for name, m in s["metrics"].items():
                 if m.get("estimate") is not None and m.get("ci_low") is not None and name in ("acc", "match"):
-                    label = model["role"] if model["role"] != "other" else model["fingerprint"][:8]
+                    label = model.get("label") or model["role"]
                     bars.append((f"{suite}\n{name}", label, m["estimate"], m["ci_low"], m["ci_high"]))
     if bars:
         labels = sorted({b[0] for b in bars})
-        order = {"base": 0, "incumbent": 1, "candidate": 2}
-        roles = sorted({b[1] for b in bars}, key=lambda r: (order.get(r, 3), r))
+        order = {m.get("label") or m["role"]: i for i, m in enumerate(doc["evaluation"])}
+        roles = sorted({b[1] for b in bars}, key=lambda r: (order.get(r, 99), r))
         fig, ax = plt.subplots(figsize=(8, 3.2))
         width = 0.8 / len(roles)
         for i, role in enumerate(roles):
@@ -64,6 +64,32 @@ def _charts(doc: dict[str, Any]) -> dict[str, str]:
         ax.set_ylabel("score (95 % CI)")
         ax.legend(fontsize=7)
         charts["evaluation"] = _png(fig)
+    forest = [r for r in doc.get("comparison") or [] if r.get("metric") and r.get("change") is not None
+              and r.get("ci_low") is not None]
+    if forest:
+        colors = {"better": "#11743b", "worse": "#b3261e"}
+        fig, ax = plt.subplots(figsize=(8, 0.45 * len(forest) + 1.0))
+        for y, r in enumerate(reversed(forest)):
+            ax.errorbar([r["change"]], [y], xerr=[[r["change"] - r["ci_low"]], [r["ci_high"] - r["change"]]], fmt="o",
+                        color=colors.get(r.get("verdict"), "#4a5568"), capsize=3)
+        ax.axvline(0, color="#1d2433", linewidth=0.8, linestyle="--")
+        ax.set_yticks(range(len(forest)), [f"{r['suite']} · {r['metric']}" + (" (bias: toward "
+                                                                           f"{r['ideal']:g} is better)" if r.get("ideal") is not None else "")
+                                           for r in reversed(forest)], fontsize=7)
+        ax.set_xlabel("final candidate − incumbent (95 % CI); right of the line: higher", fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+        charts["forest"] = _png(fig)
+    per = (((doc.get("reviewers") or {}).get("agreement") or {}).get("per_reviewer") or {})
+    rated = {name: v for name, v in per.items() if isinstance(v, dict) and v.get("disagreement_rate") is not None}
+    if rated:
+        fig, ax = plt.subplots(figsize=(8, 0.4 * len(rated) + 1.0))
+        names = sorted(rated)
+        ax.barh(range(len(names)), [rated[n]["disagreement_rate"] for n in names], color="#4a5568")
+        ax.set_yticks(range(len(names)), [f"{n} ({rated[n]['compared']} shared tasks)" for n in names], fontsize=7)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("share of shared tasks where the reviewer disagreed with the others' majority", fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+        charts["agreement"] = _png(fig)
     for stage, rows in doc["curves"].items():
         series = [k for k in ("loss", "eval_loss", "reward", "kl", "completions/mean_length") if any(k in r for r in rows)]
         if not series:
@@ -84,7 +110,10 @@ def render_html(doc: dict[str, Any]) -> str:
 
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["num"] = lambda v, d=3: "—" if v is None else (f"{v:.{d}f}" if isinstance(v, float) else str(v))
-    return env.get_template("audit.html.j2").render(doc=doc, charts=_charts(doc), sections=SECTIONS)
+    from reports.evaluation import MIN_CATEGORY_N
+
+    return env.get_template("audit.html.j2").render(doc=doc, charts=_charts(doc), sections=SECTIONS,
+                                                    min_category_n=MIN_CATEGORY_N)
 
 
 PDF_RENDERERS = ("weasyprint", "chromium")
@@ -130,7 +159,8 @@ def pdf_renderer(preferred: str = "weasyprint") -> tuple[str | None, list[str]]:
 def _weasyprint_pdf(html: Path, tmp: Path) -> None:
     from weasyprint import HTML
 
-    HTML(filename=str(html.resolve()), base_url=str(html.resolve().parent)).write_pdf(str(tmp))
+    # PDF/UA-1: a tagged PDF (headings, tables, figures' alt text, language) that screen readers can follow
+    HTML(filename=str(html.resolve()), base_url=str(html.resolve().parent)).write_pdf(str(tmp), pdf_variant="pdf/ua-1")
 
 
 def _chromium_pdf(html: Path, tmp: Path) -> None:

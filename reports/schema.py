@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.schemas import Artifact, DataCounts, ModelRef, PolicyRef, PromptSplit, RuleOutcome
+from reports.profiles import ProfileSection
 
 __all__ = ["AuditReport", "SCHEMA_PATH", "json_schema", "schema_text", "main"]
 
@@ -66,10 +67,63 @@ class DataCardExtract(_Part):
 
 
 class EvaluatedModel(_Part):
-    role: Literal["candidate", "incumbent", "base", "other"]
+    role: Literal["candidate", "incumbent", "base", "sft_candidate", "other"] = Field(
+        description="candidate: the final candidate the gate decided on; sft_candidate: the SFT stage's model.")
+    label: str = Field(description="The role in words, as the report names the model (e.g. 'SFT candidate').")
     fingerprint: str
     model: str
     suites: dict[str, dict[str, Any]] = Field(description="Per suite: version, n, license, source, metrics with CIs.")
+
+
+class ComparisonRow(_Part):
+    """The final candidate beside the incumbent on one suite and metric, on the same documents."""
+
+    suite: str
+    metric: str | None = Field(description="None when the suite has no paired change (see note).")
+    n: int | None = None
+    incumbent: float | None = None
+    candidate: float | None = None
+    change: float | None = Field(None, description="Candidate minus incumbent (paired, same documents).")
+    ci_low: float | None = None
+    ci_high: float | None = None
+    test: str | None = None
+    p_value: float | None = None
+    higher_is_better: bool | None = None
+    ideal: float | None = Field(None, description="For a bias score: the unbiased value (closer is better).")
+    verdict: Literal["better", "worse", "no clear change"] | None = None
+    note: str | None = None
+
+
+class CategoryRow(_Part):
+    """One bias category and metric: every model side by side, each with a 95 % CI."""
+
+    category: str
+    metric: str
+    models: dict[str, dict[str, Any]] = Field(description="Per role: estimate, ci_low, ci_high, n.")
+    n: int
+    too_few: bool = Field(description="Fewer items than the report's minimum: shown, not to be read into.")
+    change: dict[str, Any] | None = Field(None, description="Final candidate minus incumbent, paired, with its CI.")
+
+
+class CitedFile(_Part):
+    path: str = Field(description="Relative to the run folder (root 'run') or the project folder (root 'project').")
+    root: Literal["run", "project", "elsewhere"]
+    sha256: str
+    bytes: int
+
+
+class Evidence(_Part):
+    """What the report was built from, pinned (``harness report verify`` re-hashes it)."""
+
+    files: list[CitedFile]
+    ledger_head: dict[str, Any] | None = Field(None, description="The ledger's entries and last hash when the report was written.")
+    outputs: dict[str, str] = Field(default_factory=dict, description="SHA-256 of audit.html and audit.pdf.")
+
+
+class Signature(_Part):
+    algorithm: Literal["HMAC-SHA256"]
+    key_env: str = Field(description="The environment variable that held the key.")
+    value: str
 
 
 class Reviewers(_Part):
@@ -124,6 +178,8 @@ class AuditReport(Artifact):
     lineage: Lineage
     data_card: DataCardExtract | None = None
     evaluation: list[EvaluatedModel]
+    comparison: list[ComparisonRow] = Field(default_factory=list, description="Final candidate vs incumbent, per suite and metric.")
+    bias_categories: dict[str, list[CategoryRow]] = Field(default_factory=dict, description="Per bias suite.")
     reviewers: Reviewers | None = None
     prompt_split: PromptSplit | None = Field(None, description="Training vs held-out review prompts.")
     reward_model: dict[str, Any] | None = Field(
@@ -135,6 +191,11 @@ class AuditReport(Artifact):
     licenses: dict[str, License]
     ledger: LedgerCheck
     pdf: PdfStatus
+    evidence: Evidence | None = None
+    signature: Signature | None = Field(None, description="With $HARNESS_LEDGER_KEY set: HMAC-SHA256 of the JSON without it.")
+    profiles: list[ProfileSection] | None = Field(
+        None, description="Regulatory mapping profiles asked for (--profile, cycle.report_profiles): per item of the "
+                          "regulation, where its evidence is in this report, or 'missing'.")
 
 
 def json_schema() -> dict[str, Any]:

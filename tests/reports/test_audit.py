@@ -118,6 +118,10 @@ def test_report_of_a_promoted_candidate_has_a_pdf_without_a_browser(cycle, tmp_p
         assert section in text, section
     from pypdf import PdfReader
 
+    reader = PdfReader(str(result.pdf))
+    catalog = reader.trailer["/Root"]
+    # a tagged PDF (PDF/UA-1): structure for screen readers, the document's language, its title shown
+    assert "/StructTreeRoot" in catalog and catalog["/MarkInfo"]["/Marked"] and catalog["/Lang"] == "en"
     images = sum(len(page.images) for page in PdfReader(str(result.pdf)).pages)
     assert images >= 2  # the evaluation chart and the SFT curve
     # After a rollback past it, the report says so.
@@ -144,8 +148,15 @@ def test_report_page_in_chromium_and_its_chromium_pdf(cycle, tmp_path):
             heading.scroll_into_view_if_needed()
             assert heading.is_visible(), section
         assert page.get_by_text("Promoted.", exact=False).first.is_visible()
-        for chart in ("evaluation chart", "curve_sft"):
-            assert page.locator(f'img[alt="{chart}"]').evaluate("img => img.naturalWidth") > 100, chart
+        for chart in ("Bar chart: each model's score", "Forest plot: the final candidate's change",
+                      "Training curves of the sft stage"):
+            assert page.locator(f'img[alt^="{chart}"]').evaluate("img => img.naturalWidth") > 100, chart
+        # accessibility (axe-core in the browser): no serious or critical violation
+        from axe_playwright_python.sync_playwright import Axe
+
+        violations = Axe().run(page).response["violations"]
+        serious = [f"{v['id']}: {v['help']} ({len(v['nodes'])}x)" for v in violations if v["impact"] in ("serious", "critical")]
+        assert not serious, serious
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert shot.stat().st_size > 50_000

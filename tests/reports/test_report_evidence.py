@@ -1,0 +1,165 @@
+"""The audit report as a compliance reader uses it: models named by role, the candidate beside the
+incumbent with paired changes and CIs, bias categories side by side with small ones flagged, paths a
+reader can follow, and evidence pinned by hash (``harness report verify``) and signed with the ledger key."""
+
+import json
+import random
+
+import pytest
+
+from harness import gate
+from harness.cli import main
+from harness.stats import paired_difference
+from reports import audit
+from tests.conftest import write_jsonl
+from tests.harness.test_gate import RULES, _policy, _write_suite
+from tests.reports.test_audit import _evidence, _promoted, cycle  # noqa: F401  (the fixture)
+
+
+def _crows(run_dir, fp, model, stereo_rate, seed):
+    """A CrowS-Pairs-shaped result: 90 'race' items and 12 'age' items (too few to read)."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(102):
+        cat = "race" if i < 90 else "age"
+        rows.append({"doc_id": i, "doc_hash": f"c{i}", "category": cat,
+                     "metrics": {"pct_stereotype": 1.0 if rng.random() < stereo_rate else 0.0,
+                                 "likelihood_diff": rng.random()}})
+    folder = run_dir / "eval" / fp / "bias" / "crows_pairs"
+    write_jsonl(folder / "samples.jsonl", rows)
+    (folder / "summary.json").write_text(json.dumps({
+        "suite": "bias/crows_pairs", "suite_version": 1, "data_hash": "crows", "model": model, "model_fingerprint": fp,
+        "n": len(rows), "metrics": {"pct_stereotype": {"estimate": 0.5, "higher_is_better": False, "n": len(rows)},
+                                    "likelihood_diff": {"estimate": 0.5, "higher_is_better": False, "n": len(rows)},
+                                    "distance_from_50": {"estimate": 1.0, "higher_is_better": False, "ideal": 0.0}},
+        "by_category": {"race": {"pct_stereotype": {"estimate": 0.5, "n": 90}, "distance_from_50": {"estimate": 1, "n": 90}},
+                        "age": {"pct_stereotype": {"estimate": 0.5, "n": 12}, "distance_from_50": {"estimate": 1, "n": 12}}}}))
+    return rows
+
+
+def _sft_model(tmp_path, run_dir):
+    """The SFT stage's model and its result.json, as the sft stage leaves them."""
+    from peft import LoraConfig, get_peft_model
+
+    from harness.models import fingerprint, load_model, load_tokenizer, resolve
+
+    path = run_dir / "sft" / "model"
+    spec = resolve("builtin:tiny-random")
+    get_peft_model(load_model(spec), LoraConfig(r=2, target_modules=["v_proj"], task_type="CAUSAL_LM")).save_pretrained(path)
+    load_tokenizer(spec).save_pretrained(path)
+    (path / "harness_adapter.json").write_text(json.dumps({"base": "builtin:tiny-random"}))
+    fp = fingerprint(resolve(str(path)))
+    (run_dir / "sft" / "result.json").write_text(json.dumps({
+        "schema_version": 1, "kind": "sft_result", "finished": "2026-12-03T00:00:00+00:00", "fingerprint": fp,
+        "model_path": str(path), "model_sha256": "0" * 64, "metrics": {}, "method": "lora"}))
+    return fp
+
+
+def _all_strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _all_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _all_strings(v)
+
+
+def test_models_by_role_side_by_side_with_paired_changes_and_no_machine_paths(cycle, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.chdir(tmp_path)  # the project folder the report is written from
+    run_dir, cand_fp, inc_fp, config = cycle
+    _evidence(run_dir, cand_fp, inc_fp, gain=True)
+    sft_fp = _sft_model(tmp_path, run_dir)
+    _write_suite(run_dir / "eval", sft_fp, str(run_dir / "sft" / "model"), "domain/handbook_mcq", [1.0, 0.0] * 150)
+    inc_rows = _crows(run_dir, inc_fp, "builtin:tiny-random", 0.5, 1)
+    cand_rows = _crows(run_dir, cand_fp, "candidate", 0.7, 2)
+    decision = gate.run(config(f"gate.policy={_policy(tmp_path, RULES)}")).decision
+    result = audit.run(config(), pdf=False)
+    doc = json.loads(result.json.read_text())
+
+    labels = {m["fingerprint"]: m["label"] for m in doc["evaluation"]}
+    assert labels == {inc_fp: "incumbent", cand_fp: "final candidate", sft_fp: "SFT candidate"}
+    assert [m["role"] for m in doc["evaluation"]] == ["incumbent", "sft_candidate", "candidate"]
+    # the candidate beside the incumbent: the paired change of every suite and metric, with the gate's statistics
+    row = next(r for r in doc["comparison"] if r["suite"] == "domain/handbook_mcq" and r["metric"] == "acc")
+    inc = [json.loads(line)["metrics"]["acc"] for line in (run_dir / "eval" / inc_fp / "domain" / "handbook_mcq" / "samples.jsonl").open()]
+    cand = [json.loads(line)["metrics"]["acc"] for line in (run_dir / "eval" / cand_fp / "domain" / "handbook_mcq" / "samples.jsonl").open()]
+    expected = paired_difference(inc, cand, n_resamples=200, seed=0)
+    assert row["change"] == pytest.approx(expected["difference"]) and row["n"] == 300
+    assert row["ci_low"] > 0 and row["verdict"] == "better"
+    assert {(r["suite"], r["metric"]) for r in doc["comparison"]} >= {
+        ("retention/general_knowledge", "acc"), ("bias/crows_pairs", "pct_stereotype"), ("bias/crows_pairs", "likelihood_diff"),
+        ("bias/crows_pairs", "distance_from_50")}
+    # bias categories: one table, both models side by side with CIs; the 12-item category flagged
+    cats = {(r["category"], r["metric"]): r for r in doc["bias_categories"]["bias/crows_pairs"]}
+    race, age = cats[("race", "pct_stereotype")], cats[("age", "pct_stereotype")]
+    assert set(race["models"]) == {"incumbent", "candidate"} and not race["too_few"] and age["too_few"] and age["n"] == 12
+    inc_race = [r["metrics"]["pct_stereotype"] for r in inc_rows if r["category"] == "race"]
+    cand_race = [r["metrics"]["pct_stereotype"] for r in cand_rows if r["category"] == "race"]
+    assert race["models"]["incumbent"]["estimate"] == pytest.approx(sum(inc_race) / 90)
+    assert race["change"]["change"] == pytest.approx(sum(cand_race) / 90 - sum(inc_race) / 90)
+    lo, hi = race["models"]["candidate"]["ci_low"], race["models"]["candidate"]["ci_high"]
+    assert lo < race["models"]["candidate"]["estimate"] < hi
+    dist = cats[("race", "distance_from_50")]  # a summary-level metric, recomputed by the suite's hook per category
+    assert dist["models"]["candidate"]["estimate"] == pytest.approx(abs(100 * sum(cand_race) / 90 - 50))
+    # no absolute machine path anywhere in the JSON or the HTML
+    assert not [s for s in _all_strings(doc) if str(tmp_path) in s]
+    html = result.html.read_text()
+    assert str(tmp_path) not in html and "SFT candidate" in html and "too few (n 12)" in html
+    assert doc["lineage"]["candidate"]["ref"] == "candidate" and doc["ledger"]["path"] == "ledger.jsonl"
+    assert doc["rules"][0]["checks"][0]["evidence"] and decision["decision_id"] == doc["decision"]["decision_id"]
+    assert "Glossary" in html and "Paired difference, paired CI" in html
+
+
+def test_verify_names_a_changed_cited_file_and_checks_the_signature(cycle, tmp_path, monkeypatch, capsys):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HARNESS_LEDGER_KEY", "k3y")
+    decision, config = _promoted(cycle, tmp_path)
+    args = ["report", "verify", "audit", f"run.root={tmp_path / 'runs'}", "model.base=builtin:tiny-random"]
+    assert main(args) == 2  # no report yet: one clear error
+    assert "no audit report to verify" in capsys.readouterr().err
+    result = audit.run(config(), pdf=False)
+    doc = json.loads(result.json.read_text())
+    cited = {(f["root"], f["path"]) for f in doc["evidence"]["files"]}
+    assert ("run", "gate/decision.json") in cited and ("run", "sft/metrics.jsonl") in cited
+    assert any(p.endswith("handbook_mcq/samples.jsonl") for _, p in cited) and doc["evidence"]["outputs"]["audit.html"]
+    assert doc["evidence"]["ledger_head"]["entries"] >= 2 and doc["signature"]["algorithm"] == "HMAC-SHA256"
+    capsys.readouterr()
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] and out["signature"] == "valid" and out["checked"] == len(cited) + 1
+
+    # one byte changed in each kind of cited file is named
+    for rel in ("gate/decision.json", next(p for _, p in cited if p.endswith("handbook_mcq/samples.jsonl")), "report/audit.html"):
+        path = result.json.parent.parent / rel
+        original = path.read_bytes()
+        path.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+        assert main(args) == 1
+        out = json.loads(capsys.readouterr().out)
+        assert not out["ok"] and [f["path"] for f in out["files"] if f["status"] == "changed"] == [rel]
+        path.write_bytes(original)
+    # the JSON itself edited (a figure changed): the signature no longer matches
+    edited = json.loads(result.json.read_text())
+    edited["decision"]["approver"] = "Mallory"
+    result.json.write_text(json.dumps(edited))
+    assert main(args) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["signature"] == "invalid" and any("signature" in p for p in out["problems"])
+    # without the key the signature cannot be checked, and says so
+    monkeypatch.delenv("HARNESS_LEDGER_KEY")
+    result.json.write_text(json.dumps(doc))
+    assert main(args) == 0
+    assert "not checked" in json.loads(capsys.readouterr().out)["signature"]
+
+
+def test_verify_notices_a_rewritten_ledger(cycle, tmp_path, monkeypatch, capsys):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    decision, config = _promoted(cycle, tmp_path)
+    audit.run(config(), pdf=False)
+    ledger_path = tmp_path / "ledger.jsonl"
+    lines = ledger_path.read_text().splitlines()
+    ledger_path.write_text("\n".join(lines[:-1]) + "\n")  # the promotion's entry removed
+    assert main(["report", "verify", "audit", f"run.root={tmp_path / 'runs'}", "model.base=builtin:tiny-random"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert any("ledger" in p for p in out["problems"])
