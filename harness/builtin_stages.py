@@ -64,7 +64,12 @@ def _suites(ctx: StageContext) -> dict[str, Any]:
     from harness.suites import select_suites
 
     cfg = ctx.config.eval
-    return {"incumbent": ctx.incumbent, "suites": {s.id: s.version for s in select_suites(cfg.suites, cfg.suite_dirs)}}
+    out = {"incumbent": ctx.incumbent, "suites": {s.id: s.version for s in select_suites(cfg.suites, cfg.suite_dirs)}}
+    if cfg.rag is not None:  # RAG variants are scored too: a changed corpus or setting re-runs the stage
+        from harness.rag import index_inputs
+
+        out["rag"] = {**cfg.rag.model_dump(mode="json"), "index": index_inputs(cfg.rag)}
+    return out
 
 
 EVAL = Stage(name="eval", title="evaluate base, incumbent, SFT candidate", order=30, needs=("sft",), section="eval",

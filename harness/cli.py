@@ -118,6 +118,10 @@ def eval_cmd(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (default: <run>/eval); for compare, the JSON file."),
     retention_data: Optional[Path] = typer.Option(None, "--retention-data", help="Local copies of standard benchmarks."),
     list_suites: bool = typer.Option(False, "--list", help="List the available suites and exit."),
+    rag: bool = typer.Option(False, "--rag", help="Also score the domain suites with retrieved passages (eval.rag) and "
+                                                  "show each model without and with them."),
+    rag_corpus: Optional[Path] = typer.Option(None, "--rag-corpus", help="Documents to retrieve from (sets eval.rag.corpus; "
+                                                                         "eval.rag.k=, eval.rag.retriever=dense as overrides)."),
     as_json: bool = JsonOpt,
     args: Optional[list[str]] = typer.Argument(
         None, help="Dotted overrides (eval.batch_size=8), or: compare REFERENCE CANDIDATE.", show_default=False),
@@ -153,7 +157,11 @@ def eval_cmd(
         extra.append(f"eval.output_dir={output}")
     if retention_data:
         extra.append(f"eval.retention_data_dir={retention_data.resolve()}")
+    if rag_corpus:
+        extra.append(f"eval.rag.corpus={rag_corpus.resolve()}")
     cfg = load(config, extra)
+    if rag and cfg.eval.rag is None:
+        raise HarnessError("--rag needs documents to retrieve from", hint="add --rag-corpus FILE_OR_DIR, or set eval.rag.corpus")
     if cfg.eval.output_dir is None:
         cfg = with_run_id(cfg)
     with run_writer(cfg) if cfg.eval.output_dir is None else contextlib.nullcontext():  # --output: no run written
@@ -164,8 +172,26 @@ def eval_cmd(
         table.add_row(row["model"], row["suite"], row["metric"], f"{est:.4f}" if isinstance(est, float) else str(est),
                       f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}]", str(row["n"]), "yes" if row["cached"] else "")
     _log.console.print(table)
+    _rag_table(result)
     print(json.dumps({"output_dir": str(result.output_dir),
                       "results": [str(r.folder) for r in result.results]}, indent=2))
+
+
+def _rag_table(result: Any) -> None:
+    """Each model without and with retrieved passages, side by side (the 2x2 of base / fine-tuned x RAG)."""
+    from harness.rag import rag_table
+
+    def cell(m: dict | None) -> str:
+        return "-" if not m or m.get("estimate") is None else f"{m['estimate']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+
+    if not (rows := rag_table([r.summary for r in result.results])):
+        return
+    table = Table("model", "suite", "metric", "without RAG", "with RAG", "retrieval recall", title="retrieval-augmented")
+    for r in rows:
+        recall = r["recall"] or {}
+        table.add_row(r["model"], r["suite"], r["metric"], cell(r["plain"]), cell(r["rag"]),
+                      f"{recall.get('metric', '')} {cell(recall)} (n={recall.get('n')})")
+    _log.console.print(table)
 
 
 def _eval_compare(reference: Path, candidate: Path, output: Optional[Path], suite_dirs: tuple[Path, ...]) -> None:

@@ -4,7 +4,8 @@ Both sides must come from the same suite version and the same data (hash); sampl
 document id and checked to be the same documents. Per-sample metrics get the paired difference with
 a bootstrap CI, McNemar's exact test (binary) or Wilcoxon (continuous), and an effect size.
 Summary-level metrics (e.g. bias scores) get the difference of estimates with a paired bootstrap CI
-over documents.
+over documents; those the summary hook reports per unit of several documents (``units``: e.g. one
+value per fact asked several ways) get the paired difference over units, as per-sample metrics do.
 """
 
 from __future__ import annotations
@@ -81,8 +82,17 @@ def compare_suite(ref_dir: Path, cand_dir: Path, *, seed: int = 0, n_resamples: 
                 raise HarnessError(f"{suite}: the summary metric '{name}' needs the suite's hooks to be compared",
                                    hint="name the folder of your own suites in eval.suite_dirs (harness eval compare --config FILE ...)")
             hook = suites[suite].hook(suites[suite].spec.summary)
-            ref_est = hook(ref)["metrics"].get(name)
-            cand_est = hook(cand)["metrics"].get(name)
+            ref_summary, cand_summary = hook(ref), hook(cand)
+            ref_est = ref_summary["metrics"].get(name)
+            cand_est = cand_summary["metrics"].get(name)
+            ref_units = (ref_summary.get("units") or {}).get(name)
+            cand_units = (cand_summary.get("units") or {}).get(name)
+            if ref_units is not None and cand_units is not None:  # a mean over units (e.g. facts): paired by unit
+                keys = sorted(set(ref_units) & set(cand_units))
+                stats = paired_difference([ref_units[k] for k in keys], [cand_units[k] for k in keys],
+                                          seed=seed, n_resamples=n_resamples)
+                rows.append({**base, **stats, "unit": "group"})
+                continue
             def difference(pairs: list[tuple[dict, dict]]) -> float | None:
                 x = hook([p[0] for p in pairs])["metrics"].get(name)
                 y = hook([p[1] for p in pairs])["metrics"].get(name)

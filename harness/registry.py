@@ -98,11 +98,11 @@ def champion(client, name: str) -> Any | None:
         return None
 
 
-def champion_stack(name: str) -> list[str]:
-    """The ledger's champion history for ``name`` as a stack: promotions (and repairs, which record an
-    interrupted promotion) push a version; a rollback pops back to the version it restored."""
+def champion_stack(name: str, entries: list[dict[str, Any]] | None = None) -> list[str]:
+    """The ledger's (or ``entries``') champion history for ``name`` as a stack: promotions (and repairs, which
+    record an interrupted promotion) push a version; a rollback pops back to the version it restored."""
     stack: list[str] = []
-    for e in ledger.read_entries(ledger.default_path()):
+    for e in ledger.read_entries(ledger.default_path()) if entries is None else entries:
         if e["subject"].get("model") != name:
             continue
         version = str(e["subject"].get("version"))

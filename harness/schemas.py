@@ -139,6 +139,8 @@ class EvalSummary(Artifact):
     by_category: dict[str, Any] = Field(default_factory=dict)
     versions: dict[str, str | None] = Field(default_factory=dict)
     seconds: float | None = None
+    retrieval: dict[str, Any] | None = Field(
+        None, description="RAG variants (<suite>+rag): retriever, k, corpus, index fingerprint, recall@k with CI.")
 
 
 # ---------------------------------------------------------------- feedback

@@ -40,6 +40,10 @@ def _task_dict(suite: Suite, files: list[Path], task_name: str) -> dict[str, Any
     for key in ("process_results", "process_docs", "custom_dataset", "doc_to_text", "doc_to_target", "doc_to_choice"):
         if isinstance(fields.get(key), str) and fields[key].startswith("hooks."):
             fields[key] = suite.hook(fields[key])
+    fewshot = dict(fields.get("fewshot_config") or {})
+    if isinstance(fewshot.get("sampler"), str) and fewshot["sampler"].startswith("hooks."):
+        # a ContextSampler subclass of the suite's own (e.g. one that returns a document's earlier turns)
+        fields["fewshot_config"] = {**fewshot, "sampler": suite.hook(fewshot["sampler"])}
     task.update(fields)
     if "custom_dataset" not in task:
         task["dataset_path"] = suite.data_format(files)

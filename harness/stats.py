@@ -115,14 +115,17 @@ def unpaired_difference(reference: Sequence[float], candidate: Sequence[float], 
                         n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Mean of ``candidate`` minus mean of ``reference`` when the samples are not the same items (results
     on other documents), with a bootstrap CI that resamples each sample independently (scipy's
-    ``bootstrap(paired=False)``); two constant samples get the degenerate interval."""
+    ``bootstrap(paired=False)``). A sample of fewer than 2 items has no spread to resample, so the CI is NaN
+    (a bootstrap over one item would be a zero-width "interval"); two constant samples get the degenerate one."""
     a, b = _clean(reference), _clean(candidate)
     diff = float(b.mean() - a.mean()) if a.size and b.size else math.nan
     out: dict[str, Any] = {"n_reference": int(a.size), "n_candidate": int(b.size),
                            "reference_mean": float(a.mean()) if a.size else math.nan,
                            "candidate_mean": float(b.mean()) if b.size else math.nan,
                            "difference": diff, "level": level, "test": "unpaired_bootstrap"}
-    if a.size > 1 and b.size > 1 and not (np.all(a == a[0]) and np.all(b == b[0])):
+    if a.size < 2 or b.size < 2:
+        out["ci_low"] = out["ci_high"] = math.nan
+    elif not (np.all(a == a[0]) and np.all(b == b[0])):
         res = _st.bootstrap((a, b), lambda x, y, axis: np.mean(y, axis=axis) - np.mean(x, axis=axis), paired=False,
                             vectorized=True, confidence_level=level, n_resamples=n_resamples, method="percentile",
                             random_state=np.random.default_rng(seed))

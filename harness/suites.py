@@ -45,6 +45,7 @@ _TASK_KEYS = {
     "output_type", "doc_to_text", "doc_to_choice", "doc_to_target", "process_results", "process_docs",
     "generation_kwargs", "target_delimiter", "fewshot_delimiter", "description", "repeats", "filter_list",
     "should_decontaminate", "doc_to_decontamination_query", "gen_prefix", "custom_dataset",
+    "num_fewshot", "fewshot_config",
 }
 
 
@@ -61,12 +62,18 @@ class ValidateSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     choices_field: str = Field("choices", description="Field holding the list of choices.")
     label_field: str = Field("answer", description="Field holding the index of the correct choice.")
+    group_field: str | None = Field(
+        None, description="Field naming the group a document belongs to (e.g. the fact it asks about): the documents "
+                          "of one group share their choices and correct answer.")
+    kind_field: str = Field("kind", description="Field holding a document's kind within its group (with min_per_group).")
+    min_per_group: dict[str, int] = Field(
+        default_factory=dict, description="Fewest documents of each kind every group needs, e.g. {paraphrase: 3}.")
 
 
 class SuiteSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(pattern=r"^[a-z0-9_]+$")
-    group: Literal["domain", "retention", "bias"]
+    group: Literal["domain", "retention", "bias", "consistency", "safety"]
     version: int = Field(ge=1, description="Bump whenever prompts, data or metrics change: results of different versions never mix.")
     description: str
     source: str = ""
@@ -79,7 +86,9 @@ class SuiteSpec(BaseModel):
     category_field: str | None = Field(None, description="Document field used to break results down by category.")
     task: dict[str, Any] = Field(default_factory=dict)
     metrics: list[MetricSpec]
-    summary: str | None = Field(None, description="hooks.<function>(samples) -> {metrics, by_category}.")
+    summary: str | None = Field(None, description="hooks.<function>(samples) -> {metrics, by_category}, and optionally "
+                                                  "units: {metric: {unit: value}} for a metric that is a mean over units "
+                                                  "of several documents (its CI and comparison then resample units).")
     validate_choices: ValidateSpec | None = Field(None, alias="validate")
     needs_retention_data: bool = Field(
         False, description="Reads {retention_data}: skipped in group runs when eval.retention_data_dir is unset.")
@@ -191,7 +200,8 @@ def select_suites(names: list[str], extra_dirs: list[Path] | tuple[Path, ...] = 
                    if sid == name or sid.split("/", 1)[1] == name or s.spec.group == name]
         if not matches:
             raise HarnessError(f"unknown suite '{name}'",
-                               hint="available: " + ", ".join(sorted(suites)) + " (or a group: domain, retention, bias)")
+                               hint="available: " + ", ".join(sorted(suites))
+                               + " (or a group: " + ", ".join(sorted({s.spec.group for s in suites.values()})) + ")")
         for s in matches:
             chosen[s.id] = s
     return list(chosen.values())
@@ -202,6 +212,7 @@ def read_docs(suite: Suite, files: list[Path]) -> list[dict[str, Any]]:
     from harness.artifacts import iter_jsonl
 
     docs: list[dict[str, Any]] = []
+    wheres: list[str] = []
     for f in files:
         if f.suffix.lower() != ".jsonl":
             continue
@@ -216,4 +227,35 @@ def read_docs(suite: Suite, files: list[Path]) -> list[dict[str, Any]]:
                         f"'{v.label_field}' is {label!r} but there are {len(choices)} choices (0..{len(choices) - 1})",
                         where=where, hint="labels are 0-based indices into the choices list")
             docs.append(doc)
+            wheres.append(where)
+    if suite.spec.validate_choices is not None and suite.spec.validate_choices.group_field:
+        _check_groups(suite, docs, wheres)
     return docs
+
+
+def _check_groups(suite: Suite, docs: list[dict[str, Any]], wheres: list[str]) -> None:
+    """Every document names its group; a group's documents share choices and answer and include
+    ``min_per_group`` documents of each kind (a consistency suite needs each fact asked several ways)."""
+    v = suite.spec.validate_choices
+    groups: dict[str, list[int]] = {}
+    for i, doc in enumerate(docs):
+        if not isinstance(doc.get(v.group_field), str) or not doc[v.group_field]:
+            raise HarnessError(f"no '{v.group_field}' (the group this document belongs to)", where=wheres[i],
+                               hint=f"suite {suite.id} compares the documents of a group: give each one a '{v.group_field}'")
+        groups.setdefault(doc[v.group_field], []).append(i)
+    for group, members in groups.items():
+        first = docs[members[0]]
+        answer = first[v.choices_field][first[v.label_field]]
+        for i in members[1:]:
+            doc = docs[i]
+            if sorted(doc[v.choices_field]) != sorted(first[v.choices_field]) or doc[v.choices_field][doc[v.label_field]] != answer:
+                raise HarnessError(f"{v.group_field} '{group}': choices or answer differ from those at {wheres[members[0]]}",
+                                   where=wheres[i], hint="the documents of one group ask the same question")
+        kinds = [docs[i].get(v.kind_field) for i in members]
+        short = {k: kinds.count(k) for k, n in v.min_per_group.items() if kinds.count(k) < n}
+        if short:
+            need = ", ".join(f"{v.min_per_group[k]} {k}" for k in short)
+            have = ", ".join(f"{n} {k}" for k, n in short.items())
+            raise HarnessError(f"{v.group_field} '{group}' has {have} document(s); suite {suite.id} needs at least {need}",
+                               where=wheres[members[0]],
+                               hint=f"add documents with {v.group_field}: {group} and {v.kind_field}: {next(iter(short))}")

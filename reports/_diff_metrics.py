@@ -95,10 +95,11 @@ def _suite_rows(role: str, suite: str, da: Path | None, db: Path | None, suite_d
             vb = [s["metrics"].get(name) for s in load_samples(db)] if (db / "samples.jsonl").is_file() else []
             if va and vb and None not in va and None not in vb:
                 r = unpaired_difference(va, vb)
+                no_ci = "" if _num(r["ci_low"]) is not None else ", no CI: a run scored fewer than 2 items"
                 rows.append(MetricChange(**common, a=_num(ma.get("estimate")), b=_num(mb.get("estimate")),
                                          change=_num(r["difference"]), ci_low=_num(r["ci_low"]), ci_high=_num(r["ci_high"]),
                                          n=min(r["n_reference"], r["n_candidate"]), comparison="unpaired", test=r["test"],
-                                         note=f"unpaired difference of two estimates ({reason})"))
+                                         note=f"unpaired difference of two estimates{no_ci} ({reason})"))
             else:
                 ea, eb = _num(ma.get("estimate")), _num(mb.get("estimate"))
                 rows.append(MetricChange(**common, a=ea, b=eb, change=None if None in (ea, eb) else eb - ea,

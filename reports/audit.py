@@ -21,7 +21,8 @@ from harness.schemas import (
 )
 from reports import evaluation as _evaluation
 from reports import profiles as _profiles
-from reports.evidence import Cited, shown, sign
+from reports import retrieval as _retrieval
+from reports.evidence import Cited, shown, shown_text, sign
 from reports.render import SECTIONS, pdf_renderer, render_html, write_pdf
 from reports.schema import SCHEMA_PATH, AuditReport
 from harness.artifacts import atomic_write_text, read_json, read_jsonl, sha256_file, utc_now
@@ -57,7 +58,7 @@ def _eval_models(eval_dir: Path, cited: Cited) -> dict[str, dict[str, Any]]:
         entry = out.setdefault(s["model_fingerprint"], {"model": s["model"], "suites": {}})
         entry["suites"][s["suite"]] = {
             "suite_version": s.get("suite_version"), "n": s.get("n"), "license": s.get("license"),
-            "source": s.get("source"), "metrics": {k: {kk: m.get(kk) for kk in ("estimate", "ci_low", "ci_high", "n", "higher_is_better")}
+            "source": s.get("source"), "metrics": {k: {kk: m.get(kk) for kk in ("estimate", "ci_low", "ci_high", "n", "higher_is_better", "ideal")}
                                                    for k, m in s.get("metrics", {}).items()},
             "by_category": s.get("by_category") or {},
         }
@@ -112,7 +113,8 @@ def build(config: CycleConfig) -> dict[str, Any]:
     decision = maybe(layout.decision(), GateDecision)
     if decision is None:
         raise HarnessError(f"{run_dir} has no gate decision (gate/decision.json)", hint="run 'harness gate' first")
-    entries = ledger.read_entries(ledger.default_path())
+    check = ledger.verify()
+    entries = _ledger_entries(ledger.default_path())
     related = [e for e in entries if e["subject"].get("decision_id") == decision["decision_id"]]
     promoted = next((e for e in related if e["action"] in ("promote", "repair")), None)
     signoff = next((e for e in related if e["action"] == "sign_off"), None)
@@ -121,15 +123,20 @@ def build(config: CycleConfig) -> dict[str, Any]:
         from harness.registry import champion_stack
 
         model, version = promoted["subject"].get("model"), str(promoted["subject"].get("version"))
-        stack = champion_stack(model)
+        stack = champion_stack(model, entries)
         if not stack or stack[-1] != version:
-            status = "promoted, later rolled back"
+            # what moved the champion away from this version first: a rollback, or a later promotion
+            after = [e for e in entries if e.get("seq", 0) > promoted.get("seq", 0)
+                     and (e.get("subject") or {}).get("model") == model and e.get("action") in ("promote", "rollback")]
+            status = "promoted, later rolled back" if after and after[0]["action"] == "rollback" else "promoted, later superseded"
+    cited.add(Path(decision["policy"]["path"]))  # the policy file the gate read (its hash is in the decision too)
     failed = [r for r in decision["rules"] if not r["passed"]]
     if status.startswith("promoted"):
         plain = (f"The candidate was promoted to champion ({promoted['subject'].get('model')} "
                  f"v{promoted['subject'].get('version')}) on {promoted['time']}"
                  + (f", signed off by {signoff['actor']}" if signoff else "") + ". Every rule of the policy passed."
-                 + (" It has since been rolled back and is no longer the champion." if status != "promoted" else ""))
+                 + {"promoted, later rolled back": " It has since been rolled back and is no longer the champion.",
+                    "promoted, later superseded": " A later promotion has since replaced it as the champion."}.get(status, ""))
     elif status == "rejected":
         plain = ("The candidate was rejected: " + "; ".join(f"{r['id']} ({r['checks'][0]['reason']})" for r in failed) + ".")
     else:
@@ -181,7 +188,6 @@ def build(config: CycleConfig) -> dict[str, Any]:
     for m in models.values():
         for suite, s in m["suites"].items():
             licenses[suite] = {"license": s.get("license"), "source": s.get("source")}
-    check = ledger.verify()
     return {
         "schema_version": 1, "kind": "audit_report", "created": utc_now(), "run_id": config.run.id,
         "decision": {"status": status, "plain": plain, "decision_id": decision["decision_id"],
@@ -197,6 +203,7 @@ def build(config: CycleConfig) -> dict[str, Any]:
         "evaluation": evaluation,
         "comparison": comparison,
         "bias_categories": bias_categories,
+        "rag": (_retrieval.rows(eval_dir, {e["fingerprint"]: e["label"] for e in evaluation}) or None) if models else None,
         "reviewers": reviewers,
         "prompt_split": maybe(layout.prompt_split, PromptSplit),
         "reward_model": {"quality": stage_results["reward"]["metrics"].get("quality"),
@@ -208,11 +215,29 @@ def build(config: CycleConfig) -> dict[str, Any]:
         "environment": {"manifest": manifest.get("environment"), "seed": config.run.seed,
                         "stages": sorted(manifest.get("stages", {}))},
         "licenses": licenses,
-        "ledger": {**check.as_dict(), "path": here(check.path)},
+        "ledger": {**check.as_dict(), "path": here(check.path),
+                   "message": shown_text(check.message, [check.path, Path(f"{check.path}.head")], run_dir)},
         "evidence": {"files": cited.entries(),
                      "ledger_head": {"entries": check.entries, "last_hash": check.details.get("last_hash")}
                      if check.ok and check.entries else None, "outputs": {}},
     }
+
+
+def _ledger_entries(path: Path) -> list[dict[str, Any]]:
+    """The ledger's entries as far as they can be read: a line that is not JSON (the ledger's check then
+    fails, and the report says so) is skipped rather than stopping the report."""
+    import json
+
+    out = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("subject"), dict):
+                out.append(entry)
+    return out
 
 
 def _fingerprint(ref: str | None) -> str | None:
@@ -253,12 +278,14 @@ def run(config: CycleConfig, *, pdf: bool | None = None, renderer: str | None = 
     out = config.layout().report
     out.mkdir(parents=True, exist_ok=True)
 
-    def write() -> tuple[Path, Path]:
+    def write() -> Path:
         report = AuditReport.model_validate(doc)  # the schema in reports/schema.py
-        return (atomic_write_text(out / "audit.html", render_html(report.model_dump(mode="json"))),
-                write_artifact(out / "audit.json", report))
+        return atomic_write_text(out / "audit.html", render_html(report.model_dump(mode="json")))
 
-    html, json_path = write()
+    # audit.json is written last, signed; until then no JSON stands beside an HTML it does not pin
+    # (a crash midway leaves no report to verify rather than an older or unsigned one).
+    (out / "audit.json").unlink(missing_ok=True)
+    html = write()
     pdf_path = None
     if engine is not None:
         try:
@@ -267,7 +294,7 @@ def run(config: CycleConfig, *, pdf: bool | None = None, renderer: str | None = 
             reason = exc.message if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
             warnings.append(f"audit.pdf was not written: {engine} failed ({reason[:300]})")
             doc["pdf"].update(written=False, skipped=warnings[-1])
-            html, json_path = write()
+            html = write()
     if pdf_path is None:
         (out / "audit.pdf").unlink(missing_ok=True)  # never leave an older run's PDF beside a newer report
     # The JSON last: it pins the HTML and PDF just written, and is signed when $HARNESS_LEDGER_KEY is set.

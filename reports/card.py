@@ -5,7 +5,7 @@
 ``run(config, version)`` (``harness card VERSION``) finds the version's run through the registry (the
 version's promote run in MLflow logged the harness run id; the gate decision in ``run.root`` is the
 fallback), reads the run's ``report/audit.json`` (writing the audit report first when it is missing or
-describes another decision), writes ``<run>/report/model_card/README.md`` and stores the card with the
+describes another decision; it logs why), writes ``<run>/report/model_card/README.md`` and stores the card with the
 version: an artifact of the version's MLflow run (``model_card/README.md``) and the version's tags
 ``model_card`` (its ``runs:/`` URI) and ``model_card_sha256``. The cycle's ``report`` stage calls
 :func:`for_report` after the audit report of a promoted candidate.
@@ -17,7 +17,8 @@ measured bias, a missing bias evaluation or data card), not written by hand.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,15 +28,13 @@ from harness.artifacts import atomic_write_text, sha256_file
 from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.schemas import artifact_dict
+from reports._card_limits import LOW_AGREEMENT, SMALL_N, WIDE_CI, _ci, _evaluated, _finite, _num, limitations
 
 __all__ = ["CardResult", "run", "for_report", "locate", "build_card", "eval_results", "limitations",
            "ARTIFACT_PATH", "TAG", "SMALL_N", "WIDE_CI", "LOW_AGREEMENT"]
 
 ARTIFACT_PATH = "model_card"  # where the card lies among the version's MLflow run artifacts
 TAG = "model_card"            # the version's tag holding the card's runs:/ URI
-SMALL_N = 100       # fewer items (or reviewed pairs) than this: a limitation of the evidence
-WIDE_CI = 0.2       # a 95 % interval wider than this (on a 0-1 scale): the estimate is imprecise
-LOW_AGREEMENT = 0.667  # Krippendorff's alpha below this supports no firm conclusion (Krippendorff, 2004)
 TASK = "text-generation"
 
 
@@ -67,11 +66,17 @@ def locate(config: CycleConfig, version: str) -> tuple[CycleConfig, dict[str, An
         raise HarnessError(f"{name} has no version {version} (versions: {known})",
                            hint="see 'harness registry list'; a version exists once 'harness promote' registered it")
     row = dict(rows[str(version)])
-    mv = _client().get_model_version(name, str(version))
-    row["mlflow_run_id"] = mv.run_id
-    run_id = None
-    if mv.run_id:
-        run_id = _client().get_run(mv.run_id).data.params.get("run_id")
+    with _mlflow(f"{name} v{version}"):
+        mv = _client().get_model_version(name, str(version))
+        row["mlflow_run_id"] = mv.run_id
+        run_id = None
+        if mv.run_id:
+            mlflow_run = _client().get_run(mv.run_id)
+            if mlflow_run.info.lifecycle_stage == "deleted":
+                raise HarnessError(f"{name} v{version}: its MLflow run {mv.run_id} was deleted, so the card has "
+                                   "nowhere to be stored with the version",
+                                   hint=f"restore it in MLflow ('mlflow runs restore' with the run id {mv.run_id})")
+            run_id = mlflow_run.data.params.get("run_id")
     if run_id in (None, "", "None"):
         try:
             decision, path = registry.find_decision(config, row["decision_id"])
@@ -88,9 +93,22 @@ def locate(config: CycleConfig, version: str) -> tuple[CycleConfig, dict[str, An
     return run_cfg, row
 
 
+@contextmanager
+def _mlflow(what: str) -> Iterator[None]:
+    """MLflow's errors (a run or version removed from the store, an unreachable store) as one HarnessError."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        raise HarnessError(f"{what}: MLflow refused: {exc.message}",
+                           hint="check the tracking store (MLFLOW_TRACKING_URI) still holds the version and its run "
+                                "('harness registry list'); a permanently deleted run cannot hold the card") from None
+
+
 def _audit_doc(config: CycleConfig, decision_id: str, champion: bool) -> tuple[dict[str, Any], Path]:
-    """The run's audit.json, written again when missing, about another decision, or saying the version is
-    the champion when the registry says it no longer is."""
+    """The run's audit.json, written (and the log says why) when missing, unreadable, about another decision,
+    or disagreeing with the registry on whether the version is the champion."""
     from reports import audit
     from reports.schema import AuditReport
 
@@ -100,9 +118,17 @@ def _audit_doc(config: CycleConfig, decision_id: str, champion: bool) -> tuple[d
         try:
             doc = artifact_dict(path, AuditReport)
         except HarnessError as exc:  # older or damaged: the report is rebuilt from the run's artifacts
-            _log.warn(f"{path}: {exc.message}; writing the audit report again")
-    if doc is None or doc["decision"]["decision_id"] != decision_id or (doc["decision"]["status"] == "promoted"
-                                                                        and not champion):
+            _log.warn(f"{path}: {exc.message}")
+    status = doc["decision"]["status"] if doc else ""
+    why = ("there is none yet" if not path.is_file() else "the one there could not be read" if doc is None
+           else f"the one there describes decision {doc['decision']['decision_id']}"
+           if doc["decision"]["decision_id"] != decision_id
+           else "the one there calls the version the champion, which the registry no longer does"
+           if status == "promoted" and not champion
+           else f"the one there says '{status}', but the registry has the version as champion again"
+           if status.startswith("promoted,") and champion else None)
+    if why:
+        _log.info(f"writing the audit report of run '{config.run.id}' ({why})")
         path = audit.run(config).json
         doc = artifact_dict(path, AuditReport)
     if doc["decision"]["decision_id"] != decision_id:
@@ -135,30 +161,16 @@ def _write(config: CycleConfig, doc: dict[str, Any], row: dict[str, Any], output
     uri = None
     if row.get("mlflow_run_id"):
         client = _client()
-        client.log_artifact(row["mlflow_run_id"], str(path), artifact_path=ARTIFACT_PATH)
-        uri = f"runs:/{row['mlflow_run_id']}/{ARTIFACT_PATH}/README.md"
-        client.set_model_version_tag(name, version, TAG, uri)
-        client.set_model_version_tag(name, version, f"{TAG}_sha256", sha256_file(path))
+        with _mlflow(f"storing the card of {name} v{version} in MLflow run {row['mlflow_run_id']}"):
+            client.log_artifact(row["mlflow_run_id"], str(path), artifact_path=ARTIFACT_PATH)
+            uri = f"runs:/{row['mlflow_run_id']}/{ARTIFACT_PATH}/README.md"
+            client.set_model_version_tag(name, version, TAG, uri)
+            client.set_model_version_tag(name, version, f"{TAG}_sha256", sha256_file(path))
     _log.done(f"model card of {name} v{version}: {path}" + (f" (stored with the version: {uri})" if uri else ""))
     return CardResult(path, name, version, uri)
 
 
 # --- the card's content -----------------------------------------------------------------------------
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _num(x: Any, digits: int = 3) -> str:
-    return f"{x:.{digits}f}" if _finite(x) else "n/a"
-
-
-def _ci(m: dict[str, Any] | None) -> str:
-    if not m or not _finite(m.get("estimate")):
-        return "n/a"
-    ci = f" (95% CI {_num(m['ci_low'])} to {_num(m['ci_high'])})" if _finite(m.get("ci_low")) else ""
-    return f"{_num(m['estimate'])}{ci}" + (f", n={m['n']}" if m.get("n") is not None else "")
-
 
 def _shown(ref: str | None, run_dir: Path) -> str:
     """A model or file reference without machine paths: relative to the run or the project, else its name."""
@@ -171,15 +183,6 @@ def _shown(ref: str | None, run_dir: Path) -> str:
         except ValueError:
             continue
     return f".../{path.name}"
-
-
-def _evaluated(doc: dict[str, Any], role: str) -> dict[str, Any] | None:
-    """The evaluation entry of a role; the candidate also by its fingerprint (older reports)."""
-    hit = next((m for m in doc["evaluation"] if m["role"] == role), None)
-    if hit is None and role == "candidate":
-        fp = doc["lineage"]["candidate"]["fingerprint"]
-        hit = next((m for m in doc["evaluation"] if m["fingerprint"] == fp), None)
-    return hit
 
 
 def eval_results(doc: dict[str, Any]):
@@ -203,60 +206,6 @@ def _methods(doc: dict[str, Any]) -> list[str]:
     stages = doc["lineage"]["stages"]
     return [f"{names.get(s, s)} ({st['method']})" if st.get("method") else names.get(s, s)
             for s in ("sft", "reward", "dpo", "online") if (st := stages.get(s))]
-
-
-def limitations(doc: dict[str, Any]) -> list[str]:
-    """What the evidence behind this version cannot show, derived from the audit report."""
-    out: list[str] = []
-    dec, rev = doc["decision"], doc.get("reviewers")
-    if dec.get("simulated_reviews") or ((rev or {}).get("summary") or {}).get("simulated"):
-        out.append("Reviews were simulated (scripted reviewers, not people): the review figures show the pipeline "
-                   "works, not what people think of the model.")
-    if rev is None:
-        out.append("No review by people: the model was judged on automatic suites only.")
-    else:
-        wr = (rev.get("summary") or {}).get("win_rate") or {}
-        if isinstance(wr.get("n"), int) and wr["n"] < SMALL_N:
-            out.append(f"Few reviewed pairs (n={wr['n']}, under {SMALL_N}): the win rate is an imprecise estimate.")
-        alpha = (rev.get("agreement") or {}).get("krippendorff_alpha_preference_nominal")
-        if not _finite(alpha):
-            out.append("Agreement between reviewers was not measured (one reviewer per item, or none recorded).")
-        elif alpha < LOW_AGREEMENT:
-            out.append(f"Reviewers agreed little (Krippendorff's alpha {alpha:.2f}, under {LOW_AGREEMENT}).")
-    rm = doc.get("reward_model") or {}
-    quality, check = rm.get("quality") or {}, rm.get("online_check") or {}
-    if quality and quality.get("trusted") is False:
-        out.append(f"The reward model was not trusted: {quality.get('why')}.")
-    if check.get("overridden"):
-        out.append("Online RL trained against that untrusted reward model (online.allow_weak_reward_model).")
-    cand = _evaluated(doc, "candidate") or {"suites": {}}
-    small = sorted(f"{suite} (n={s['n']})" for suite, s in cand["suites"].items()
-                   if isinstance(s.get("n"), int) and s["n"] < SMALL_N)
-    if small:
-        out.append(f"Small evaluation samples (under {SMALL_N} items): " + ", ".join(small) + ".")
-    wide = sorted(f"{suite} {metric}" for suite, s in cand["suites"].items() for metric, m in s["metrics"].items()
-                  if _finite(m.get("ci_low")) and _finite(m.get("ci_high")) and m["ci_high"] - m["ci_low"] > WIDE_CI)
-    if wide:
-        out.append(f"Wide 95% intervals (over {WIDE_CI}): " + ", ".join(wide) + ".")
-    bias = {suite: s for suite, s in cand["suites"].items() if suite.startswith("bias/")}
-    if not bias:
-        out.append("No bias suite was evaluated: bias is unmeasured.")
-    for suite, s in sorted(bias.items()):
-        for metric, m in sorted(s["metrics"].items()):
-            if "bias" in metric and _finite(m.get("ci_low")) and _finite(m.get("ci_high")) \
-                    and (m["ci_low"] > 0 or m["ci_high"] < 0):
-                out.append(f"Measured bias: {suite} {metric} {_ci(m)} excludes 0 (no bias).")
-    if not doc.get("data_card"):
-        out.append("The run has no data card: the training data is not described here.")
-    if not dec.get("approver"):
-        out.append("No named person signed off the promotion.")
-    if dec["status"] != "promoted":
-        out.append(f"Status: {dec['status']} (this version is no longer the champion).")
-    if not (doc.get("ledger") or {}).get("ok", True):
-        out.append(f"The ledger failed verification: {doc['ledger'].get('message')}.")
-    suites = sorted(cand["suites"])
-    out.append("Measured only on " + (", ".join(suites) if suites else "no suite") + "; behaviour elsewhere is unmeasured.")
-    return out
 
 
 def _md_table(head: list[str], rows: list[list[Any]]) -> str:

@@ -25,9 +25,11 @@ class _WriteByDefault(TyperGroup):
     """``harness report RUN_ID`` keeps meaning ``harness report write RUN_ID``: anything that is not one of
     the sub-commands (or --help) goes to ``write``."""
 
+    default_command = "write"
+
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
-            args = ["write", *args]
+            args = [self.default_command, *args]
         return super().parse_args(ctx, args)
 
 

@@ -22,7 +22,9 @@ What is compared, all read from what the runs left behind:
 
 Two runs belong to the same project when they register under the same ``registry.model_name`` (from
 their ``config.yaml``, else the model name the ledger records their promotion under); comparing runs
-of two projects is an error. A changed base model is a change within a project, not another project.
+of two projects is an error. When a run's project cannot be told (no config.yaml and no promotion, or an
+unreadable ledger) the diff says so first (``project_checked: false``, a note). A changed base model is a
+change within a project, not another project.
 """
 
 from __future__ import annotations
@@ -107,15 +109,42 @@ def _runs(config: CycleConfig, a: str, b: str, versions: bool) -> tuple[_Run, _R
     return out[0], out[1]
 
 
-def _project(run: _Run, view: dict[str, Any] | None, decision: dict | None) -> str | None:
+def _ledger(notes: list[str]) -> list[dict[str, Any]] | None:
+    """The ledger's entries; None (and a note) when a line of it cannot be read."""
+    import json
+
+    from harness import ledger
+
+    path = ledger.default_path()
+    try:
+        return ledger.read_entries(path)
+    except (HarnessError, json.JSONDecodeError, UnicodeDecodeError):
+        notes.append(f"the ledger ({path.name}) is unreadable (a line is not valid JSON): promotions are not shown; "
+                     "'harness ledger verify' says what changed")
+        return None
+
+
+def _promotion(entries: list[dict[str, Any]] | None, decision: dict) -> dict[str, Any] | None:
+    return next((e["subject"] for e in entries or () if e.get("action") in ("promote", "repair")
+                 and (e.get("subject") or {}).get("decision_id") == decision["decision_id"]), None)
+
+
+def _project(view: dict[str, Any] | None, decision: dict | None, entries: list[dict[str, Any]] | None) -> str | None:
     name = ((view or {}).get("registry") or {}).get("model_name")
     if name or decision is None:
         return name
-    from harness import ledger
+    return (_promotion(entries, decision) or {}).get("model")
 
-    return next((e["subject"].get("model") for e in ledger.read_entries(ledger.default_path())
-                 if e["action"] in ("promote", "repair") and e["subject"].get("decision_id") == decision["decision_id"]),
-                None)
+
+def _unknown_project(run: _Run, view: dict | None, decision: dict | None, entries: list | None) -> str:
+    """Why the project of ``run`` is unknown."""
+    if view is not None:
+        return f"the config.yaml of run '{run.run_id}' names no registry.model_name"
+    if decision is None:
+        return f"run '{run.run_id}' has neither config.yaml nor a gate decision"
+    if entries is None:
+        return f"run '{run.run_id}' has no config.yaml and the ledger is unreadable"
+    return f"run '{run.run_id}' has neither config.yaml nor a promotion in the ledger"
 
 
 # ---------------------------------------------------------------- config, data, base, methods
@@ -221,19 +250,17 @@ def _policy(da: dict | None, db: dict | None) -> PolicyDiff:
     return PolicyDiff(a=name(da), b=name(db), changes=changes)
 
 
-def _side(d: dict | None) -> DecisionSide | None:
+def _side(d: dict | None, entries: list[dict[str, Any]] | None) -> DecisionSide | None:
     if d is None:
         return None
-    from harness import ledger
-
-    promoted = next((str(e["subject"].get("version")) for e in ledger.read_entries(ledger.default_path())
-                     if e["action"] in ("promote", "repair") and e["subject"].get("decision_id") == d["decision_id"]), None)
+    promotion = _promotion(entries, d)
+    promoted = str(promotion.get("version")) if promotion else None
     return DecisionSide(decision_id=d["decision_id"], outcome=d["outcome"],
                         failed_rules=[r["id"] for r in d["rules"] if not r["passed"]], promoted_version=promoted)
 
 
-def _decision(da: dict | None, db: dict | None) -> DecisionDiff:
-    a, b = _side(da), _side(db)
+def _decision(da: dict | None, db: dict | None, entries: list[dict[str, Any]] | None) -> DecisionDiff:
+    a, b = _side(da, entries), _side(db, entries)
     changes = []
     if a and b:
         if a.outcome != b.outcome:
@@ -291,12 +318,17 @@ def build(config: CycleConfig, run_a: str, run_b: str, *, versions: bool = False
     decisions = [r.artifact(f"gate/{r.decision_id}.json" if r.decision_id else "gate/decision.json", GateDecision)
                  for r in (ra, rb)]
     snaps = [_snapshot(r) for r in (ra, rb)]
-    projects = [_project(r, s, d) for r, s, d in zip((ra, rb), snaps, decisions)]
+    entries = _ledger(notes)
+    projects = [_project(s, d, entries) for s, d in zip(snaps, decisions)]
     if versions:
         projects = [p or config.registry.model_name for p in projects]
     if None not in projects and projects[0] != projects[1]:
         raise HarnessError(f"runs '{ra.run_id}' and '{rb.run_id}' belong to different projects (registry models "
                            f"'{projects[0]}' and '{projects[1]}')", hint="compare runs of the same registered model")
+    unchecked = "; ".join(_unknown_project(r, s, d, entries) for r, s, d, p
+                          in zip((ra, rb), snaps, decisions, projects) if p is None)
+    if unchecked:
+        notes.append(f"could not check that both runs belong to the same project: {unchecked}")
     if None in snaps:
         raw = [_manifest_view(r) for r in (ra, rb)]
         source = "manifest.json"
@@ -327,10 +359,13 @@ def build(config: CycleConfig, run_a: str, run_b: str, *, versions: bool = False
                                 changed=_method(results[0][s]) != _method(results[1][s]))
                     for s in _TRAINING if results[0][s] or results[1][s]],
         "metrics": metric_changes(*results_of, suite_dirs),
-        "policy": _policy(*decisions), "decision": _decision(*decisions),
+        "policy": _policy(*decisions), "decision": _decision(*decisions, entries),
+        "project_checked": not unchecked,
     }
     doc["summary"] = _summary(doc)
     doc["no_changes"] = doc["summary"][0].startswith("No changes")
+    if unchecked:  # first: the whole comparison may be of two projects
+        doc["summary"].insert(0, f"Could not check that both runs belong to the same project: {unchecked}.")
     return RunDiff(**doc)
 
 
@@ -353,5 +388,9 @@ def run(config: CycleConfig, run_a: str, run_b: str, *, versions: bool = False, 
     out.mkdir(parents=True, exist_ok=True)
     html = atomic_write_text(out / f"diff-{diff.a.run_id}.html", render_html(diff))
     json_path = write_artifact(out / f"diff-{diff.a.run_id}.json", diff)
-    _log.done(f"{diff.a.run_id} -> {diff.b.run_id}: {diff.summary[0]} — {html}")
+    first = diff.summary[0]
+    if not diff.project_checked:
+        _log.warn(first)
+        first = diff.summary[1]
+    _log.done(f"{diff.a.run_id} -> {diff.b.run_id}: {first} — {html}")
     return DiffResult(html, json_path, diff)

@@ -85,6 +85,8 @@ class RunDiff(Artifact):
     a: RunRef
     b: RunRef
     no_changes: bool
+    project_checked: bool = Field(description="Both runs were found to belong to the same project (registry model); "
+                                              "false: one run's project could not be told (see notes), so unchecked.")
     summary: list[str] = Field(description="The changes in plain words, most important first.")
     config_source: Literal["config.yaml", "manifest.json"]
     config: list[Change] = Field(description="Changed config keys (run.id excluded).")

@@ -72,26 +72,41 @@ def comparison(eval_dir: Path, incumbent_fp: str, candidate_fp: str, *, suite_di
             rows.append({"suite": suite, "metric": None, "note": exc.message})
             continue
         for r in found:
-            better = r.get("higher_is_better")
+            better, ideal = r.get("higher_is_better"), r.get("ideal")
             change, lo, hi = _finite(r.get("difference")), _finite(r.get("ci_low")), _finite(r.get("ci_high"))
-            if r.get("ideal") is not None and change is not None:  # a bias score: better is closer to its ideal
-                verdict = None
+            inc_v, cand_v = _finite(r.get("reference_mean")), _finite(r.get("candidate_mean"))
+            row = {"suite": suite, "metric": r["metric"], "n": r.get("n"), "incumbent": inc_v, "candidate": cand_v,
+                   "change": change, "ci_low": lo, "ci_high": hi, "test": r.get("test"),
+                   "p_value": _finite(r.get("p_value")), "higher_is_better": better, "ideal": ideal}
+            if _interior(ideal, better):
+                # best in the middle (e.g. 50 % stereotyped): neither direction is better, so no verdict here;
+                # the distances say which is closer, and the suite's distance metric judges it with a CI
+                row["verdict"] = None
+                if inc_v is not None and cand_v is not None:
+                    row["distance"] = {"incumbent": abs(inc_v - ideal), "candidate": abs(cand_v - ideal)}
             elif change is None or lo is None or hi is None or (lo <= 0 <= hi):
-                verdict = "no clear change"
+                row["verdict"] = "no clear change"
             else:
-                verdict = "better" if (lo > 0) == bool(better) else "worse"
-            rows.append({"suite": suite, "metric": r["metric"], "n": r.get("n"),
-                         "incumbent": _finite(r.get("reference_mean")), "candidate": _finite(r.get("candidate_mean")),
-                         "change": change, "ci_low": lo, "ci_high": hi, "test": r.get("test"),
-                         "p_value": _finite(r.get("p_value")), "higher_is_better": better, "ideal": r.get("ideal"),
-                         "verdict": verdict})
+                row["verdict"] = "better" if (lo > 0) == bool(better) else "worse"
+            rows.append(row)
     return rows
+
+
+def _interior(ideal: float | None, higher_is_better: bool | None) -> bool:
+    """An ideal value that is not the metric's better end (0 for a lower-is-better distance or divergence)."""
+    return ideal is not None and not (ideal == 0 and higher_is_better is False)
+
+
+class _NoHook(Exception):
+    """A summary-level metric whose suite hook is not available here: it cannot be recomputed per category."""
 
 
 def _category_values(records: list[dict[str, Any]], cat: str, name: str, hook: Any) -> tuple[list[dict], Any]:
     rows = [r for r in records if str(r.get("category")) == cat]
     if rows and all(r["metrics"].get(name) is not None for r in rows):
         return rows, None  # a per-sample metric: the mean of the rows
+    if hook is None:
+        raise _NoHook(name)
     return rows, hook
 
 
@@ -108,8 +123,9 @@ def _estimate(rows: list[dict[str, Any]], cat: str, name: str, hook: Any) -> flo
 def categories(eval_dir: Path, models: dict[str, str], *, suite_dirs: tuple[Path, ...] = (), n_resamples: int = 400,
                seed: int = 0, min_n: int = MIN_CATEGORY_N) -> dict[str, list[dict[str, Any]]]:
     """Per bias suite: one row per (category, metric) with every model's estimate and 95 % CI side by side
-    (``models``: fingerprint -> role), the candidate's paired change against the incumbent with its CI, and
-    ``too_few`` when the category has fewer than ``min_n`` items."""
+    (``models``: fingerprint -> role; keyed by the model's label, so two unnamed models stay apart), the
+    candidate's paired change against the incumbent with its CI, and ``too_few`` when the category has
+    fewer than ``min_n`` items."""
     suites = available_suites(tuple(suite_dirs))
     dirs = {fp: _suite_dirs(eval_dir / fp) for fp in models}
     role_fp = {role: fp for fp, role in models.items()}
@@ -131,7 +147,12 @@ def categories(eval_dir: Path, models: dict[str, str], *, suite_dirs: tuple[Path
             row: dict[str, Any] = {"category": cat, "metric": name, "models": {}}
             per_fp = {}
             for fp, recs in records.items():
-                cat_rows, h = _category_values(recs, cat, name, hook)
+                try:
+                    cat_rows, h = _category_values(recs, cat, name, hook)
+                except _NoHook:
+                    row["note"] = ("a summary metric of the suite, whose hook is not available here (name its folder "
+                                   "in eval.suite_dirs): not recomputed per category")
+                    continue
                 if h is None and not cat_rows:
                     continue
                 per_fp[fp] = (cat_rows, h)
@@ -141,7 +162,7 @@ def categories(eval_dir: Path, models: dict[str, str], *, suite_dirs: tuple[Path
                 else:
                     lo, hi = resample_statistic(cat_rows, lambda rs, h=h: _estimate(rs, cat, name, h),
                                                 n_resamples=n_resamples, seed=seed)
-                row["models"][models[fp]] = {"estimate": est, "ci_low": _finite(lo), "ci_high": _finite(hi),
+                row["models"][label(models[fp], fp)] = {"estimate": est, "ci_low": _finite(lo), "ci_high": _finite(hi),
                                              "n": len(cat_rows)}
             row["n"] = min((m["n"] for m in row["models"].values()), default=0)
             row["too_few"] = row["n"] < min_n

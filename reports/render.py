@@ -65,19 +65,28 @@ def _charts(doc: dict[str, Any]) -> dict[str, str]:
         ax.legend(fontsize=7)
         charts["evaluation"] = _png(fig)
     forest = [r for r in doc.get("comparison") or [] if r.get("metric") and r.get("change") is not None
-              and r.get("ci_low") is not None]
-    if forest:
+              and r.get("ci_low") is not None and not r.get("distance")]
+    if forest:  # one panel per scale, so a change of 0.05 in accuracy is not lost beside one of 5 points
+        def unit(r: dict[str, Any]) -> bool:
+            return all(abs(v) <= 1 for v in (r.get("incumbent"), r.get("candidate")) if v is not None)
+
+        panels = [(title, [r for r in forest if unit(r) == flag]) for title, flag in
+                  (("scores on a 0-1 scale", True), ("scores in points", False))]
+        panels = [p for p in panels if p[1]]
         colors = {"better": "#11743b", "worse": "#b3261e"}
-        fig, ax = plt.subplots(figsize=(8, 0.45 * len(forest) + 1.0))
-        for y, r in enumerate(reversed(forest)):
-            ax.errorbar([r["change"]], [y], xerr=[[r["change"] - r["ci_low"]], [r["ci_high"] - r["change"]]], fmt="o",
-                        color=colors.get(r.get("verdict"), "#4a5568"), capsize=3)
-        ax.axvline(0, color="#1d2433", linewidth=0.8, linestyle="--")
-        ax.set_yticks(range(len(forest)), [f"{r['suite']} · {r['metric']}" + (" (bias: toward "
-                                                                           f"{r['ideal']:g} is better)" if r.get("ideal") is not None else "")
-                                           for r in reversed(forest)], fontsize=7)
-        ax.set_xlabel("final candidate − incumbent (95 % CI); right of the line: higher", fontsize=7)
-        ax.tick_params(axis="x", labelsize=7)
+        fig, axes = plt.subplots(len(panels), 1, figsize=(8, 0.42 * len(forest) + 1.2 * len(panels)), squeeze=False,
+                                 gridspec_kw={"height_ratios": [len(p[1]) + 1 for p in panels]})
+        for ax, (title, rows) in zip(axes[:, 0], panels):
+            for y, r in enumerate(reversed(rows)):
+                ax.errorbar([r["change"]], [y], xerr=[[r["change"] - r["ci_low"]], [r["ci_high"] - r["change"]]],
+                            fmt="o", color=colors.get(r.get("verdict"), "#4a5568"), capsize=3)
+            ax.axvline(0, color="#1d2433", linewidth=0.8, linestyle="--")
+            ax.set_yticks(range(len(rows)), [f"{r['suite']} · {r['metric']}" + ("" if r.get("higher_is_better") is not False
+                                                                                else " (lower is better)")
+                                             for r in reversed(rows)], fontsize=7)
+            ax.set_title(f"final candidate − incumbent, 95 % CI ({title}); green better, red worse", fontsize=8)
+            ax.tick_params(axis="x", labelsize=7)
+        fig.tight_layout()
         charts["forest"] = _png(fig)
     per = (((doc.get("reviewers") or {}).get("agreement") or {}).get("per_reviewer") or {})
     rated = {name: v for name, v in per.items() if isinstance(v, dict) and v.get("disagreement_rate") is not None}

@@ -29,7 +29,10 @@ class _Part(BaseModel):
 
 
 class Decision(_Part):
-    status: Literal["promoted", "promoted, later rolled back", "rejected", "passed, not yet promoted"]
+    status: Literal["promoted", "promoted, later rolled back", "promoted, later superseded", "rejected",
+                    "passed, not yet promoted"] = Field(
+        description="'later superseded': a later promotion replaced it; 'later rolled back': a rollback moved the "
+                    "champion away from it.")
     plain: str = Field(description="The decision in plain words (the report's first line).")
     decision_id: str
     decided: str
@@ -90,7 +93,9 @@ class ComparisonRow(_Part):
     p_value: float | None = None
     higher_is_better: bool | None = None
     ideal: float | None = Field(None, description="For a bias score: the unbiased value (closer is better).")
-    verdict: Literal["better", "worse", "no clear change"] | None = None
+    verdict: Literal["better", "worse", "no clear change"] | None = Field(
+        None, description="None for a metric whose best value is in the middle (its ideal): see distance.")
+    distance: dict[str, float] | None = Field(None, description="|value - ideal| of each model, for such a metric.")
     note: str | None = None
 
 
@@ -99,15 +104,17 @@ class CategoryRow(_Part):
 
     category: str
     metric: str
-    models: dict[str, dict[str, Any]] = Field(description="Per role: estimate, ci_low, ci_high, n.")
+    models: dict[str, dict[str, Any]] = Field(description="Per model label (its role in words): estimate, ci_low, "
+                                                          "ci_high, n.")
     n: int
     too_few: bool = Field(description="Fewer items than the report's minimum: shown, not to be read into.")
     change: dict[str, Any] | None = Field(None, description="Final candidate minus incumbent, paired, with its CI.")
+    note: str | None = None
 
 
 class CitedFile(_Part):
-    path: str = Field(description="Relative to the run folder (root 'run') or the project folder (root 'project').")
-    root: Literal["run", "project", "elsewhere"]
+    path: str = Field(description="Relative to the run folder ('../../policy.yaml' for a file beside the runs).")
+    root: Literal["run"]
     sha256: str
     bytes: int
 
@@ -158,6 +165,18 @@ class LedgerCheck(BaseModel):
     message: str
 
 
+class RagRow(_Part):
+    """One model on one domain suite and metric, without and with retrieved passages (harness.rag)."""
+
+    model: str = Field(description="The model's role in words, as in the evaluation tables.")
+    fingerprint: str
+    suite: str = Field(description="The plain suite; its RAG results are <suite>+rag.")
+    metric: str
+    plain: dict[str, Any] | None = Field(description="Without RAG: estimate, ci_low, ci_high, n (None if not scored).")
+    rag: dict[str, Any] = Field(description="With the retrieved passages: estimate, ci_low, ci_high, n.")
+    recall: dict[str, Any] | None = Field(description="Retrieval recall@k of the gold sections: estimate, CI, n, k.")
+
+
 class PdfStatus(_Part):
     """Whether audit.pdf was printed, by which renderer, or why it was skipped."""
 
@@ -180,6 +199,7 @@ class AuditReport(Artifact):
     evaluation: list[EvaluatedModel]
     comparison: list[ComparisonRow] = Field(default_factory=list, description="Final candidate vs incumbent, per suite and metric.")
     bias_categories: dict[str, list[CategoryRow]] = Field(default_factory=dict, description="Per bias suite.")
+    rag: list[RagRow] | None = Field(None, description="With eval.rag: each model without and with retrieved passages.")
     reviewers: Reviewers | None = None
     prompt_split: PromptSplit | None = Field(None, description="Training vs held-out review prompts.")
     reward_model: dict[str, Any] | None = Field(

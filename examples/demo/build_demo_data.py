@@ -9,7 +9,10 @@ released under CC0-1.0.
 
 Run:  python3 examples/demo/build_demo_data.py
 Writes handbook.md, sft.jsonl, domain_mcq.jsonl, domain_qa.jsonl,
-review_prompts.jsonl, replay.jsonl and README.md next to this script.
+review_prompts.jsonl, replay.jsonl and README.md next to this script, and the same
+MCQ and QA items as suites/domain/handbook_{mcq,qa}/data.jsonl. Each MCQ and QA item
+names the handbook sub-heading that answers it (``section``: the gold passage for
+retrieval recall in RAG evaluation).
 Stdlib only; re-running produces byte-identical files.
 """
 
@@ -18,6 +21,7 @@ import random
 from pathlib import Path
 
 OUT_DIR = Path(__file__).resolve().parent
+SUITES_DIR = OUT_DIR.parents[1] / "suites" / "domain"
 SEED = 1234
 DOMAIN = "hr_policy"
 
@@ -1126,6 +1130,11 @@ def build_sft(rng, facts):
     return rows
 
 
+def section_title(fact):
+    """The handbook sub-heading that answers a fact's questions (the gold passage for retrieval recall)."""
+    return cap_first(fact["kw"])
+
+
 def build_mcq(rng, facts):
     items = [(f, stem) for f in facts for stem in f["mcq"]]
     targets = ([0, 1, 2, 3] * ((len(items) + 3) // 4))[:len(items)]
@@ -1135,13 +1144,13 @@ def build_mcq(rng, facts):
         wrong = list(f["bad"])
         rng.shuffle(wrong)
         choices = wrong[:target] + [f["ok"]] + wrong[target:]
-        rows.append({"id": f"mcq-{n:04d}", "fact_id": f["id"], "topic": f["topic"],
+        rows.append({"id": f"mcq-{n:04d}", "fact_id": f["id"], "topic": f["topic"], "section": section_title(f),
                      "question": stem, "choices": choices, "answer": target})
     return rows
 
 
 def build_qa(facts):
-    return [{"id": f"qa-{n:04d}", "fact_id": f["id"], "topic": f["topic"],
+    return [{"id": f"qa-{n:04d}", "fact_id": f["id"], "topic": f["topic"], "section": section_title(f),
              "question": f["qa"], "reference": f["ref"], "aliases": list(f["al"])}
             for n, f in enumerate(facts, start=1)]
 
@@ -1203,7 +1212,7 @@ def build_handbook(facts):
         lines += [f"## {n}. {title}", "", intro, ""]
         for f in facts:
             if f["topic"] == topic:
-                lines += [f"### {cap_first(f['kw'])}", "", f.get("hb", f["a"]), ""]
+                lines += [f"### {section_title(f)}", "", f.get("hb", f["a"]), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -1219,9 +1228,9 @@ def build_readme(counts, dist):
         f"- `sft.jsonl` ({counts['sft']} chats, domain `hr_policy`): 5 single-turn questions per fact "
         f"(some with a system prompt) plus {counts['two_turn']} two-turn chats; each lists its `fact_ids`.",
         f"- `domain_mcq.jsonl` ({counts['mcq']} items): held-out 4-way multiple choice, "
-        f"0-based `answer`; correct index counts {dist}.",
+        f"0-based `answer`; correct index counts {dist}; `section` names the handbook sub-heading that answers it.",
         f"- `domain_qa.jsonl` ({counts['qa']} items): one held-out short-answer question per fact "
-        "with `reference` and `aliases`.",
+        "with `reference`, `aliases` and `section`.",
         f"- `review_prompts.jsonl` ({counts['review']} prompts): {counts['policy']} `policy` questions "
         f"(each fact's own question plus {VARIANTS_PER_FACT} framed variants; reference = canonical answer) "
         f"and {counts['safety']} `safety` prompts ({len(SAFETY)} requests, each also in {len(SAFETY_FRAMES)} "
@@ -1229,8 +1238,14 @@ def build_readme(counts, dist):
         "once (seeded, per category): 70 % train the preference stages, 30 % are held out for the final review.",
         f"- `replay.jsonl` ({counts['replay']} chats, domain `general`): general knowledge replay "
         "to guard against forgetting.",
+        "  Five of its questions are general-knowledge test items word for word (gk-0002, 0007, 0018, 0079,",
+        "  0112); the data stage's decontamination drops them and counts them in the data card. They stay in the",
+        "  file on purpose, as the demo's example of what decontamination catches.",
+        "- `policy.yaml`: the gate policy the demo uses, the shipped rules with `allow_simulated: true` (the",
+        "  reviewers here are scripted).",
         "",
-        "MCQ stems, QA questions and review prompts never appear verbatim in `sft.jsonl`.",
+        "MCQ stems, QA questions and review prompts never appear verbatim in `sft.jsonl` (the data stage checks",
+        "it: no SFT chat holds an item of an evaluated suite).",
         "",
         "## The scripted reviewers' rubric",
         "",
@@ -1299,6 +1314,9 @@ def main():
     write_jsonl(OUT_DIR / "sft.jsonl", sft)
     write_jsonl(OUT_DIR / "domain_mcq.jsonl", mcq)
     write_jsonl(OUT_DIR / "domain_qa.jsonl", qa)
+    # the domain suites score these very files (their versions bump when the data changes)
+    write_jsonl(SUITES_DIR / "handbook_mcq" / "data.jsonl", mcq)
+    write_jsonl(SUITES_DIR / "handbook_qa" / "data.jsonl", qa)
     write_jsonl(OUT_DIR / "review_prompts.jsonl", review)
     write_jsonl(OUT_DIR / "replay.jsonl", replay)
     write_text(OUT_DIR / "README.md", build_readme(counts, dist))

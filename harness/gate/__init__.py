@@ -4,7 +4,8 @@ the incumbent.
 A policy (YAML, validated; ``harness/policies/default.yaml`` ships with the project) holds rules:
 
 * ``kind: compare`` — over evaluation suites (``domain/*`` matches every domain suite evaluated for
-  the candidate; a plain name must be present) and one metric. ``require: improve`` (by at least
+  the candidate, not its ``+rag`` variants unless the pattern says ``+``; a plain name must be
+  present) and one metric. ``require: improve`` (by at least
   ``by``), ``no_regress`` (by no more than ``by``) or ``within`` (``±by`` of the incumbent). Each is a
   one-sided decision on the 95 % CI of the paired difference from ``harness.compare`` (oriented so
   that positive is better), never on the point estimate: improve passes when the CI's lower bound

@@ -95,7 +95,8 @@ def load_policy(path: Path, suite_dirs: tuple[Path, ...] = ()) -> GatePolicy:
             continue
         where = f"{path}:{lines.get(('rules', i), '?')}: rule '{rule.id}'"
         for pattern in rule.suites:
-            matched = [s for sid, s in known.items() if fnmatch.fnmatch(sid, pattern)]
+            # a suite's retrieval-augmented variant (harness.rag) is named <group>/<name>+rag
+            matched = [s for sid, s in known.items() if fnmatch.fnmatch(sid, pattern) or fnmatch.fnmatch(sid + "+rag", pattern)]
             if not matched:
                 raise HarnessError(f"{where}: no suite matches '{pattern}'",
                                    hint="known suites: " + ", ".join(sorted(known)))

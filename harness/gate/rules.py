@@ -106,9 +106,10 @@ def evaluate_compare(rule: CompareRule, ev: Evidence) -> dict[str, Any]:
         return suite not in ev.known or rule.metric in [m.name for m in ev.known[suite].spec.metrics]
 
     evaluated = ev.evaluated_suites()  # a suite either side has must be compared
+    # a pattern covers a variant (domain/handbook_qa+rag: retrieval-augmented) only when it names one ("+")
     suites = sorted({s for pattern in rule.suites
                      for s in ([c for c in evaluated if has_metric(c)] if any(ch in pattern for ch in "*?[") else [pattern])
-                     if fnmatch.fnmatch(s, pattern)})
+                     if fnmatch.fnmatch(s, pattern) and ("+" not in s or "+" in pattern)})
     checks = [_compare_check(rule, ev, suite) for suite in suites] or [
         {"suite": ", ".join(rule.suites), "metric": rule.metric, "passed": False,
          "reason": f"missing evidence: no results for {', '.join(rule.suites)}", "evidence": []}]

@@ -11,8 +11,9 @@ is loaded, so a profile cannot cite a field the report does not have.
 
 :func:`section` turns a profile and an audit document into the report's section: per item ``evidenced``
 (every cited path holds a value in this run), ``partial`` (some do, or the item asks for more than a run can
-hold: ``scope: partial``) or ``missing`` (none do, or the profile cites nothing), with the paths present and a
-short value where one helps.
+hold: ``scope: partial``, or what is there falls short: a ledger that fails verification, reviews that were
+simulated; the item's note says which) or ``missing`` (none do, or the profile cites nothing), with the paths
+present and a short value where one helps. A flag that says no (``signoff_required: false``) is no evidence.
 """
 
 from __future__ import annotations
@@ -255,8 +256,9 @@ def resolve(doc: Any, path: str) -> list[tuple[str, Any]]:
 
 
 def _has_value(value: Any) -> bool:
-    """Holds something: not None, not blank, not a mapping or list of nothing but empties."""
-    if value is None:
+    """Holds something: not None, not blank, not False (a flag saying "no", e.g. ``signoff_required: false``,
+    evidences nothing), not a mapping or list of nothing but these."""
+    if value is None or value is False:
         return False
     if isinstance(value, str):
         return bool(value.strip())
@@ -305,6 +307,21 @@ def _value(found: list[tuple[str, Any]]) -> str | None:
     return text if len(text) <= 120 else text[:119] + "…"
 
 
+def _caveats(doc: dict[str, Any], item: ProfileItem) -> list[str]:
+    """Why evidence that is present falls short of the item: a ledger that fails verification is no record of
+    changes; simulated reviews are no human oversight or feedback. Each caps the item at 'partial'."""
+    paths = [e.path for e in item.evidence]
+    out = []
+    if any(p == "ledger" or p.startswith("ledger.") for p in paths) and (doc.get("ledger") or {}).get("ok") is False:
+        out.append("The ledger fails verification ('harness ledger verify' says why): its record cannot be trusted.")
+    simulated = (doc.get("decision") or {}).get("simulated_reviews") or \
+        (((doc.get("reviewers") or {}).get("summary") or {}).get("simulated") is True)
+    if simulated and any(p == "reviewers" or p.startswith("reviewers.") for p in paths):
+        out.append("Reviews were simulated (scripted reviewers, not people): the reviewer figures are no human "
+                   "oversight or feedback.")
+    return out
+
+
 def section(doc: dict[str, Any], profile: Profile | str) -> dict[str, Any]:
     """The report's section for ``profile`` (a :class:`Profile`, a shipped name or a path) over ``doc``."""
     if isinstance(profile, str):
@@ -318,9 +335,11 @@ def section(doc: dict[str, Any], profile: Profile | str) -> dict[str, Any]:
             evidence.append({"path": e.path, "shows": e.shows, "present": present,
                              "value": _value(found) if present else None})
         held = sum(e["present"] for e in evidence)
+        caveats = _caveats(doc, item) if held else []
         status = ("missing" if not held else
-                  "partial" if held < len(evidence) or item.scope == "partial" else "evidenced")
-        items.append({"id": item.id, "title": item.title, "status": status, "evidence": evidence, "note": item.note})
+                  "partial" if held < len(evidence) or item.scope == "partial" or caveats else "evidenced")
+        note = " ".join([*caveats, *([item.note] if item.note else [])]) or None
+        items.append({"id": item.id, "title": item.title, "status": status, "evidence": evidence, "note": note})
     out = {"name": profile.name, "title": profile.title, "version": profile.version, "source": profile.source,
            "description": profile.description, "file": profile._file or f"{profile.name}.yaml",
            "shipped": profile._shipped, "sha256": profile._sha256,

@@ -172,7 +172,10 @@ def test_rows_holding_an_evaluation_item_are_dropped_counted_or_refused(tmp_path
     result = data.run(_cfg(tmp_path, [(f, "d")], suites))
     card = json.loads(result.card_path.read_text())
     assert result.counts["contaminated"] == 2 and card["counts"]["contaminated"] == 2
-    assert card["decontaminated_against"] == {"domain/handbook_mcq": 1, "retention/general_knowledge": 1}
+    from harness.suites import available_suites
+
+    versions = {name: available_suites(())[name].spec.version for name in ("domain/handbook_mcq", "retention/general_knowledge")}
+    assert card["decontaminated_against"] == versions  # each suite's version, so a new version is checked again
     found = {d["where"]: d["detail"] for d in card["drops"] if d["reason"] == "contaminated"}
     assert found == {f"{f}:11": "the same text as retention/general_knowledge document gk-0002",
                      f"{f}:12": "a 13-word passage of domain/handbook_mcq document mcq-0001"}

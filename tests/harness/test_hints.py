@@ -79,6 +79,8 @@ def _check_command(text: str) -> str | None:
     node, path = _root(), []
     while tokens and getattr(node, "commands", None) is not None:
         word = tokens[0].rstrip(".,:")
+        if word not in node.commands and getattr(node, "default_command", None):
+            tokens, word = [node.default_command, *tokens], node.default_command  # 'harness report RUN' is 'report write RUN'
         if word not in node.commands:
             if not path:
                 return None  # prose
@@ -123,6 +125,8 @@ def test_the_checker_catches_what_it_should():
     assert _check_command("loads safetensors only") is None  # prose
     assert "no option --bogus" in _check_command("sft --bogus")
     assert "no sub-command 'verfy'" in _check_command("ledger verfy")
+    assert _check_command("report demo --profile eu-ai-act") is None  # the default sub-command, write
+    assert "no option --profle" in _check_command("report demo --profle eu-ai-act")
     assert "not a config key" in _check_command("cycle sft.max_stepz=2")
     assert _config_path_ok("sft.lora.r") and _config_path_ok("cycle.pdf") and not _config_path_ok("cycle.pdff")
 

@@ -124,11 +124,11 @@ def test_report_of_a_promoted_candidate_has_a_pdf_without_a_browser(cycle, tmp_p
     assert "/StructTreeRoot" in catalog and catalog["/MarkInfo"]["/Marked"] and catalog["/Lang"] == "en"
     images = sum(len(page.images) for page in PdfReader(str(result.pdf)).pages)
     assert images >= 2  # the evaluation chart and the SFT curve
-    # After a rollback past it, the report says so.
+    # After a later promotion replaced it, the report says so.
     from harness import ledger
 
     ledger.append("promote", actor="x", subject={"decision_id": "dec-other", "model": "audit-model", "version": "9"})
-    assert audit.build(config())["decision"]["status"] == "promoted, later rolled back"
+    assert audit.build(config())["decision"]["status"] == "promoted, later superseded"
 
 
 def test_report_page_in_chromium_and_its_chromium_pdf(cycle, tmp_path):

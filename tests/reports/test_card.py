@@ -81,18 +81,100 @@ def test_card_of_a_promoted_version_parses_back_and_is_stored_with_the_version(c
     assert open(back, encoding="utf-8").read() == text
 
 
-def test_card_rewrites_an_audit_report_that_still_calls_a_former_champion_promoted(cycle, tmp_path):
+def test_card_rewrites_an_audit_report_that_still_calls_a_former_champion_promoted(cycle, tmp_path, capsys):
     from harness import ledger
 
     decision, config = _promoted(cycle, tmp_path)
     card.run(config(), "1")
+    assert "writing the audit report of run 'audit' (there is none yet)" in " ".join(capsys.readouterr().err.split())
     ledger.append("promote", actor="x", subject={"decision_id": "dec-other", "model": "audit-model", "version": "9"})
-    # The registry still calls v1 the champion: audit.json is taken as it is.
+    # The registry still calls v1 the champion: audit.json is taken as it is, silently.
     assert card._audit_doc(config(), decision["decision_id"], champion=True)[0]["decision"]["status"] == "promoted"
+    assert "writing the audit report" not in capsys.readouterr().err
     doc, path = card._audit_doc(config(), decision["decision_id"], champion=False)
-    assert doc["decision"]["status"] == "promoted, later rolled back"
-    assert json.loads(path.read_text())["decision"]["status"] == "promoted, later rolled back"
-    assert "Status: promoted, later rolled back" in " ".join(card.limitations(doc))
+    err = " ".join(capsys.readouterr().err.split())
+    assert "writing the audit report of run 'audit' (the one there calls the version the champion, which the " \
+           "registry no longer does)" in err
+    # A later promotion replaced v1: superseded, not rolled back.
+    assert doc["decision"]["status"] == "promoted, later superseded"
+    assert json.loads(path.read_text())["decision"]["status"] == "promoted, later superseded"
+    lims = card.limitations(doc)
+    assert any(x.startswith("Status: promoted, later superseded: a later promotion replaced") for x in lims)
+    assert not any("rolled back" in x for x in lims)
+
+
+def test_card_words_a_rollback_and_a_supersession_apart(cycle, tmp_path):
+    decision, config = _promoted(cycle, tmp_path)
+    doc = audit.build(config())
+    assert not any(x.startswith("Status:") for x in card.limitations(doc))  # the champion
+    doc["decision"]["status"] = "promoted, later rolled back"
+    [status] = [x for x in card.limitations(doc) if x.startswith("Status:")]
+    assert status == "Status: promoted, later rolled back: a rollback moved the champion away from this version."
+    doc["decision"]["status"] = "promoted, later superseded"
+    [status] = [x for x in card.limitations(doc) if x.startswith("Status:")]
+    assert "later promotion replaced this version" in status and "rolled back" not in status
+
+
+def _bias(estimate, low, high, ideal=None, hib=False):
+    return {"estimate": estimate, "ci_low": low, "ci_high": high, "n": 400, "higher_is_better": hib, "ideal": ideal}
+
+
+def test_card_flags_bias_against_each_metrics_ideal_on_its_own_scale(cycle, tmp_path):
+    decision, config = _promoted(cycle, tmp_path)
+    summary = next((cycle[0] / "eval" / cycle[1]).glob("*/*/summary.json"))
+    written = json.loads(summary.read_text())
+    written["metrics"]["acc"]["ideal"] = 0.25  # what harness eval records for a metric with an ideal
+    summary.write_text(json.dumps(written))
+    doc = audit.build(config())
+    cand = next(m for m in doc["evaluation"] if m["role"] == "candidate")
+    assert cand["suites"][written["suite"]]["metrics"]["acc"]["ideal"] == 0.25  # the audit report keeps it
+    suites = {
+        "bias/winobias": {"gap": _bias(0.12, 0.05, 0.19, 0.0), "distance_from_parity": _bias(12.0, 5.0, 19.0, 0.0),
+                          "acc": _bias(0.7, 0.65, 0.75, hib=True)},
+        "bias/stereoset": {"ss": _bias(58.0, 52.0, 64.0, 50.0), "lms": _bias(80.0, 75.0, 85.0, hib=True),
+                           "ss_item": _bias(0.58, 0.52, 0.64, 0.5)},
+        "bias/crows_pairs": {"pct_stereotype": _bias(0.52, 0.47, 0.57, 0.5),
+                             "distance_from_50": _bias(0.6, 0.0, 0.95, 0.0)},
+    }
+    for suite, metrics in suites.items():
+        cand["suites"][suite] = {"suite_version": 2, "n": 400, "metrics": metrics, "by_category": {}}
+    lims = card.limitations(doc)
+    flagged = sorted(x.split(" (95% CI")[0].removeprefix("Measured bias: ").rsplit(" ", 1)[0]
+                     for x in lims if x.startswith("Measured bias"))
+    # gap's CI excludes 0, ss's excludes 50, ss_item's 0.5; pct_stereotype's holds 0.5; distances are left out.
+    assert flagged == ["bias/stereoset ss", "bias/stereoset ss_item", "bias/winobias gap"]
+    assert "Measured bias: bias/stereoset ss 58.000 (95% CI 52.000 to 64.000), n=400 excludes 50 (no bias)." in lims
+    # Intervals in points are judged on 0-100 (ss spans 12 points; the distance 0.95 points), not as 0-1 shares.
+    assert not any(x.startswith("Wide 95% intervals") for x in lims)
+    suites["bias/stereoset"]["ss"] = _bias(58.0, 40.0, 66.0, 50.0)
+    suites["bias/crows_pairs"]["pct_stereotype"] = _bias(0.52, 0.35, 0.69, 0.5)
+    assert "Wide 95% intervals (over 0.2 of a 0-1 scale, 20 points of a 0-100 one): bias/crows_pairs " \
+           "pct_stereotype, bias/stereoset ss." in card.limitations(doc)
+
+
+def test_card_of_a_version_whose_mlflow_run_is_gone_is_one_clear_error(cycle, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from mlflow import MlflowClient
+
+    from harness.cli import main
+
+    _promoted(cycle, tmp_path)
+    args = [f"run.root={tmp_path / 'runs'}", "model.base=builtin:tiny-random", "registry.model_name=audit-model"]
+    client = MlflowClient()
+    run_id = client.get_model_version("audit-model", "1").run_id
+    client.delete_run(run_id)
+    assert main(["card", "1", *args]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"its MLflow run {run_id} was deleted" in err and "'mlflow runs restore' with the run id" in err
+    assert "Traceback" not in err
+    # Removed for good ('mlflow gc'): MLflow's own error, as one HarnessError.
+    uri = client.tracking_uri
+    subprocess.run([sys.executable, "-m", "mlflow", "gc", "--backend-store-uri", uri], check=True, capture_output=True)
+    assert main(["card", "1", *args]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "audit-model v1: MLflow refused" in err and run_id in err and "Traceback" not in err
 
 
 def test_card_shows_bias_and_derives_limitations_from_the_evidence(cycle, tmp_path):
@@ -114,7 +196,7 @@ def test_card_shows_bias_and_derives_limitations_from_the_evidence(cycle, tmp_pa
         "domain/handbook_mcq": {"metrics": {"acc": {"estimate": 0.5, "ci_low": 0.45, "ci_high": 0.55, "n": 300}}}}})
     lims = card.limitations(doc)
     assert "Small evaluation samples (under 100 items): bias/bbq (n=60)." in lims
-    assert "Wide 95% intervals (over 0.2): bias/bbq acc." in lims
+    assert "Wide 95% intervals (over 0.2 of a 0-1 scale, 20 points of a 0-100 one): bias/bbq acc." in lims
     assert any(x.startswith("Measured bias: bias/bbq disamb_bias_score 0.200") for x in lims)
     assert not any("bbq amb_bias_score" in x for x in lims)  # undefined: no claim
     assert any("reward model was not trusted: accuracy 0.52" in x for x in lims)

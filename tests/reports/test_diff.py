@@ -3,6 +3,7 @@ decision) plus the resolved config a cycle writes at its start (``harness.config
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import os
 
@@ -12,10 +13,12 @@ from harness import gate, registry
 from harness.artifacts import update_manifest
 from harness.config import load_config
 from harness.config import write_resolved_config
+from harness.errors import HarnessError
 from harness.models import fingerprint, resolve
 from harness.schemas import DataCard, TrainingResult, write_artifact
 from harness.stats import unpaired_difference
 from reports import diff
+from reports._diff_metrics import metric_changes
 from tests.harness.test_gate import RULES, _policy, _write_suite
 from tests.reports.test_audit import _evidence
 
@@ -156,12 +159,16 @@ def test_versions_map_to_their_runs_and_other_documents_are_unpaired(runs, tmp_p
     assert {"key": "gate.incumbent", "a": None, "b": "<runs>/v-one/dpo/adapter"} in doc["config"]
     rows = {(m["role"], m["suite"]): m for m in doc["metrics"]}
     retention = rows[("candidate", "retention/general_knowledge")]
-    expected = unpaired_difference(
-        [json.loads(line)["metrics"]["acc"] for line in
-         (root / "v-one" / "eval" / fp1 / "retention/general_knowledge" / "samples.jsonl").read_text().splitlines()],
-        [1.0] * 150 + [0.0] * 50)
+    old = [json.loads(line)["metrics"]["acc"] for line in
+           (root / "v-one" / "eval" / fp1 / "retention/general_knowledge" / "samples.jsonl").read_text().splitlines()]
     assert retention["comparison"] == "unpaired" and "data hashes differ" in retention["note"]
-    assert retention["ci_low"] == pytest.approx(expected["ci_low"]) and retention["change"] == pytest.approx(0.75 - retention["a"])
+    assert retention["change"] == pytest.approx(0.75 - sum(old) / len(old)) and retention["n"] == 200
+    # The CI, computed here without harness.stats: scipy's independent bootstrap, and the normal approximation.
+    expected = _scipy_unpaired(old, [1.0] * 150 + [0.0] * 50)
+    assert (retention["ci_low"], retention["ci_high"]) == pytest.approx(expected)
+    half = 1.96 * (0.75 * 0.25 / 200 + (sum(old) / 300) * (1 - sum(old) / 300) / 300) ** 0.5
+    assert retention["ci_low"] == pytest.approx(retention["change"] - half, abs=0.015)
+    assert retention["ci_high"] == pytest.approx(retention["change"] + half, abs=0.015)
     incumbent = rows[("incumbent", "domain/handbook_mcq")]  # the base model in v-one, v1's candidate in v-two
     assert incumbent["comparison"] == "paired" and incumbent["same_model"] is False
     assert rows[("base", "domain/handbook_mcq")]["comparison"] == "only in one run"
@@ -214,3 +221,69 @@ def test_bad_input_is_one_clear_error(runs, capsys):
         assert message in " ".join(err.split()) and "Traceback" not in err and err.count("error:") == 1
     assert not (root / "p2" / "report").exists()
 
+
+
+def _scipy_unpaired(reference, candidate, seed=0, n_resamples=2000):
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    res = bootstrap((np.asarray(reference), np.asarray(candidate)), lambda x, y, axis: y.mean(axis) - x.mean(axis),
+                    paired=False, vectorized=True, n_resamples=n_resamples, method="percentile",
+                    random_state=np.random.default_rng(seed))
+    return res.confidence_interval.low, res.confidence_interval.high
+
+
+def test_unpaired_difference_needs_two_items_on_each_side():
+    import math
+
+    one = unpaired_difference([1.0], [1.0, 0.0] * 4)  # one reference item: nothing to resample
+    assert one["difference"] == -0.5 and math.isnan(one["ci_low"]) and math.isnan(one["ci_high"])
+    assert math.isnan(unpaired_difference([0.0, 1.0, 1.0], [0.5])["ci_low"])
+    constant = unpaired_difference([1.0, 1.0], [0.0, 0.0, 0.0])  # no spread anywhere: the interval is the point
+    assert constant["difference"] == constant["ci_low"] == constant["ci_high"] == -1.0
+    varied = unpaired_difference([0.0, 1.0] * 20, [1.0] * 30 + [0.0] * 10)
+    assert (varied["ci_low"], varied["ci_high"]) == pytest.approx(_scipy_unpaired([0.0, 1.0] * 20, [1.0] * 30 + [0.0] * 10))
+
+
+def test_a_single_item_side_is_no_clear_change(tmp_path):
+    _write_suite(tmp_path / "a", "fp-a", "m", "domain/handbook_mcq", [1.0], data_hash="d1")
+    _write_suite(tmp_path / "b", "fp-b", "m", "domain/handbook_mcq", [1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0], data_hash="d2")
+    key = ("candidate", "domain/handbook_mcq")
+    [row] = metric_changes({key: tmp_path / "a" / "fp-a" / key[1]}, {key: tmp_path / "b" / "fp-b" / key[1]}, ())
+    assert row.comparison == "unpaired" and row.change == pytest.approx(-0.625)
+    assert row.ci_low is None and row.ci_high is None and "fewer than 2 items" in row.note
+    assert not diff._clear(row)
+
+
+def test_an_unknown_project_is_said_not_skipped(runs):
+    root, make = runs
+    cfg, _, _ = make("u1", seed=8)
+    make("u2", "registry.model_name=other-model", seed=8)
+    with pytest.raises(HarnessError, match="different projects"):
+        diff.build(cfg, "u1", "u2")
+    # Without its config.yaml (and never promoted) run u2's project cannot be told: the diff says so, first.
+    (root / "u2" / "config.yaml").unlink()
+    result = diff.run(cfg, "u1", "u2")
+    doc = json.loads(result.json.read_text())
+    said = ("could not check that both runs belong to the same project: run 'u2' has neither config.yaml nor a "
+            "promotion in the ledger")
+    assert doc["project_checked"] is False and doc["b"]["project"] is None and said in doc["notes"]
+    assert doc["summary"][0] == "C" + said[1:] + "." and doc["summary"][1].startswith("No changes") and doc["no_changes"]
+    assert "C" + said[1:] in html_lib.unescape(result.html.read_text())
+    assert diff.build(cfg, "u1", "u1").project_checked is True
+
+
+def test_a_malformed_ledger_is_a_note_not_a_traceback(runs, tmp_path):
+    root, make = runs
+    cfg, d1, _ = make("l1", seed=9)
+    registry.promote(cfg, d1["decision_id"], None)
+    make("l2", seed=10)
+    assert diff.build(cfg, "l1", "l2").decision.a.promoted_version == "1"
+    with open(tmp_path / "ledger.jsonl", "a") as f:
+        f.write("{not json\n")
+    doc = diff.build(cfg, "l1", "l2")
+    assert doc.decision.a.promoted_version is None and doc.project_checked
+    assert any(n.startswith("the ledger (ledger.jsonl) is unreadable") for n in doc.notes)
+    (root / "l1" / "config.yaml").unlink()  # now the project must come from the ledger, which cannot be read
+    doc = diff.build(cfg, "l1", "l2")
+    assert not doc.project_checked and "run 'l1' has no config.yaml and the ledger is unreadable" in doc.summary[0]

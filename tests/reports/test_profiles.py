@@ -168,10 +168,43 @@ def test_status_follows_what_the_document_holds(tmp_path):
     assert status({"reviewers": None, "decision": {"approver": None}}) == ["missing", "missing"]
     s = profiles.section(full, team)
     assert s["items"][0]["evidence"][0]["value"] == "fleiss_kappa" and s["items"][0]["evidence"][1]["value"] == "Ana"
-    # A pattern reaches every matching key; a present False is evidence too.
+    # A pattern reaches every matching key.
     assert profiles.resolve({"evaluation": [{"suites": {"bias/a": 1, "domain/x": 2}}, {"suites": {"bias/b": 3}}]},
                             "evaluation.*.suites.bias/*") == [("evaluation.0.suites.bias/a", 1),
                                                                ("evaluation.1.suites.bias/b", 3)]
+
+
+def test_a_no_a_failing_ledger_and_simulated_reviews_are_not_full_evidence(tmp_path):
+    team = profiles.load(str(_profile(tmp_path, [
+        {"id": "signoff", "title": "oversight", "evidence": [{"path": "decision.signoff_required", "shows": "policy"}]},
+        {"id": "log", "title": "logging", "evidence": [{"path": "ledger", "shows": "the ledger"}], "note": "ours too"},
+        {"id": "feedback", "title": "human feedback",
+         "evidence": [{"path": "reviewers.summary", "shows": "reviews"}, {"path": "decision.approver", "shows": "who"}]},
+    ])))
+
+    def items(**doc):
+        base = {"decision": {"signoff_required": True, "approver": "Ana", "simulated_reviews": False},
+                "ledger": {"ok": True, "entries": 4, "message": "ok"},
+                "reviewers": {"summary": {"tasks_reviewed": 60, "simulated": False}}}
+        for key, value in doc.items():
+            base[key] = {**base[key], **value}
+        return {i["id"]: i for i in profiles.section(base, team)["items"]}
+
+    good = items()
+    assert [good[k]["status"] for k in ("signoff", "log", "feedback")] == ["evidenced"] * 3
+    assert good["log"]["note"] == "ours too" and good["feedback"]["note"] is None
+    # A flag that says "no" evidences nothing.
+    no = items(decision={"signoff_required": False})["signoff"]
+    assert no["status"] == "missing" and no["evidence"][0]["present"] is False
+    # A ledger that fails verification is present, but no trustworthy record: partial, and the note says why.
+    broken = items(ledger={"ok": False})["log"]
+    assert broken["status"] == "partial" and broken["evidence"][0]["value"].startswith("FAILS verification")
+    assert broken["note"].startswith("The ledger fails verification") and broken["note"].endswith("ours too")
+    # Simulated reviewers are no human oversight: partial, with a note; the other items are untouched.
+    simulated = items(decision={"simulated_reviews": True})
+    assert simulated["feedback"]["status"] == "partial" and "Reviews were simulated" in simulated["feedback"]["note"]
+    assert simulated["log"]["status"] == simulated["signoff"]["status"] == "evidenced"
+    assert items(reviewers={"summary": {"tasks_reviewed": 60, "simulated": True}})["feedback"]["status"] == "partial"
 
 
 def test_unknown_profile_exits_2_naming_the_shipped_ones(tmp_path, capsys, monkeypatch):
