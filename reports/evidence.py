@@ -46,7 +46,9 @@ def shown(path: str | os.PathLike | None, run_dir: Path) -> str | None:
     text = str(path)
     p = Path(text)
     if not p.is_absolute():
-        return text
+        if not p.exists():  # a hub id, builtin:..., or a path that is gone: as it was written
+            return text
+        p = p.resolve()  # a path relative to the project: shown relative to the run when inside it
     from harness.models import harness_home
 
     for root, prefix in ((run_dir, ""), (Path.cwd(), ""), (harness_home(), "$HARNESS_HOME/"), (Path.home(), "~/")):

@@ -71,7 +71,7 @@ def _charts(doc: dict[str, Any]) -> dict[str, str]:
             return all(abs(v) <= 1 for v in (r.get("incumbent"), r.get("candidate")) if v is not None)
 
         panels = [(title, [r for r in forest if unit(r) == flag]) for title, flag in
-                  (("scores on a 0-1 scale", True), ("scores in points", False))]
+                  (("scores on a 0-1 scale", True), ("other scales: points, log-likelihoods", False))]
         panels = [p for p in panels if p[1]]
         colors = {"better": "#11743b", "worse": "#b3261e"}
         fig, axes = plt.subplots(len(panels), 1, figsize=(8, 0.42 * len(forest) + 1.2 * len(panels)), squeeze=False,

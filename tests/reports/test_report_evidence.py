@@ -14,6 +14,7 @@ from reports import audit
 from tests.conftest import write_jsonl
 from tests.harness.test_gate import RULES, _policy, _write_suite
 from tests.reports.test_audit import _evidence, _promoted, cycle  # noqa: F401  (the fixture)
+from tests.reports.test_diff import _strings
 
 
 def _crows(run_dir, fp, model, stereo_rate, seed):
@@ -54,17 +55,6 @@ def _sft_model(tmp_path, run_dir):
         "schema_version": 1, "kind": "sft_result", "finished": "2026-12-03T00:00:00+00:00", "fingerprint": fp,
         "model_path": str(path), "model_sha256": "0" * 64, "metrics": {}, "method": "lora"}))
     return fp
-
-
-def _all_strings(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _all_strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _all_strings(v)
 
 
 def test_models_by_role_side_by_side_with_paired_changes_and_no_machine_paths(cycle, tmp_path, monkeypatch):  # noqa: F811
@@ -111,7 +101,7 @@ def test_models_by_role_side_by_side_with_paired_changes_and_no_machine_paths(cy
     dist = cats[("race", "distance_from_50")]  # a summary-level metric, recomputed by the suite's hook per category
     assert dist["models"]["final candidate"]["estimate"] == pytest.approx(abs(100 * sum(cand_race) / 90 - 50))
     # no absolute machine path anywhere in the JSON or the HTML
-    assert not [s for s in _all_strings(doc) if str(tmp_path) in s]
+    assert not [s for s in _strings(doc) if str(tmp_path) in s]
     html = result.html.read_text()
     assert str(tmp_path) not in html and "SFT candidate" in html and "too few (n 12)" in html
     assert doc["lineage"]["candidate"]["ref"] == "candidate" and doc["ledger"]["path"] == "ledger.jsonl"
