@@ -34,8 +34,12 @@ def _demo(tmp_path: Path, *overrides: str, plugins: bool = False) -> subprocess.
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PLUGIN_DIR), env.get("PYTHONPATH")) if p)
     if not (REPO / ".venv" / "bin" / "harness").exists():
         pytest.skip("scripts/demo.sh runs the project's .venv (made by scripts/setup.sh)")
-    return subprocess.run(["bash", str(DEMO), str(path), *overrides], capture_output=True, text=True, env=env,
-                          timeout=600, cwd=tmp_path)
+    try:
+        return subprocess.run(["bash", str(DEMO), str(path), *overrides], capture_output=True, text=True, env=env,
+                              timeout=600, cwd=tmp_path)
+    finally:  # the cycle starts Label Studio for its later stages; a stopped cycle leaves it running for the rerun
+        subprocess.run([str(REPO / ".venv" / "bin" / "harness"), "feedback", "stop", "--config", str(path)],
+                       capture_output=True, env=env, timeout=120, cwd=tmp_path)
 
 
 def test_a_crashing_stage_makes_the_demo_script_fail_with_the_cycles_exit_code(tmp_path):
