@@ -21,10 +21,10 @@ from harness.evaluate import load_samples, load_summary
 from harness.stats import paired_difference, resample_statistic
 from harness.suites import available_suites
 
-__all__ = ["compare_dirs", "compare_suite"]
+__all__ = ["compare_dirs", "compare_suite", "model_suite_dirs"]
 
 
-def _suite_dirs(root: Path) -> dict[str, Path]:
+def model_suite_dirs(root: Path) -> dict[str, Path]:
     root = Path(root)
     if (root / "summary.json").is_file():
         return {load_summary(root)["suite"]: root}
@@ -108,7 +108,7 @@ def compare_suite(ref_dir: Path, cand_dir: Path, *, seed: int = 0, n_resamples: 
 
 def compare_dirs(reference: Path, candidate: Path, output: Path | None = None,
                  suite_dirs: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Path]:
-    ref_dirs, cand_dirs = _suite_dirs(reference), _suite_dirs(candidate)
+    ref_dirs, cand_dirs = model_suite_dirs(reference), model_suite_dirs(candidate)
     common = sorted(set(ref_dirs) & set(cand_dirs))
     if not common:
         raise HarnessError("the two results have no suite in common",

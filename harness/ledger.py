@@ -88,17 +88,25 @@ class LedgerCheck:
         return self.details.get("keyed", "none")
 
 
-def read_entries(path: Path) -> list[dict[str, Any]]:
+def read_entries(path: Path, *, skip_malformed: bool = False) -> list[dict[str, Any]]:
+    """The entries in file order. A line that is not JSON is an error; with ``skip_malformed`` (for a reader
+    that reports :func:`verify`'s verdict beside them) it is left out, as is any line that is not an entry
+    with a subject."""
     if not path.is_file():
         return []
     out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    text = path.read_text(encoding="utf-8", errors="replace" if skip_malformed else "strict")
+    for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
-                out.append(json.loads(line))
+                entry = json.loads(line)
             except json.JSONDecodeError:
+                if skip_malformed:
+                    continue
                 raise HarnessError(f"the ledger {path} is corrupt: line {number} is not valid JSON",
                                    hint="'harness ledger verify' says what was changed; restore the ledger from a backup") from None
+            if not skip_malformed or (isinstance(entry, dict) and isinstance(entry.get("subject"), dict)):
+                out.append(entry)
     return out
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from reports.diff_schema import MetricChange
+from reports.evaluation import fingerprint_or_none
 
 __all__ = ["evaluated", "metric_changes", "ROLE_ORDER"]
 
@@ -28,7 +29,7 @@ def evaluated(run_dir: Path, eval_dir: Path, decision: dict | None, base: str | 
     summaries = {path.parent: load_summary(path.parent) for path in sorted(eval_dir.glob("*/*/*/summary.json"))}
     if base:  # by reference as the evaluation recorded it; else by fingerprint (which may need the weights)
         base_fps = {s["model_fingerprint"] for s in summaries.values() if s["model"] == base} or \
-            ({_fingerprint(base)} if summaries else set())
+            ({fingerprint_or_none(base)} if summaries else set())
         for fp in base_fps - {None}:
             roles.setdefault(fp, []).append("base")
     out: dict[tuple[str, str], Path] = {}
@@ -39,20 +40,6 @@ def evaluated(run_dir: Path, eval_dir: Path, decision: dict | None, base: str | 
         if folder.is_relative_to(run_dir):
             read.append(folder.relative_to(run_dir).as_posix() + "/summary.json")
     return out
-
-
-_FINGERPRINTS: dict[str, str | None] = {}
-
-
-def _fingerprint(ref: str) -> str | None:
-    if ref not in _FINGERPRINTS:
-        from harness.models import fingerprint, resolve
-
-        try:
-            _FINGERPRINTS[ref] = fingerprint(resolve(ref))
-        except (HarnessError, OSError, ValueError):
-            _FINGERPRINTS[ref] = None
-    return _FINGERPRINTS[ref]
 
 
 def _num(v: Any) -> float | None:

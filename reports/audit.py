@@ -114,7 +114,7 @@ def build(config: CycleConfig) -> dict[str, Any]:
     if decision is None:
         raise HarnessError(f"{run_dir} has no gate decision (gate/decision.json)", hint="run 'harness gate' first")
     check = ledger.verify()
-    entries = _ledger_entries(ledger.default_path())
+    entries = ledger.read_entries(ledger.default_path(), skip_malformed=True)  # the check above reports them
     related = [e for e in entries if e["subject"].get("decision_id") == decision["decision_id"]]
     promoted = next((e for e in related if e["action"] in ("promote", "repair")), None)
     signoff = next((e for e in related if e["action"] == "sign_off"), None)
@@ -156,8 +156,8 @@ def build(config: CycleConfig) -> dict[str, Any]:
     card = maybe(layout.data / "data_card.json", DataCard)
     eval_dir = Path(config.gate.eval_dir or config.eval.output_dir or layout.eval)
     models = _eval_models(eval_dir, cited) if eval_dir.is_dir() else {}
-    roles = _evaluation.roles(decision, _fingerprint(config.model.base),
-                              _fingerprint((stage_results.get("sft") or {}).get("model_path")))
+    roles = _evaluation.roles(decision, _evaluation.fingerprint_or_none(config.model.base),
+                              _evaluation.fingerprint_or_none((stage_results.get("sft") or {}).get("model_path")))
     evaluation = sorted(({"role": roles.get(fp, "other"), "label": _evaluation.label(roles.get(fp, "other"), fp),
                           "fingerprint": fp, **m, "model": here(m["model"])} for fp, m in models.items()),
                         key=lambda e: (_evaluation.ROLE_ORDER.index(e["role"]), e["fingerprint"]))
@@ -221,34 +221,6 @@ def build(config: CycleConfig) -> dict[str, Any]:
                      "ledger_head": {"entries": check.entries, "last_hash": check.details.get("last_hash")}
                      if check.ok and check.entries else None, "outputs": {}},
     }
-
-
-def _ledger_entries(path: Path) -> list[dict[str, Any]]:
-    """The ledger's entries as far as they can be read: a line that is not JSON (the ledger's check then
-    fails, and the report says so) is skipped rather than stopping the report."""
-    import json
-
-    out = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(entry, dict) and isinstance(entry.get("subject"), dict):
-                out.append(entry)
-    return out
-
-
-def _fingerprint(ref: str | None) -> str | None:
-    from harness.models import fingerprint, resolve
-
-    if not ref:
-        return None
-    try:
-        return fingerprint(resolve(ref))
-    except HarnessError:  # a model no longer where the run left it: it is then named by its fingerprint only
-        return None
 
 
 def run(config: CycleConfig, *, pdf: bool | None = None, renderer: str | None = None) -> ReportResult:

@@ -138,9 +138,11 @@ def _audit_doc(config: CycleConfig, decision_id: str, champion: bool) -> tuple[d
     return doc, path
 
 
-def run(config: CycleConfig, version: str, output: Path | None = None) -> CardResult:
-    """Write the model card of registered ``version`` and store it with the version in MLflow."""
-    run_cfg, row = locate(config, version)
+def run(config: CycleConfig, version: str, output: Path | None = None,
+        located: tuple[CycleConfig, dict[str, Any]] | None = None) -> CardResult:
+    """Write the model card of registered ``version`` and store it with the version in MLflow (``located``:
+    what :func:`locate` already returned for it)."""
+    run_cfg, row = located or locate(config, version)
     doc, _ = _audit_doc(run_cfg, row["decision_id"], bool(row.get("champion")))
     return _write(run_cfg, doc, row, output)
 
@@ -172,17 +174,11 @@ def _write(config: CycleConfig, doc: dict[str, Any], row: dict[str, Any], output
 
 # --- the card's content -----------------------------------------------------------------------------
 
-def _shown(ref: str | None, run_dir: Path) -> str:
-    """A model or file reference without machine paths: relative to the run or the project, else its name."""
-    if not ref or not ref.startswith(("/", "~")):
-        return ref or "n/a"
-    path = Path(ref).expanduser()
-    for root, prefix in ((run_dir, "<run>/"), (Path.cwd(), "")):
-        try:
-            return prefix + path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            continue
-    return f".../{path.name}"
+def _ref(ref: str | None, run_dir: Path) -> str:
+    """A model or file reference as the audit report shows paths (reports.evidence.shown)."""
+    from reports.evidence import shown
+
+    return (shown(ref, run_dir) if ref else None) or "n/a"
 
 
 def eval_results(doc: dict[str, Any]):
@@ -224,13 +220,13 @@ def _body(doc: dict[str, Any], name: str, version: str, run_dir: Path) -> str:
     parts += [dec["plain"], "",
               "## Model", "",
               f"- Base model: `{lin['base']}`",
-              f"- This version: `{_shown(lin['candidate']['ref'], run_dir)}` (fingerprint `{lin['candidate']['fingerprint']}`)",
-              f"- Compared with (incumbent): `{_shown(lin['incumbent']['ref'], run_dir)}`",
+              f"- This version: `{_ref(lin['candidate']['ref'], run_dir)}` (fingerprint `{lin['candidate']['fingerprint']}`)",
+              f"- Compared with (incumbent): `{_ref(lin['incumbent']['ref'], run_dir)}`",
               f"- Method: {' -> '.join(_methods(doc)) or 'not recorded in this run'}",
               f"- Run: `{doc.get('run_id')}`, seed {doc['environment']['seed']}", ""]
     if lin["stages"]:
         parts += [_md_table(["stage", "method", "started from", "finished"],
-                            [[s, st.get("method") or "", _shown(st.get("started_from"), run_dir), st.get("finished") or ""]
+                            [[s, st.get("method") or "", _ref(st.get("started_from"), run_dir), st.get("finished") or ""]
                              for s, st in lin["stages"].items()]), ""]
     parts += ["## Training data", ""]
     counts = (doc.get("data_card") or {}).get("counts")

@@ -114,8 +114,9 @@ def card(
     from reports import card as model_card
 
     cfg = load(config, overrides)
-    with run_writer(model_card.locate(cfg, version)[0]):
-        result = model_card.run(cfg, version, output=output)
+    located = model_card.locate(cfg, version)
+    with run_writer(located[0]):
+        result = model_card.run(cfg, version, output=output, located=located)
     print(json.dumps({"card": str(result.path), "model": result.model, "version": result.version,
                       "mlflow": result.artifact_uri}, indent=2))
 

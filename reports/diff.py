@@ -111,14 +111,12 @@ def _runs(config: CycleConfig, a: str, b: str, versions: bool) -> tuple[_Run, _R
 
 def _ledger(notes: list[str]) -> list[dict[str, Any]] | None:
     """The ledger's entries; None (and a note) when a line of it cannot be read."""
-    import json
-
     from harness import ledger
 
     path = ledger.default_path()
     try:
         return ledger.read_entries(path)
-    except (HarnessError, json.JSONDecodeError, UnicodeDecodeError):
+    except (HarnessError, UnicodeDecodeError):
         notes.append(f"the ledger ({path.name}) is unreadable (a line is not valid JSON): promotions are not shown; "
                      "'harness ledger verify' says what changed")
         return None

@@ -14,13 +14,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from harness.compare import compare_suite
+from harness.compare import compare_suite, model_suite_dirs as _model_suites
 from harness.errors import HarnessError
 from harness.evaluate import load_samples
 from harness.stats import bootstrap_ci, paired_difference, resample_statistic
 from harness.suites import available_suites
 
-__all__ = ["ROLE_LABELS", "ROLE_ORDER", "MIN_CATEGORY_N", "roles", "label", "comparison", "categories"]
+__all__ = ["ROLE_LABELS", "ROLE_ORDER", "MIN_CATEGORY_N", "fingerprint_or_none", "roles", "label", "comparison", "categories"]
 
 ROLE_LABELS = {"base": "base model", "incumbent": "incumbent", "sft_candidate": "SFT candidate",
                "candidate": "final candidate", "other": "other model"}
@@ -31,6 +31,19 @@ MIN_CATEGORY_N = 30
 
 def label(role: str, fingerprint: str = "") -> str:
     return ROLE_LABELS.get(role, role) + (f" {fingerprint[:8]}" if role == "other" and fingerprint else "")
+
+
+def fingerprint_or_none(ref: str | None) -> str | None:
+    """The fingerprint of a model reference, or None when it cannot be read (a model no longer where the run
+    left it is then named by the fingerprint its results recorded)."""
+    from harness.models import fingerprint, resolve
+
+    if not ref:
+        return None
+    try:
+        return fingerprint(resolve(ref))
+    except (HarnessError, OSError, ValueError):
+        return None
 
 
 def roles(decision: dict[str, Any], base_fp: str | None, sft_fp: str | None) -> dict[str, str]:
@@ -44,12 +57,6 @@ def roles(decision: dict[str, Any], base_fp: str | None, sft_fp: str | None) -> 
     return out
 
 
-def _suite_dirs(model_dir: Path) -> dict[str, Path]:
-    from harness.evaluate import load_summary
-
-    return {load_summary(p.parent)["suite"]: p.parent for p in sorted(model_dir.glob("*/*/summary.json"))}
-
-
 def _finite(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
@@ -59,7 +66,7 @@ def comparison(eval_dir: Path, incumbent_fp: str, candidate_fp: str, *, suite_di
     """The final candidate beside the incumbent, per suite and metric: both estimates and the paired change
     (candidate minus incumbent, same documents) with its 95 % CI; a suite only one of them has is listed
     with the reason it has no change."""
-    inc, cand = _suite_dirs(eval_dir / incumbent_fp), _suite_dirs(eval_dir / candidate_fp)
+    inc, cand = _model_suites(eval_dir / incumbent_fp), _model_suites(eval_dir / candidate_fp)
     rows: list[dict[str, Any]] = []
     for suite in sorted(set(inc) | set(cand)):
         if suite not in inc or suite not in cand:
@@ -127,7 +134,7 @@ def categories(eval_dir: Path, models: dict[str, str], *, suite_dirs: tuple[Path
     candidate's paired change against the incumbent with its CI, and ``too_few`` when the category has
     fewer than ``min_n`` items."""
     suites = available_suites(tuple(suite_dirs))
-    dirs = {fp: _suite_dirs(eval_dir / fp) for fp in models}
+    dirs = {fp: _model_suites(eval_dir / fp) for fp in models}
     role_fp = {role: fp for fp, role in models.items()}
     out: dict[str, list[dict[str, Any]]] = {}
     names = sorted({s for d in dirs.values() for s in d if s.startswith("bias/")})
