@@ -22,7 +22,8 @@ def _data(ctx: StageContext, cfg: Any) -> StageResult:
     r = data.run(ctx.config, force=ctx.force)
     n = r.counts
     return StageResult(summary=f"{n['train']} training and {n['validation']} validation chats ({n['dropped']} dropped, "
-                               f"{n['replay_added']} replay)", metrics=dict(n), artifacts=[str(r.card_path)])
+                               f"{n['replay_added']} replay" + (f", {n['augmented']} paraphrases" if n.get("augmented") else "")
+                               + ")", metrics=dict(n), artifacts=[str(r.card_path)])
 
 
 def _data_files(ctx: StageContext) -> dict[str, Any]:
@@ -72,9 +73,18 @@ def _suites(ctx: StageContext) -> dict[str, Any]:
     return out
 
 
+def _eval(ctx: StageContext, cfg: Any) -> StageResult:
+    from harness.multi_adapter import is_multi_adapter
+
+    if is_multi_adapter(ctx.model("sft")):  # sft.per_domain: each domain's adapter on its own suites
+        from harness.domain_eval import score_domains
+
+        return score_domains(ctx, ctx.model("sft"))
+    return _scores(ctx, [ctx.config.model.base, ctx.incumbent, ctx.model("sft")])
+
+
 EVAL = Stage(name="eval", title="evaluate base, incumbent, SFT candidate", order=30, needs=("sft",), section="eval",
-             run=lambda ctx, cfg: _scores(ctx, [ctx.config.model.base, ctx.incumbent, ctx.model("sft")]),
-             inputs=_suites)
+             run=_eval, inputs=_suites)
 FINAL_EVAL = Stage(name="final_eval", title="evaluate the final candidate", order=80,
                    needs=("sft", "dpo", "online", "eval"), section="eval",
                    run=lambda ctx, cfg: _scores(ctx, [ctx.incumbent, ctx.candidate]), inputs=_suites)

@@ -10,8 +10,8 @@ from pydantic import Field, model_validator
 
 from harness.sections import InputPath, ModelRef, Section
 
-__all__ = ["DataSource", "ReplayConfig", "DedupeConfig", "DataConfig", "VLLMOptions", "RagChunkConfig", "RagConfig",
-           "EvalConfig"]
+__all__ = ["DataSource", "ReplayConfig", "DedupeConfig", "ParaphraseConfig", "AugmentConfig", "DataConfig", "VLLMOptions",
+           "RagChunkConfig", "RagConfig", "EvalConfig"]
 
 
 class DataSource(Section):
@@ -37,8 +37,9 @@ class DataSource(Section):
 class ReplayConfig(DataSource):
     domain: str = Field("replay", min_length=1, description="Domain label given to replay records.")
     ratio: float = Field(
-        0.1, gt=0, lt=1,
-        description="Fraction of the final training set drawn from this general-purpose set (guards against forgetting).",
+        0.1, ge=0, lt=1,
+        description="Fraction of the final training set drawn from this general-purpose set (guards against forgetting; "
+                    "0 adds none, e.g. to compare with and without replay in harness sweep).",
     )
 
 
@@ -48,6 +49,32 @@ class DedupeConfig(Section):
     threshold: float = Field(0.9, gt=0, le=1, description="Jaccard similarity above which two records are near-duplicates.")
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations.")
     shingle_words: int = Field(3, ge=1, le=10, description="Word n-gram size for MinHash shingles.")
+
+
+class ParaphraseConfig(Section):
+    """Paraphrased copies of training prompts with the same answer (``harness.augment``): a guard against
+    forgetting beside replay, and robustness to how a question is put."""
+
+    n: int = Field(2, ge=0, description="Paraphrases per training record (0: none, the same as no augmentation).")
+    method: Literal["template", "model"] = Field(
+        "template", description="template: seeded rewrites with question frames, no model; model: a local chat model "
+                                "rewrites each prompt.")
+    model: ModelRef | None = Field(None, description="For method: model: the model that rewrites. Default: model.base.")
+    temperature: float = Field(0.8, gt=0, le=2, description="For method: model: sampling temperature.")
+    max_new_tokens: int = Field(96, gt=0, description="For method: model: longest rewrite generated.")
+    batch_size: int = Field(8, gt=0, description="For method: model: prompts generated at once.")
+    seed: int | None = Field(None, ge=0, description="Seed of the rewrites. Default: run.seed.")
+
+    @model_validator(mode="after")
+    def _model_only_for_model(self) -> ParaphraseConfig:
+        if self.model is not None and self.method != "model":
+            raise ValueError("'model' is only used with method: model (set method: model, or remove model)")
+        return self
+
+
+class AugmentConfig(Section):
+    paraphrase: ParaphraseConfig | None = Field(
+        None, description="Add paraphrases of each training prompt (never of validation or replay records).")
 
 
 class DataConfig(Section):
@@ -61,6 +88,8 @@ class DataConfig(Section):
         "drop", description="Rows (SFT chats, training review prompts) holding an evaluation item of eval.suites "
                             "(exact, or a passage of decontaminate_ngram words): drop and count them, fail, or off.")
     decontaminate_ngram: int = Field(13, ge=5, le=50, description="Words in a shared passage that count as contamination.")
+    augment: AugmentConfig | None = Field(
+        None, description="Training-set augmentation after the split (marked in the data card). Off when unset.")
     output_dir: Path | None = Field(None, description="Where prepared data goes. Default: <run>/data.")
 
 
@@ -135,6 +164,10 @@ class EvalConfig(Section):
     output_dir: Path | None = Field(None, description="Where results go. Default: <run>/eval.")
     bootstrap_resamples: int = Field(2000, ge=100, description="Bootstrap resamples for confidence intervals.")
     use_cache: bool = Field(True, description="Reuse results of an unchanged model, suite, data and settings.")
+    domain_suites: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="With sft.per_domain: each data domain's suites (names or groups), scored for that domain's adapter "
+                    "beside the other suites of eval.suites (retention, bias...).")
     rag: RagConfig | None = Field(
         None, description="Also score the chosen suites with passages retrieved from a corpus (results as "
                           "<group>/<suite>+rag). Off when unset.")

@@ -28,6 +28,7 @@ from harness.config import CycleConfig, DataConfig, DataSource
 from harness.errors import HarnessError
 from harness.datasources import CONVERT_HINT, ROLES, normalize_record, read_records, source_name
 from harness.decontam import checked_suites, index_for, refusal
+from harness import augment
 
 __all__ = ["DataResult", "run", "read_records", "normalize_record", "ROLES", "load_prepared"]
 
@@ -154,13 +155,15 @@ def _row(rec: _Record) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------- run
 
 
-def _fingerprint(cfg: DataConfig, seed: int, inputs: list[dict[str, Any]], against: dict[str, int]) -> str:
-    settings = cfg.model_dump(mode="json", exclude={"output_dir"})
+def _fingerprint(cfg: DataConfig, seed: int, inputs: list[dict[str, Any]], against: dict[str, int],
+                 augmented: dict[str, Any]) -> str:
+    settings = cfg.model_dump(mode="json", exclude={"output_dir"} if augmented else {"output_dir", "augment"})
     for section in [*settings["sources"], settings["replay"] or {}]:
         section.pop("path", None)  # identified by content hash below, not by where it sits
     return stable_hash({"settings": settings, "seed": seed,
                         "inputs": [(i.get("sha256") or i.get("hub"), i["domain"]) for i in inputs],
-                        **({"decontaminate_against": against} if against else {})})
+                        **({"decontaminate_against": against} if against else {}),
+                        **({"augment": augmented} if augmented else {})})
 
 
 def load_prepared(folder: str | Path) -> tuple[list[dict], list[dict], dict]:
@@ -181,6 +184,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
         raise HarnessError("data.sources is empty: nothing to prepare",
                            hint="add at least one source, e.g. data.sources: [{path: train.jsonl, domain: support}]")
     out = cfg.output_dir if cfg.output_dir is not None else config.layout().data
+    augment.check(config)
 
     all_records: list[_Record] = []
     inputs: list[dict[str, Any]] = []
@@ -196,7 +200,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
         inputs.append({**info, "replay_ratio": cfg.replay.ratio})
 
     against = checked_suites(config)
-    fingerprint = _fingerprint(cfg, seed, inputs, against)
+    fingerprint = _fingerprint(cfg, seed, inputs, against, augment.fingerprint_inputs(config))
     card_path = out / "data_card.json"
     if out.exists() and any(out.iterdir()):
         if not card_path.is_file():
@@ -247,6 +251,14 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
         read = sum(1 for r in all_records if r.domain == domain)
         per_domain[domain] = {"read": read, "kept": len(recs), "train": len(recs) - n_val, "validation": n_val}
 
+    # Paraphrases of training rows only (validation and replay stay as they are), before replay is sized.
+    paraphrases, augmentation = augment.paraphrase_rows(config, train, validation + [_row(r) for r in kept_replay])
+    if paraphrases:
+        for row in paraphrases:
+            per_domain[row["domain"]]["paraphrases"] = per_domain[row["domain"]].get("paraphrases", 0) + 1
+        train += paraphrases
+        random.Random(f"{seed}:augment").shuffle(train)  # own RNG: the split and replay draw as without it
+
     replay_added = 0
     replay_note = None
     if cfg.replay is not None:
@@ -263,7 +275,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
     counts = {
         "read": len(all_records) + len(replay_records), "dropped": len(drops),
         "train": len(train), "validation": len(validation), "replay_added": replay_added,
-        "contaminated": contaminated, "per_domain": per_domain,
+        "contaminated": contaminated, "augmented": len(paraphrases), "per_domain": per_domain,
     }
     card: dict[str, Any] = {
         "schema_version": ARTIFACT_VERSION, "kind": "data_card", "status": "complete", "created": utc_now(),
@@ -271,7 +283,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
         "inputs": inputs, "counts": counts, "decontaminated_against": against,
         "drop_summary": dict(Counter(d["reason"] for d in drops)), "drops": drops,
         "lengths": {"train": _length_stats(train), "validation": _length_stats(validation)},
-        "notes": [replay_note] if replay_note else [],
+        "notes": [replay_note] if replay_note else [], "augmentation": augmentation,
     }
     with staged_dir(out) as tmp:
         atomic_write_jsonl(tmp / "train.jsonl", train)
@@ -284,5 +296,6 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
             "inputs": inputs, "outputs": card["outputs"],
         })
     _log.done(f"prepared {len(train)} training and {len(validation)} validation records in {out} "
-              f"({len(drops)} dropped; replay added: {replay_added})")
+              f"({len(drops)} dropped; replay added: {replay_added}"
+              + (f"; paraphrases added: {len(paraphrases)})" if augmentation else ")"))
     return DataResult(out, out / "train.jsonl", out / "validation.jsonl", out / "data_card.json", counts)

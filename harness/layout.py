@@ -26,6 +26,15 @@ class RunLayout:
         """The adapter a training stage wrote (sft, reward, dpo, online)."""
         return self.dir / stage / "adapter"
 
+    def domain_run(self, stage: str, domain: str) -> Path:
+        """One domain's training run of a stage that trains one adapter per domain (sft.per_domain):
+        its adapter, checkpoints and result; the stage's own ``adapter`` folder is then the multi-adapter."""
+        return self.dir / stage / "domains" / domain
+
+    def domain_data(self, stage: str, domain: str) -> Path:
+        """The prepared data one domain's run trains on: its rows of the run's data, plus its share of replay."""
+        return self.dir / stage / "domain-data" / domain
+
     def result(self, stage: str) -> Path:
         return self.dir / stage / "result.json"
 

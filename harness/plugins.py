@@ -5,6 +5,8 @@
   stages and commands read it; ``rlhf`` brings sft, merge, reward, dpo, online).
 * ``harness.commands``: each names a function ``register(app: typer.Typer) -> None`` that adds the
   package's sub-commands to the ``harness`` command line.
+* ``harness.renderers``: each names a function that renders a kernel result for people, by kind
+  (``sweep``: ``render(table: dict, folder: Path) -> Path``, the sweep's HTML page).
 
 A stage that brings its own config section (``Stage.config``) adds it to the config schema, so a
 cycle YAML may carry it and unknown keys inside it are still refused.
@@ -20,11 +22,13 @@ from typing import Any, Callable
 from harness.errors import HarnessError
 from harness.stage import Stage
 
-__all__ = ["stages", "plan", "command_registrars", "plugin_sections", "in_cycle_order", "STAGE_GROUP", "SECTION_GROUP", "COMMAND_GROUP"]
+__all__ = ["stages", "plan", "command_registrars", "renderers", "plugin_sections", "in_cycle_order", "STAGE_GROUP",
+           "SECTION_GROUP", "COMMAND_GROUP", "RENDERER_GROUP"]
 
 STAGE_GROUP = "harness.stages"
 SECTION_GROUP = "harness.sections"
 COMMAND_GROUP = "harness.commands"
+RENDERER_GROUP = "harness.renderers"
 
 
 def _load(group: str) -> list[tuple[metadata.EntryPoint, Any]]:
@@ -72,6 +76,11 @@ def plan(config: Any) -> list[Stage]:
 
 def command_registrars() -> list[Callable[[Any], None]]:
     return [fn for _, fn in _load(COMMAND_GROUP)]
+
+
+def renderers() -> dict[str, Callable[..., Any]]:
+    """Renderers by the kind of result they render (``sweep``)."""
+    return {ep.name: fn for ep, fn in _load(RENDERER_GROUP)}
 
 
 def plugin_sections(kernel_sections: set[str]) -> dict[str, type]:

@@ -276,6 +276,7 @@ def _registry_lock():
 def _promote_locked(config: CycleConfig, name: str, decision: dict, path: Path, approver: str | None) -> PromoteResult:
     from harness.artifacts import sha256_file
     from harness.models import fingerprint, resolve
+    from harness.multi_adapter import registry_tags
 
     decision_id = decision["decision_id"]
     client = _client()
@@ -316,7 +317,7 @@ def _promote_locked(config: CycleConfig, name: str, decision: dict, path: Path, 
                     key = re.sub(r"[^A-Za-z0-9_\-./ ]", "_", f"{rule['id']}.{i}.estimate")  # MLflow's allowed characters
                     mlflow.log_metric(key, float(check["estimate"]))
         mlflow.log_artifact(str(path), artifact_path="gate")
-        if spec.kind in ("adapter", "local"):
+        if spec.kind in ("adapter", "local", "multi-adapter", "reft"):  # a multi-adapter folder holds every domain's adapter
             mlflow.log_artifacts(spec.location, artifact_path="model")
             source = mlflow.get_artifact_uri("model")
         else:
@@ -325,7 +326,8 @@ def _promote_locked(config: CycleConfig, name: str, decision: dict, path: Path, 
         client.create_registered_model(name, description="Models promoted by the harness gate.")
     version = client.create_model_version(name, source, run_id=run.info.run_id, tags={
         "decision_id": decision_id, "fingerprint": cand["fingerprint"], "candidate": cand["ref"],
-        "base": spec.base_spec.ref, "approver": approver or "", "decision_sha256": sha256_file(path)})
+        "base": spec.base_spec.ref, "approver": approver or "", "decision_sha256": sha256_file(path),
+        **(registry_tags(spec) if spec.kind == "multi-adapter" else {})})  # each domain's adapter
     client.set_registered_model_alias(name, ALIAS, version.version)
     # The registry moved; now the ledger (a crash here is repaired by the next registry command).
     if approver:
@@ -382,7 +384,8 @@ def list_versions(config: CycleConfig) -> list[dict[str, Any]]:
         rows.append({"version": str(v.version), "champion": champ is not None and str(champ.version) == str(v.version),
                      "decision_id": v.tags.get("decision_id"), "fingerprint": v.tags.get("fingerprint"),
                      "candidate": v.tags.get("candidate"), "base": v.tags.get("base"),
-                     "approver": v.tags.get("approver"), "source": v.source, "created": v.creation_timestamp})
+                     "approver": v.tags.get("approver"), "source": v.source, "created": v.creation_timestamp,
+                     **({"adapters": v.tags["adapters"]} if v.tags.get("adapters") else {})})
     return rows
 
 

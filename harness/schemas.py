@@ -89,6 +89,7 @@ class DataCounts(_Part):
     validation: int
     replay_added: int = 0
     contaminated: int = Field(0, description="Rows dropped because they hold an evaluation item (harness.decontam).")
+    augmented: int = Field(0, description="Training rows added by data.augment (paraphrases), included in train.")
     per_domain: dict[str, dict[str, int]] = Field(default_factory=dict)
 
 
@@ -110,6 +111,8 @@ class DataCard(Artifact):
     drops: list[dict[str, Any]]
     lengths: dict[str, dict[str, Any]]
     notes: list[str] = Field(default_factory=list)
+    augmentation: dict[str, Any] | None = Field(
+        None, description="data.augment: method, n, model, generated, kept and dropped counts (harness.augment).")
     outputs: dict[str, str] = Field(default_factory=dict, description="sha256 of train.jsonl and validation.jsonl.")
 
 

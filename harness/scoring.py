@@ -161,6 +161,10 @@ class SharedBase:
     def _restore(self) -> None:
         import torch
 
+        if self.model is not None:  # ReFT interventions leave the weights alone: taking them off restores the base
+            from harness import reft
+
+            reft.detach(self.model)
         with torch.no_grad():
             for param, value in self._saved:
                 param.copy_(value)
@@ -183,8 +187,14 @@ class SharedBase:
             _log.info(f"loading {spec.describe()} in {dtype}")
             self.model = load_model(base, dtype=dtype).eval().to(_device(self.cfg))
             self.key = key
-        elif spec.kind == "adapter":
-            _log.info(f"merging adapter {spec.location} into the base model already loaded")
+        elif spec.kind in ("adapter", "reft"):
+            _log.info(f"merging adapter {spec.location} into the base model already loaded" if spec.kind == "adapter"
+                      else f"attaching ReFT interventions {spec.location} to the base model already loaded")
+        if spec.kind == "reft":
+            from harness import reft
+
+            reft.load(self.model, spec.location)
+            return self.model
         if spec.kind != "adapter":
             return self.model
         peft_model = attach_adapter(self.model, spec)
@@ -247,6 +257,9 @@ def vllm_model_args(spec: ModelSpec, cfg: EvalConfig) -> dict[str, Any]:
     }
     if base.revision:
         args["revision"] = base.revision
+    if spec.kind == "reft":
+        raise HarnessError(f"vLLM cannot run ReFT interventions ({spec.location}): they edit hidden states at run time, "
+                           "which vLLM has no hook for", hint="use eval.backend: hf for this model")
     if spec.kind == "adapter":
         adapter_config = json.loads((Path(spec.location) / "adapter_config.json").read_text())
         if adapter_config.get("peft_type") != "LORA" or adapter_config.get("use_dora"):

@@ -10,10 +10,10 @@ from pydantic import Field, model_validator
 
 from harness.sections import InputPath, ModelRef, Section
 
-__all__ = ["METHODS", "LoraOptions", "PrefixOptions", "FreezeOptions", "SFTConfig", "MergeConfig", "PreferenceTraining",
+__all__ = ["METHODS", "LoraOptions", "PrefixOptions", "FreezeOptions", "ReftOptions", "SFTConfig", "MergeConfig", "PreferenceTraining",
            "RewardConfig", "DPOConfig", "RuleReward", "OnlineConfig"]
 
-METHODS = ("full", "lora", "qlora", "dora", "prefix", "ia3", "freeze")
+METHODS = ("full", "lora", "qlora", "dora", "prefix", "ia3", "freeze", "reft")
 
 
 class LoraOptions(Section):
@@ -33,18 +33,37 @@ class FreezeOptions(Section):
     trainable_blocks: int = Field(2, gt=0, description="Train only the last N transformer blocks (and the final norm).")
 
 
+class ReftOptions(Section):
+    """LoReFT (harness.reft): h + R^T(W h + b - R h) on the residual stream after chosen blocks."""
+
+    rank: int = Field(4, gt=0, description="Rank of the edited subspace (rows of R).")
+    layers: Literal["all"] | list[int] = Field(
+        "all", description="Blocks whose output is edited: 'all' or a list of block indices (0 = first block).")
+    positions: str = Field(
+        "all", pattern=r"^(all|first:[1-9][0-9]*)$",
+        description="Tokens edited: 'all', or 'first:N' (the first N tokens of each sequence, i.e. of the prompt).")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the edit while training.")
+
+    @model_validator(mode="after")
+    def _check_layers(self) -> ReftOptions:
+        if isinstance(self.layers, list) and (not self.layers or min(self.layers) < 0 or len(set(self.layers)) != len(self.layers)):
+            raise ValueError(f"layers must be 'all' or distinct block indices >= 0, got {self.layers}")
+        return self
+
+
 class SFTConfig(Section):
-    method: Literal["full", "lora", "qlora", "dora", "prefix", "ia3", "freeze"] = Field(
+    method: Literal["full", "lora", "qlora", "dora", "prefix", "ia3", "freeze", "reft"] = Field(
         "lora", description="Tuning method: " + ", ".join(METHODS) + ".",
     )
     lora: LoraOptions = Field(default_factory=LoraOptions, description="Used by lora, qlora and dora.")
     prefix: PrefixOptions = Field(default_factory=PrefixOptions)
     freeze: FreezeOptions = Field(default_factory=FreezeOptions)
+    reft: ReftOptions = Field(default_factory=ReftOptions, description="Used by reft.")
     data_dir: InputPath | None = Field(None, description="Prepared data folder. Default: <run>/data.")
     epochs: float = Field(3.0, gt=0)
     max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: run all epochs).")
     learning_rate: float | None = Field(
-        None, gt=0, description="Default: 2e-4 for adapters, 2e-5 for full/freeze, 1e-2 for prefix/ia3.",
+        None, gt=0, description="Default: 2e-4 for adapters, 2e-5 for full/freeze, 1e-2 for prefix/ia3, 2e-3 for reft.",
     )
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr"] = "cosine"
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
@@ -67,6 +86,9 @@ class SFTConfig(Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 where the hardware does it natively, else fp32.",
     )
+    per_domain: bool = Field(
+        False, description="Train one adapter per data domain (data.sources[].domain) on a shared base, each scored on "
+                           "its eval.domain_suites; the result is a multi-adapter model (rlhf.per_domain).")
 
     @model_validator(mode="after")
     def _check(self) -> SFTConfig:
@@ -74,6 +96,8 @@ class SFTConfig(Section):
             raise ValueError(f"max_steps must be -1 (all epochs) or > 0, got {self.max_steps}")
         if isinstance(self.eval_every, int) and self.eval_every <= 0:
             raise ValueError(f"eval_every must be 'epoch' or a positive step count, got {self.eval_every}")
+        if self.method == "reft" and self.weight_decay > 0:  # it would erase the signs torch keeps in R's parameter
+            raise ValueError(f"weight_decay must be 0 for method reft (it breaks the orthonormal R), got {self.weight_decay}")
         return self
 
 

@@ -7,6 +7,7 @@
 ``prefix`` prefix tuning (``PrefixTuningConfig``): trained virtual key/value tokens.
 ``ia3``    IA3 adapters (``IA3Config``): learned rescaling vectors.
 ``freeze`` full weights, but only the last N transformer blocks (and the final norm) train.
+``reft``   LoReFT interventions on hidden states (``harness.reft``); the base is frozen, no PEFT.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-__all__ = ["MethodPlan", "plan", "freeze_all_but_last", "count_parameters", "DEFAULT_LR", "transformer_blocks"]
+__all__ = ["MethodPlan", "plan", "freeze_all_but_last", "count_parameters", "DEFAULT_LR", "transformer_blocks",
+           "four_bit_config"]
 
-DEFAULT_LR = {"full": 2e-5, "freeze": 2e-5, "lora": 2e-4, "dora": 2e-4, "qlora": 2e-4, "prefix": 1e-2, "ia3": 1e-2}
+DEFAULT_LR = {"full": 2e-5, "freeze": 2e-5, "lora": 2e-4, "dora": 2e-4, "qlora": 2e-4, "prefix": 1e-2, "ia3": 1e-2,
+              "reft": 2e-3}
 
 
 @dataclass
@@ -27,6 +30,7 @@ class MethodPlan:
     peft_config: Any = None
     quantization_config: Any = None
     trainable_blocks: int | None = None  # for freeze
+    reft: Any = None  # for reft: the sft.reft options
     learning_rate: float = 2e-4
 
     @property
@@ -44,6 +48,8 @@ def plan(method: str, options: Any, *, task_type: str = "CAUSAL_LM", learning_ra
         return MethodPlan(method, learning_rate=lr)
     if method == "freeze":
         return MethodPlan(method, trainable_blocks=options.freeze.trainable_blocks, learning_rate=lr)
+    if method == "reft":
+        return MethodPlan(method, reft=options.reft, learning_rate=lr)
     if method in ("lora", "dora", "qlora"):
         lo = options.lora
         targets = lo.target_modules if lo.target_modules == "all-linear" else list(lo.target_modules)
@@ -51,15 +57,7 @@ def plan(method: str, options: Any, *, task_type: str = "CAUSAL_LM", learning_ra
             r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout, target_modules=targets,
             use_dora=method == "dora", task_type=task_type, bias="none",
         )
-        quant = None
-        if method == "qlora":
-            import torch
-            from transformers import BitsAndBytesConfig
-
-            quant = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=compute_dtype or torch.float32,
-            )
+        quant = four_bit_config(compute_dtype) if method == "qlora" else None
         return MethodPlan(method, peft_config=peft_config, quantization_config=quant, learning_rate=lr)
     if method == "prefix":
         return MethodPlan(method, peft_config=PrefixTuningConfig(
@@ -67,7 +65,16 @@ def plan(method: str, options: Any, *, task_type: str = "CAUSAL_LM", learning_ra
     if method == "ia3":
         return MethodPlan(method, peft_config=IA3Config(task_type=task_type), learning_rate=lr)
     raise HarnessError(f"unknown tuning method '{method}'",
-                       hint="one of: full, lora, qlora, dora, prefix, ia3, freeze")
+                       hint="one of: full, lora, qlora, dora, prefix, ia3, freeze, reft")
+
+
+def four_bit_config(compute_dtype: Any = None):
+    """The 4-bit NF4 quantization QLoRA trains on (``rlhf.merge`` reloads a base this way to measure drift)."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute_dtype or torch.float32)
 
 
 def transformer_blocks(model: Any):

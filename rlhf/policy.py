@@ -11,12 +11,24 @@ from harness.errors import HarnessError
 from harness.models import ModelSpec, load_model, resolve
 from rlhf._chat import render_prompt
 
-__all__ = ["resolve_policy", "load_policy", "adapter_method", "policy_base_ref", "sequence_logps"]
+__all__ = ["resolve_policy", "load_policy", "adapter_method", "policy_base_ref", "sequence_logps", "reft_unsupported"]
+
+
+def reft_unsupported(stage: str, ref: str) -> HarnessError:
+    """The one error for a preference stage asked to continue ReFT interventions (PEFT cannot load them)."""
+    return HarnessError(
+        f"{stage} cannot continue {ref}: it holds ReFT interventions (sft.method reft), and the preference stages "
+        "(reward, dpo, online) train PEFT adapters; ReFT supports SFT, evaluation, feedback generation, the gate "
+        "and promotion only",
+        hint=f"train SFT with a PEFT method (sft.method lora) for a cycle with {stage}, or run the cycle without "
+             f"preference alignment (cycle.align: []); or set {stage}.policy to a LoRA adapter or a full model")
 
 
 def resolve_policy(ref: str, stage: str, *, trust_remote_code: bool) -> ModelSpec:
     """Resolve a policy reference; adapters must be LoRA/DoRA causal-LM adapters."""
     spec = resolve(ref, trust_remote_code=trust_remote_code)
+    if spec.kind == "reft":
+        raise reft_unsupported(stage, ref)
     if spec.kind == "adapter":
         adapter_config = json.loads((Path(spec.location) / "adapter_config.json").read_text())
         if adapter_config.get("peft_type") != "LORA":

@@ -159,8 +159,11 @@ def _check_output(out: Path, fingerprint: str, *, resume: bool, force: bool) -> 
     return None
 
 
-def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SFTResult:
-    """Fine-tune ``config.model.base`` on prepared data with ``config.sft``; see the module docstring."""
+def run(config: CycleConfig, *, resume: bool = False, force: bool = False, out: Path | None = None,
+        manifest_key: str = "sft") -> SFTResult:
+    """Fine-tune ``config.model.base`` on prepared data with ``config.sft``; see the module docstring.
+    ``out``/``manifest_key``: another output folder and manifest entry (one domain's run under ``sft.per_domain``,
+    which :mod:`rlhf.per_domain` runs when that is set)."""
     import torch
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
@@ -168,11 +171,15 @@ def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SF
     from trl import SFTTrainer
 
     cfg = config.sft
+    if cfg.per_domain:  # one adapter per domain, each an ordinary run of this function
+        from rlhf import per_domain
+
+        return per_domain.run(config, resume=resume, force=force)
     layout = config.layout()
     run_dir = layout.dir
     data_dir = cfg.data_dir if cfg.data_dir is not None else layout.data
     train_rows, val_rows, card = load_prepared(data_dir)
-    out = layout.stage("sft")
+    out = out if out is not None else layout.stage("sft")
     fingerprint = _fingerprint(config, card)
     previous = _check_output(out, fingerprint, resume=resume, force=force)
     if previous is not None:
@@ -206,6 +213,13 @@ def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SF
                            device_map="cpu" if plan.quantization_config is not None and not torch.cuda.is_available() else None)
     if plan.method == "freeze":
         methods.freeze_all_but_last(model, plan.trainable_blocks)
+    elif plan.reft is not None:  # LoReFT interventions (harness.reft) on the frozen base; no PEFT
+        from harness import reft
+
+        o = plan.reft
+        reft.attach(model, rank=o.rank, layers=o.layers, positions=o.positions, dropout=o.dropout)
+        if cfg.gradient_checkpointing:
+            model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still pass gradients on
     model.config.use_cache = False  # a KV cache is useless while training and costs memory
 
     ckpt_dir = out / "checkpoints"
@@ -253,11 +267,16 @@ def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SF
         raise HarnessError(f"training diverged: the loss is {loss}",
                            hint="lower sft.learning_rate, or use precision fp32")
 
-    final_name = "adapter" if plan.is_adapter else "model"
+    final_name = "adapter" if plan.is_adapter or plan.reft is not None else "model"
     with staged_dir(out / final_name) as tmp:
-        trainer.model.save_pretrained(tmp, safe_serialization=True)
+        if plan.reft is not None:  # the interventions only, not the frozen base
+            from harness import reft
+
+            reft.save(trainer.model, tmp)
+        else:
+            trainer.model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        if plan.is_adapter:
+        if final_name == "adapter":
             atomic_write_json(tmp / ADAPTER_META, {"base": config.model.base, "method": plan.method,
                                                    "base_location": spec.location})
     model_path = out / final_name
@@ -284,7 +303,7 @@ def run(config: CycleConfig, *, resume: bool = False, force: bool = False) -> SF
     }
     write_artifact(out / "result.json", result, TrainingResult)
     atomic_write_json(out / "run_state.json", {"fingerprint": fingerprint, "status": "complete", "finished": utc_now()})
-    update_manifest(run_dir, "sft", {
+    update_manifest(run_dir, manifest_key, {
         "config": cfg.model_dump(mode="json"), "model": config.model.model_dump(mode="json"),
         "seed": config.run.seed, "fingerprint": fingerprint, "data_dir": str(data_dir),
         "data_outputs": card.get("outputs"), "result": str(out / "result.json"),

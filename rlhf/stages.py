@@ -17,6 +17,10 @@ __all__ = ["SFT", "REWARD", "DPO", "ONLINE"]
 def _sft(ctx: StageContext, cfg: Any) -> StageResult:
     from rlhf import sft
 
+    if cfg.per_domain:  # one adapter per domain: rlhf.per_domain
+        from rlhf import per_domain
+
+        return per_domain.stage(ctx)
     r = sft.run(ctx.config, resume=not ctx.force, force=ctx.force)
     m = r.metrics
     return StageResult(summary=f"validation loss {num(m.get('eval_loss_initial'))} -> {num(m.get('eval_loss_final'))} "
@@ -64,12 +68,32 @@ def _online(ctx: StageContext, cfg: Any) -> StageResult:
                        outputs={"model": str(r.model_path)})
 
 
-SFT = Stage(name="sft", title="supervised fine-tuning", order=20, needs=("data",), section="sft", run=_sft)
+def _sft_prepare(ctx: StageContext) -> None:
+    if ctx.config.sft.per_domain:  # the domains checked before any stage runs
+        from rlhf import per_domain
+
+        per_domain.prepare(ctx)
+
+
+def _refuse_reft_policy(stage: str):
+    """A preference stage that would continue SFT's ReFT interventions fails at cycle start, before any training."""
+
+    def prepare(ctx: StageContext) -> None:
+        if getattr(ctx.config, stage).policy is None and ctx.config.sft.method == "reft":
+            from rlhf.policy import reft_unsupported
+
+            raise reft_unsupported(stage, "the SFT model")
+
+    return prepare
+
+
+SFT = Stage(name="sft", title="supervised fine-tuning", order=20, needs=("data",), section="sft", run=_sft,
+            prepare=_sft_prepare)
 # The reward model serves online RL: it runs when online RL does.
 REWARD = Stage(name="reward", title="reward model", order=50, needs=("feedback",), section="reward", run=_reward,
                enabled=lambda config: "online" in config.cycle.align)
 DPO = Stage(name="dpo", title="DPO", order=60, needs=("feedback",), section="dpo", run=_dpo,
-            enabled=lambda config: "dpo" in config.cycle.align)
+            enabled=lambda config: "dpo" in config.cycle.align, prepare=_refuse_reft_policy("dpo"))
 ONLINE = Stage(name="online", title="online RL", order=70, needs=("reward", "dpo", "feedback"), section="online",
                run=_online, enabled=lambda config: "online" in config.cycle.align,
-               inputs=lambda ctx: {"align": ctx.config.cycle.align})
+               inputs=lambda ctx: {"align": ctx.config.cycle.align}, prepare=_refuse_reft_policy("online"))
