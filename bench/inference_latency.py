@@ -19,7 +19,6 @@ initialized non-identity (``init_lora_weights=False``) so a merge really changes
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -87,25 +86,17 @@ def _variants(model_ref: str, adapters: dict[str, Path], notes: list[str]) -> di
 
 
 def _reft_variants(model_ref: str, tmp: Path, notes: list[str]) -> dict[str, tuple[Any, Any]]:
-    """ReFT (``harness.reft``, added by another part of this work): a fresh LoReFT intervention saved and
-    loaded back frozen (as a trained one is served), timed unmerged; skipped, with a note, where the
-    module is absent or does not work in this checkout."""
-    if importlib.util.find_spec("harness.reft") is None:
-        notes.append("reft: skipped (harness.reft is not in this checkout)")
-        return {}
-    try:
-        from harness import reft
-        from harness.models import load_model, load_tokenizer, resolve
+    """ReFT (``harness.reft``): a fresh LoReFT intervention saved and loaded back frozen (as a trained one is
+    served), timed unmerged."""
+    from harness import reft
+    from harness.models import load_model, load_tokenizer, resolve
 
-        spec = resolve(model_ref)
-        fresh = load_model(spec)
-        reft.attach(fresh)
-        folder = reft.save(fresh, tmp / "reft")
-        model = load_model(spec).eval()
-        reft.load(model, folder)
-    except Exception as exc:  # another engineer's module, in flux: the other methods' figures still count
-        notes.append(f"reft: skipped (harness.reft did not attach: {type(exc).__name__}: {exc})")
-        return {}
+    spec = resolve(model_ref)
+    fresh = load_model(spec)
+    reft.attach(fresh)
+    folder = reft.save(fresh, tmp / "reft")
+    model = load_model(spec).eval()
+    reft.load(model, folder)
     notes.append("reft: unmerged only (an edit of hidden states at run time has no weights to merge into)")
     return {"reft unmerged": (model, load_tokenizer(spec))}
 

@@ -38,8 +38,9 @@ class ReplayConfig(DataSource):
     domain: str = Field("replay", min_length=1, description="Domain label given to replay records.")
     ratio: float = Field(
         0.1, ge=0, lt=1,
-        description="Fraction of the final training set drawn from this general-purpose set (guards against forgetting; "
-                    "0 adds none, e.g. to compare with and without replay in harness sweep).",
+        description="Fraction of the training set drawn from this general-purpose set (guards against forgetting; "
+                    "sized before paraphrases are added, so they do not change it; 0 adds none, e.g. to compare "
+                    "with and without replay in harness sweep).",
     )
 
 

@@ -251,7 +251,9 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
         read = sum(1 for r in all_records if r.domain == domain)
         per_domain[domain] = {"read": read, "kept": len(recs), "train": len(recs) - n_val, "validation": n_val}
 
-    # Paraphrases of training rows only (validation and replay stay as they are), before replay is sized.
+    # Paraphrases of training rows only (validation and replay stay as they are). Replay is sized on the rows
+    # before paraphrasing, so runs with and without paraphrases train on the same replay rows.
+    own_rows = len(train)
     paraphrases, augmentation = augment.paraphrase_rows(config, train, validation + [_row(r) for r in kept_replay])
     if paraphrases:
         for row in paraphrases:
@@ -262,7 +264,7 @@ def run(config: CycleConfig, *, force: bool = False) -> DataResult:
     replay_added = 0
     replay_note = None
     if cfg.replay is not None:
-        wanted = round(cfg.replay.ratio / (1 - cfg.replay.ratio) * len(train))
+        wanted = round(cfg.replay.ratio / (1 - cfg.replay.ratio) * own_rows)
         rng.shuffle(kept_replay)
         chosen = kept_replay[:wanted]
         replay_added = len(chosen)

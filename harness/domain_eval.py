@@ -3,7 +3,8 @@ its own suites (``eval.domain_suites``) plus the shared ones, so forgetting and 
 
 The shared suites are ``eval.suites`` without the ``domain`` group (the domains' own suites take its place).
 The base model and the incumbent are scored on every domain's suites plus the shared ones (cached results
-are reused), and the stage's summary gives each domain's gain over the base on its own suites.
+are reused), and the stage's summary gives each domain's change over the base on its own suites: the headline metric,
+paired on the same documents, with its 95 % CI (``metrics.domain_gains``; ``gain`` is oriented, positive = better).
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ __all__ = ["shared_suites", "score_domains"]
 
 
 def shared_suites(names: list[str]) -> list[str]:
-    """``eval.suites`` less the ``domain`` group: what every domain's adapter is scored on beside its own suites."""
-    return [n for n in names if n.strip().strip("/") != "domain"]
+    """``eval.suites`` less the ``domain`` group and its suites: what every domain's adapter is scored on
+    beside its own suites."""
+    return [n for n in names if n.strip().strip("/").split("/")[0] != "domain"]
 
 
-def _first_metric(summary: dict[str, Any]) -> tuple[str, float] | None:
-    for name, m in summary["metrics"].items():
-        if isinstance(m.get("estimate"), (int, float)):
-            return name, m["estimate"]
-    return None
+def _gain(base_dir, adapter_dir, seed: int, suite_dirs) -> dict[str, Any]:
+    """The suite's headline metric, adapter - base, paired on the same documents, with its CI and the
+    direction that is better (``gain`` is oriented: positive is better; None where the ideal is in the middle)."""
+    from harness.compare import compare_suite
+
+    row = compare_suite(base_dir, adapter_dir, seed=seed, suite_dirs=tuple(suite_dirs))[0]
+    sign = None if row.get("ideal") is not None else (-1 if row.get("higher_is_better") is False else 1)
+    return {"metric": row["metric"], "base": row["reference_mean"], "adapter": row["candidate_mean"],
+            "difference": row["difference"], "ci_low": row["ci_low"], "ci_high": row["ci_high"], "n": row["n"],
+            "higher_is_better": row.get("higher_is_better"), "gain": None if sign is None else sign * row["difference"]}
 
 
 def score_domains(ctx: StageContext, multi: str) -> StageResult:
@@ -50,7 +57,8 @@ def score_domains(ctx: StageContext, multi: str) -> StageResult:
 
     results = score([ctx.config.model.base, ctx.incumbent], every + shared)
     base_fp = next((r.fingerprint for r in results if r.model == ctx.config.model.base), None)
-    base = {r.suite: r.summary for r in results if r.fingerprint == base_fp}
+    base = {r.suite: r.folder for r in results if r.fingerprint == base_fp}
+    seed = cfg.seed if cfg.seed is not None else ctx.config.run.seed
     gains: dict[str, dict[str, Any]] = {}
     for domain, spec in sorted(per.items()):
         mine = score([spec.location], own[domain] + shared)
@@ -58,12 +66,10 @@ def score_domains(ctx: StageContext, multi: str) -> StageResult:
         ids = {s.id for s in select_suites(own[domain], cfg.suite_dirs)}
         for r in mine:
             if r.suite in ids and r.suite in base:
-                after, before = _first_metric(r.summary), _first_metric(base[r.suite])
-                if after and before:
-                    gains.setdefault(domain, {})[r.suite] = {"metric": after[0], "base": before[1], "adapter": after[1],
-                                                             "gain": after[1] - before[1]}
+                gains.setdefault(domain, {})[r.suite] = _gain(base[r.suite], r.folder, seed, cfg.suite_dirs)
     shown = "; ".join(f"{d}: " + ", ".join(f"{s.split('/')[-1]} {g['metric']} {num(g['base'])} -> {num(g['adapter'])} "
-                                           f"({num(g['gain'], '+.3f')})" for s, g in sorted(by.items()))
+                                           f"({num(g['difference'], '+.3f')} [{num(g['ci_low'], '+.3f')}, "
+                                           f"{num(g['ci_high'], '+.3f')}])" for s, g in sorted(by.items()))
                       for d, by in sorted(gains.items()))
     cached = sum(1 for r in results if r.cached)
     return StageResult(summary=f"{len(results)} suite results for base, incumbent and {len(per)} domain adapters "

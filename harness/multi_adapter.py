@@ -182,6 +182,8 @@ class MultiAdapterModel:
             for i, text in zip(wanted, greedy(self.model, self.tokenizer, [requests[i][1] for i in wanted],
                                               max_new_tokens=max_new_tokens, batch_size=batch_size)):
                 answers[i] = text
+        if any(a is None for a in answers):  # every request was routed above: a gap would shift answers
+            raise HarnessError("a request got no answer from its domain's adapter")
         return [a for a in answers if a is not None]
 
 

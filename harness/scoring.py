@@ -120,6 +120,11 @@ def score_kl_drift(suite: Suite, model: Any, tokenizer: Any, reference: Any, ref
     return records
 
 
+def eval_device(cfg: EvalConfig) -> str:
+    """Where evaluation runs: eval.device, with auto = CUDA when there is a GPU."""
+    return _device(cfg)
+
+
 def _device(cfg: EvalConfig) -> str:
     import torch
 

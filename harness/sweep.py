@@ -31,7 +31,7 @@ __all__ = ["Variant", "SweepResult", "plan_variants", "run", "method_choices", "
 # Grid keys under these sft sub-sections only change the methods that read them.
 METHOD_OPTIONS = {"lora": ("lora", "dora", "qlora"), "prefix": ("prefix",), "freeze": ("freeze",), "reft": ("reft",)}
 _RESERVED = ("sft.method", "run.root", "run.id", "run.seed", "sft.data_dir", "eval.output_dir", "eval.models",
-             "data.output_dir")
+             "data.output_dir", "sft.per_domain")
 
 
 @dataclass(frozen=True)
@@ -137,18 +137,33 @@ def plan_variants(config_file: Path | None, overrides: list[str], methods: list[
                 seed = base.run.seed + i
                 extra = (f"sft.method={method}", *own_settings[method], *(f"{k}={v}" for k, v in combo))
                 load_config(config_file, [*overrides, *extra, f"run.seed={seed}"])  # fails now, not after training
-                variants.append(Variant(name=group if seeds == 1 else f"{group}-s{seed}", group=group, method=method,
+                variants.append(Variant(name=f"{group}-s{seed}", group=group, method=method,
                                         seed=seed, grid=tuple(combo), overrides=extra))
+    names = [v.name for v in variants]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise HarnessError(f"two variants would share the name {clash[0]} (a grid value given twice, values that "
+                           "differ only in characters a folder name cannot hold, or keys that end alike)",
+                           hint="give each grid value once, differing in letters or digits")
     return base, variants
 
 
 def _data_key(config: CycleConfig) -> str:
-    return stable_hash({"data": config.data.model_dump(mode="json", exclude={"output_dir"}), "seed": config.run.seed,
-                        "model": config.model.base})[:12]
+    """The folder of one prepared split: everything the data stage reads (its settings, the input files'
+    contents, the suites it decontaminates against, the seed and the base model)."""
+    from harness.artifacts import sha256_file
+    from harness.decontam import checked_suites
+
+    d = config.data
+    files = {str(s.path): sha256_file(s.path) for s in [*d.sources, d.replay]
+             if s is not None and s.path is not None and Path(s.path).is_file()}
+    return stable_hash({"data": d.model_dump(mode="json", exclude={"output_dir"}), "seed": config.run.seed,
+                        "model": config.model.model_dump(mode="json"), "files": files,
+                        "against": checked_suites(config)})[:12]
 
 
 def _prepare_data(config_file: Path | None, overrides: list[str], variant: Variant, folder: Path,
-                  base_seed: int) -> Path:
+                  base_seed: int, forced: set[Path] | None = None) -> Path:
     """The prepared split this variant trains on: one per distinct data section, at the config's seed."""
     from harness import data
 
@@ -156,7 +171,10 @@ def _prepare_data(config_file: Path | None, overrides: list[str], variant: Varia
     out = folder / "data" / _data_key(cfg)
     if not (out / "data_card.json").is_file():
         _log.info(f"preparing the training data in {out}")
-    data.run(cfg.model_copy(update={"data": cfg.data.model_copy(update={"output_dir": out})}))
+    force = forced is not None and out not in forced  # --force: prepare each split again, once
+    data.run(cfg.model_copy(update={"data": cfg.data.model_copy(update={"output_dir": out})}), force=force)
+    if forced is not None:
+        forced.add(out)
     return out
 
 
@@ -167,11 +185,16 @@ def _variant_config(config_file: Path | None, overrides: list[str], variant: Var
 
 
 def _fingerprint(config: CycleConfig, data_dir: Path, latency: dict[str, Any]) -> str:
+    """A variant's inputs: training settings, model, seed, the prepared data, the evaluation settings and
+    the versions of the suites scored (a new suite version re-scores), the timing settings."""
+    from harness.suites import select_suites
+
     card = read_json(data_dir / "data_card.json")
-    return stable_hash({"sft": config.sft.model_dump(mode="json", exclude={"data_dir", "logging_steps"}),
+    suites = {s.id: s.version for s in select_suites(config.eval.suites, config.eval.suite_dirs)}
+    return stable_hash({"sft": config.sft.model_dump(mode="json", exclude={"data_dir", "logging_steps", "save_total_limit"}),
                         "model": config.model.model_dump(mode="json"), "seed": config.run.seed,
                         "eval": config.eval.model_dump(mode="json", exclude={"output_dir", "models"}),
-                        "data": card.get("outputs"), "latency": latency})
+                        "suites": suites, "data": card.get("outputs"), "latency": latency})
 
 
 def _run_child(args: list[str]) -> int:
@@ -194,9 +217,10 @@ def run(config_file: Path | None, overrides: list[str], methods: list[str], *, s
     latency = {"prompts": latency_prompts, "max_new_tokens": latency_tokens}
     _log.info(f"sweep {sweep_id}: {len(variants)} variant(s) of {', '.join(methods)} in {folder}")
     records: list[dict[str, Any]] = []
+    forced: set[Path] | None = set() if force else None
     started = time.perf_counter()
     for i, variant in enumerate(variants, 1):
-        data_dir = _prepare_data(config_file, overrides, variant, folder, base.run.seed)
+        data_dir = _prepare_data(config_file, overrides, variant, folder, base.run.seed, forced)
         args = _variant_config(config_file, overrides, variant, folder, data_dir)
         cfg = load_config(config_file, args)
         key = _fingerprint(cfg, data_dir, latency)

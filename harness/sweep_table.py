@@ -1,12 +1,12 @@
 """The table of ``harness sweep``: one row per variant (seeds pooled), effects with CIs, costs, Pareto marks.
 
 Effects are paired differences candidate - base on the same documents (:func:`harness.compare.compare_suite`),
-on each suite's headline metric (its first). Over several seeds, a per-sample metric is pooled by averaging
-each document's score over the seeds' candidates and taking the paired difference with the base over
-documents (the CI resamples documents); a summary-level metric (e.g. a bias score) gets the mean of the
-seeds' differences and no pooled CI. A row is Pareto-optimal when no other row is at least as good on all
-three of domain gain (mean over domain suites), retention change (mean over retention suites) and
-training time, and better on one.
+on each suite's headline metric (its first). Over several seeds, a per-sample metric is pooled as the mean
+over seeds and documents, with a two-level bootstrap CI (seeds resampled, then documents: the spread between
+training seeds is in the interval); a summary-level metric (e.g. a bias score) gets the mean of the seeds'
+differences and no pooled CI (each seed's is kept). A row is Pareto-optimal when no other row is at least as
+good on all of domain gain (mean over domain suites), retention change (mean over retention suites) and
+training time, and better on one (an axis no row has a figure for is left out).
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from typing import Any
 from harness.artifacts import atomic_write_json, atomic_write_text, utc_now
 from harness.compare import compare_suite
 from harness.evaluate import load_samples
-from harness.stats import paired_difference
 
-__all__ = ["build_table", "write_table", "pareto", "markdown", "GROUPS"]
+__all__ = ["build_table", "write_table", "pareto", "pareto_axes", "markdown", "GROUPS"]
 
 GROUPS = ("domain", "retention", "bias")
 
@@ -29,22 +28,36 @@ def _group(suite: str) -> str:
     return suite.split("/", 1)[0]
 
 
-def _pooled(base_dir: Path, cand_dirs: list[Path], metric: str, seed: int) -> dict[str, Any] | None:
-    """Paired difference over documents of base vs the seeds' mean score (None: not a per-sample metric)."""
+def _pooled(base_dir: Path, cand_dirs: list[Path], metric: str, seed: int,
+            n_resamples: int = 2000) -> dict[str, Any] | None:
+    """Base vs the seeds' candidates on a per-sample metric (None: not one): the mean over seeds and documents
+    of (candidate - base), with a two-level bootstrap CI that resamples seeds, then documents, so the spread
+    between training seeds is in the interval, not only the spread between documents."""
+    import numpy as np
+
     base = {(r.get("task"), r["doc_id"]): r for r in load_samples(base_dir)}
-    per_doc: dict[Any, list[float]] = {}
+    per_seed: list[dict[Any, float]] = []
     for folder in cand_dirs:
+        scores = {}
         for r in load_samples(folder):
             value = r["metrics"].get(metric)
             if value is None:
                 return None
-            per_doc.setdefault((r.get("task"), r["doc_id"]), []).append(float(value))
-    keys = [k for k in base if k in per_doc and len(per_doc[k]) == len(cand_dirs)
-            and base[k]["metrics"].get(metric) is not None]
+            scores[(r.get("task"), r["doc_id"])] = float(value)
+        per_seed.append(scores)
+    keys = [k for k in base if all(k in s for s in per_seed) and base[k]["metrics"].get(metric) is not None]
     if not keys:
         return None
-    return paired_difference([float(base[k]["metrics"][metric]) for k in keys],
-                             [sum(per_doc[k]) / len(per_doc[k]) for k in keys], seed=seed)
+    ref = np.array([float(base[k]["metrics"][metric]) for k in keys])
+    diff = np.array([[s[k] for k in keys] for s in per_seed]) - ref  # seeds x documents
+    rng = np.random.default_rng(seed)
+    k, n = diff.shape
+    rows = rng.integers(0, k, size=(n_resamples, k))
+    cols = rng.integers(0, n, size=(n_resamples, n))
+    means = np.array([diff[rows[b]][:, cols[b]].mean() for b in range(n_resamples)])
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return {"n": n, "seeds": k, "reference_mean": float(ref.mean()), "candidate_mean": float((diff + ref).mean()),
+            "difference": float(diff.mean()), "ci_low": float(lo), "ci_high": float(hi), "p_value": None}
 
 
 def _effect(row: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +72,19 @@ def _signed(effect: dict[str, Any]) -> float | None:
     if d is None or (isinstance(d, float) and math.isnan(d)) or effect.get("ideal") is not None:
         return None
     return -d if effect.get("higher_is_better") is False else d
+
+
+def _verdict(effect: dict[str, Any]) -> str | None:
+    """better / worse (the CI, oriented by the metric's direction, excludes 0) / unclear; None for a metric
+    whose ideal lies in the middle (e.g. 50 % stereotype choices), where a change is not better or worse."""
+    if effect.get("ideal") is not None or effect.get("higher_is_better") is None:
+        return None
+    lo, hi = effect.get("ci_low"), effect.get("ci_high")
+    if lo is None or hi is None:
+        return "unclear"
+    if effect["higher_is_better"] is False:
+        lo, hi = -hi, -lo
+    return "better" if lo > 0 else "worse" if hi < 0 else "unclear"
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -85,14 +111,13 @@ def _row(group: str, records: list[dict[str, Any]], seed: int, suite_dirs: tuple
             pooled = _pooled(Path(records[0]["suites"][suite]["base"]),
                              [Path(r["suites"][suite]["candidate"]) for r in records], metric, seed)
             if pooled is not None:
-                effect = {**per_seed[0], **{k: pooled.get(k) for k in ("n", "reference_mean", "candidate_mean",
-                                                                       "difference", "ci_low", "ci_high", "p_value")},
-                          "test": "paired_bootstrap_seed_mean"}
-            else:
+                effect = {**per_seed[0], **pooled, "test": "bootstrap_over_seeds_and_documents"}
+            else:  # a summary-level metric: the seeds' mean, no pooled interval (each seed's is in per_seed)
                 effect = {**per_seed[0], "difference": _mean([e["difference"] for e in per_seed]),
                           "candidate_mean": _mean([e["candidate_mean"] for e in per_seed]),
-                          "ci_low": None, "ci_high": None, "test": "mean_of_seeds"}
+                          "ci_low": None, "ci_high": None, "p_value": None, "test": "mean_of_seeds"}
         effect["group"] = _group(suite)
+        effect["verdict"] = _verdict(effect)
         effect["per_seed"] = [{"difference": e["difference"], "ci_low": e["ci_low"], "ci_high": e["ci_high"]}
                               for e in per_seed]
         effects.append(effect)
@@ -101,6 +126,7 @@ def _row(group: str, records: list[dict[str, Any]], seed: int, suite_dirs: tuple
         values = [r["cost"].get(key) for r in records]
         nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         costs[key] = (sum(nums) / len(nums)) if len(nums) == len(values) and nums else values[0]
+    costs["resumed"] = any(r["cost"].get("resumed") for r in records)
     latency = [r["latency"] for r in records if r.get("latency")]
     lat = None
     if latency:
@@ -118,11 +144,26 @@ def _row(group: str, records: list[dict[str, Any]], seed: int, suite_dirs: tuple
     }
 
 
+AXES = (("domain_gain", 1), ("retention_change", 1), ("train_seconds", -1))
+
+
+def _value(row: dict[str, Any], axis: str) -> float | None:
+    return (row.get("cost") or {}).get(axis) if axis == "train_seconds" else row.get(axis)
+
+
+def pareto_axes(rows: list[dict[str, Any]]) -> list[str]:
+    """The axes the rows can be compared on: one no row has a figure for (no retention suite, say) is left out."""
+    return [a for a, _ in AXES if any(_value(r, a) is not None for r in rows)]
+
+
 def pareto(rows: list[dict[str, Any]]) -> list[bool]:
-    """Which rows no other row dominates on (domain gain up, retention change up, training seconds down)."""
-    def point(r: dict[str, Any]) -> tuple[float, float, float] | None:
-        g, k, t = r.get("domain_gain"), r.get("retention_change"), (r.get("cost") or {}).get("train_seconds")
-        return None if None in (g, k, t) else (g, k, -t)
+    """Which rows no other row dominates on (domain gain up, retention change up, training seconds down),
+    over the axes of :func:`pareto_axes`; a row missing one of those figures is not marked."""
+    axes = [(a, sign) for a, sign in AXES if a in pareto_axes(rows)]
+
+    def point(r: dict[str, Any]) -> tuple[float, ...] | None:
+        values = [_value(r, a) for a, _ in axes]
+        return None if not axes or None in values else tuple(sign * v for (_, sign), v in zip(axes, values))
 
     pts = [point(r) for r in rows]
     out = []
@@ -143,9 +184,11 @@ def build_table(records: list[dict[str, Any]], *, seed: int = 0, suite_dirs: tup
     rows = [_row(g, recs, seed, suite_dirs) for g, recs in groups.items()]
     for row, optimal in zip(rows, pareto(rows)):
         row["pareto"] = optimal
+    names = {"domain_gain": "domain gain (up)", "retention_change": "retention change (up)",
+             "train_seconds": "training seconds (down)"}
     return {"schema_version": 1, "kind": "sweep", "created": utc_now(),
             "base_model": records[0]["base_model"] if records else None, "rows": rows,
-            "pareto_axes": ["domain_gain (up)", "retention_change (up)", "cost.train_seconds (down)"]}
+            "pareto_axes": [names[a] for a in pareto_axes(rows)]}
 
 
 def _ci(e: dict[str, Any] | None) -> str:
@@ -174,16 +217,18 @@ def markdown(table: dict[str, Any]) -> str:
         params = c.get("trainable_parameters")
         share = (f" ({100 * params / c['total_parameters']:.2g} %)"
                  if params is not None and c.get("total_parameters") else "")
-        cells = [r["variant"], ",".join(map(str, r["seeds"])), _num(c.get("learning_rate"), "g"), *[_ci(by_suite.get(s)) for s in suites],
+        name = r["variant"] + (" (resumed)" if c.get("resumed") else "")
+        cells = [name, ",".join(map(str, r["seeds"])), _num(c.get("learning_rate"), "g"), *[_ci(by_suite.get(s)) for s in suites],
                  f"{_num(params, ',.0f')}{share}", _num(c.get("peak_rss_mb"), ".0f"),
                  _num(c.get("train_tokens_per_s"), ".0f"), _num(c.get("train_seconds"), ".0f"),
                  _num(None if c.get("adapter_bytes") is None else c["adapter_bytes"] / 2**20, ".2f"),
                  _num(lat.get("tokens_per_s_ratio"), ".2f"), "yes" if r.get("pareto") else ""]
         lines.append("| " + " | ".join(cells) + " |")
     notes = ["", "Effects: candidate - base on the same documents, each suite's headline metric, 95 % CI "
-                 "(over documents; several seeds: each document's mean over seeds). Pareto: not dominated on mean "
-                 "domain gain, mean retention change and training seconds. Generation speed: batched greedy, "
-                 "unmerged, measured beside the base model in the same process."]
+                 "(over documents; several seeds: resampling seeds, then documents). Pareto: not dominated on "
+                 + ", ".join(table.get("pareto_axes") or []) + ". Generation speed: batched greedy, unmerged, "
+                 "measured beside the base model in the same process. (resumed): training was killed and resumed, "
+                 "so its time and speed cover the part after the restart only."]
     return "\n".join(lines + notes) + "\n"
 
 

@@ -43,12 +43,13 @@ def _latency(config: CycleConfig, candidate: str, prompts: list[str], max_new_to
     """Base and candidate timed in this process, measurements interleaved so machine noise hits both."""
     from harness.latency import measure_generation
     from harness.models import inference_dtype, load_model, load_tokenizer, resolve
+    from harness.scoring import eval_device
 
-    dtype = inference_dtype(config.eval.dtype)
+    dtype, device = inference_dtype(config.eval.dtype), eval_device(config.eval)
     loaded = {}
     for role, ref in (("base", config.model.base), ("candidate", candidate)):
         spec = resolve(ref, trust_remote_code=config.model.trust_remote_code)
-        loaded[role] = (load_model(spec, dtype=dtype).eval(), load_tokenizer(spec))
+        loaded[role] = (load_model(spec, dtype=dtype).eval().to(device), load_tokenizer(spec))
     runs: dict[str, list[dict[str, Any]]] = {"base": [], "candidate": []}
     for _ in range(3):
         for role in ("base", "candidate"):
@@ -60,7 +61,7 @@ def _latency(config: CycleConfig, candidate: str, prompts: list[str], max_new_to
         values = sorted(r[key] for r in runs[role])
         return values[len(values) // 2]
 
-    out = {"dtype": dtype, "prompts": len(prompts), "max_new_tokens": max_new_tokens, "unmerged": True}
+    out = {"dtype": dtype, "device": device, "prompts": len(prompts), "max_new_tokens": max_new_tokens, "unmerged": True}
     for role in ("base", "candidate"):
         out[role] = {"ttft_s": median(role, "ttft_s"), "tokens_per_s": median(role, "tokens_per_s")}
     out["tokens_per_s_ratio"] = out["candidate"]["tokens_per_s"] / out["base"]["tokens_per_s"]
@@ -93,6 +94,7 @@ def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
     for r in ev.results:
         role = "candidate" if r.model == candidate else "base"
         suites.setdefault(r.suite, {})[role] = str(r.folder)
+    base_cached = all(r.cached for r in ev.results if r.model != candidate)
     latency = None
     lat = spec.get("latency") or {}
     prompts = _prompts(Path(config.sft.data_dir), int(lat.get("prompts", 8)))
@@ -104,7 +106,7 @@ def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
         "schema_version": 1, "kind": "sweep_variant", "status": "complete", "finished": utc_now(),
         "fingerprint": spec["fingerprint"], "variant": spec["variant"], "method": config.sft.method,
         "base_model": config.model.base, "candidate": candidate, "model_kind": result.get("model_kind"),
-        "suites": suites,
+        "suites": suites, "base_from_cache": base_cached,
         "cost": {
             "learning_rate": result.get("learning_rate"), "trainable_parameters": m.get("trainable_parameters"), "total_parameters": m.get("total_parameters"),
             "peak_rss_mb": m.get("peak_rss_mb"), "peak_gpu_mb": m.get("peak_gpu_mb"),
@@ -112,6 +114,7 @@ def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
             "global_step": m.get("global_step"),
             "sft_wall_seconds": round(sft_seconds, 1), "eval_seconds": round(eval_seconds, 1),
             "adapter_bytes": weights_size(Path(candidate)), "sft_reused": layout.result("sft").stat().st_mtime < wall0,
+            "resumed": m.get("resumed_from") is not None,  # time, speed and memory cover the part after the restart
         },
         "validation_loss": {"initial": m.get("eval_loss_initial"), "final": m.get("eval_loss_final")},
         "latency": latency,

@@ -23,7 +23,7 @@ def test_quick_bench_prints_and_records_each_method_against_the_base(tmp_path):
             for m in re.finditer(r"^([a-z0-9]+(?: (?:un)?merged)?)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$",
                                  proc.stdout, re.M)}
     expected = {"base", "lora unmerged", "lora merged", "dora unmerged", "dora merged", "ia3 unmerged", "ia3 merged",
-                "prefix unmerged"}
+                "prefix unmerged", "reft unmerged"}
     assert expected <= rows.keys() and "prefix merged" not in rows
     assert rows["base"] == (1.0, 1.0)
     assert all(ttft > 0 and tps > 0 for ttft, tps in rows.values())

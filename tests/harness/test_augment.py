@@ -205,3 +205,14 @@ def test_the_cycle_reruns_the_data_stage_when_augmentation_changes(tmp_path):
     keys = [key(), key("data.augment.paraphrase.n=2"), key("data.augment.paraphrase.n=3"), key(*model),
             key(*model, "model.base=builtin:tiny-random")]  # the default rewriting model is model.base
     assert len(set(keys)) == len(keys)
+
+
+def test_paraphrases_do_not_change_how_much_replay_is_mixed_in(tmp_path):
+    src = write_jsonl(tmp_path / "forms.jsonl", _rows())
+    general = write_jsonl(tmp_path / "general.jsonl", [_chat(f"What is {i} plus {i}?", f"{2 * i}.") for i in range(40)])
+    replay = [f"data.replay={{path: {general}, ratio: 0.2}}"]
+    plain = data.run(_cfg(tmp_path, src, *replay, out="plain"))
+    both = data.run(_cfg(tmp_path, src, *replay, "data.augment.paraphrase.n=2", out="both"))
+    # 15 own training rows either way: ratio 0.2 of them is 4 replay rows, paraphrases or not
+    assert plain.counts["replay_added"] == both.counts["replay_added"] == 4
+    assert both.counts["augmented"] == 30 and both.counts["train"] == plain.counts["train"] + 30

@@ -94,6 +94,9 @@ def test_eval_stage_scores_each_adapter_on_its_own_suites(multi, tmp_path):
     assert scored["builtin:tiny-random"] == {"domain/handbook_mcq", "retention/kl_drift", "retention/general_knowledge"}
     gains = result.metrics["domain_gains"]
     assert set(gains) == {"support", "legal"} and "domain/handbook_mcq" in gains["support"]
+    drift = gains["legal"]["retention/kl_drift"]  # lower is better: the gain is the difference, sign flipped
+    assert drift["higher_is_better"] is False and drift["gain"] == pytest.approx(-drift["difference"])
+    assert drift["ci_low"] <= drift["difference"] <= drift["ci_high"] and drift["n"] == 3
     assert "support: handbook_mcq" in result.summary and "legal: kl_drift" in result.summary
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from harness.errors import HarnessError
 from harness.sweep import plan_variants
-from harness.sweep_table import build_table, markdown, pareto
+from harness.sweep_table import build_table, markdown, pareto, pareto_axes
 from tests.conftest import learnable_chats, write_jsonl
 
 
@@ -37,6 +37,8 @@ def test_variants_cover_methods_grid_and_seeds(sweep_config):
     names = [v.name for v in variants]
     # the LoRA rank varies LoRA only; IA3 does not read it, so it is not trained twice
     assert names == ["lora-lora.r4-s42", "lora-lora.r4-s43", "lora-lora.r8-s42", "lora-lora.r8-s43", "ia3-s42", "ia3-s43"]
+    # the seed is always in the folder name: a later --seeds 3 reuses the seed-42 runs of --seeds 1
+    assert [v.name for v in plan_variants(sweep_config, [], ["ia3"])[1]] == ["ia3-s42"]
     assert {v.group for v in variants} == {"lora-lora.r4", "lora-lora.r8", "ia3"}
     assert all(v.seed in (42, 43) for v in variants)
     assert ("sft.lora.r", "8") in variants[2].grid
@@ -50,8 +52,8 @@ def test_grid_compares_replay_and_paraphrase_on_separate_data(sweep_config):
     replay = ["data.replay.path=general.jsonl"]
     _, variants = plan_variants(sweep_config, replay, ["lora"], grid=["data.replay.ratio=0,0.2",
                                                                       "data.augment.paraphrase.n=0,2"])
-    assert [v.name for v in variants] == ["lora-replay.ratio0-paraphrase.n0", "lora-replay.ratio0-paraphrase.n2",
-                                          "lora-replay.ratio0.2-paraphrase.n0", "lora-replay.ratio0.2-paraphrase.n2"]
+    assert [v.group for v in variants] == ["lora-replay.ratio0-paraphrase.n0", "lora-replay.ratio0-paraphrase.n2",
+                                           "lora-replay.ratio0.2-paraphrase.n0", "lora-replay.ratio0.2-paraphrase.n2"]
     keys = {_data_key(load_config(sweep_config, [*replay, *v.overrides])) for v in variants}
     assert len(keys) == 4  # each combination prepares its own data; methods of one combination share it
 
@@ -64,6 +66,8 @@ def test_grid_compares_replay_and_paraphrase_on_separate_data(sweep_config):
     (["lora"], ["sft.lora.r"], "is not KEY=V1,V2"),
     (["lora"], ["sft.lora.r=0"], "invalid configuration"),  # checked before anything trains
     (["lora"], ["sft.no_such_key=1"], "invalid configuration"),
+    (["lora"], ["sft.per_domain=true,false"], "the sweep sets it"),
+    (["lora"], ["sft.lora.r=8,8"], "share the name"),
 ])
 def test_bad_input_is_refused_before_training(sweep_config, methods, grid, message):
     with pytest.raises(HarnessError, match=message):
@@ -98,6 +102,10 @@ def test_pareto_marks_only_undominated_rows():
     rows = [row(0.2, -0.05, 100), row(0.1, -0.05, 100), row(0.1, 0.0, 50), row(0.3, -0.2, 300), row(None, 0, 1)]
     # row 1 is beaten by row 0 (more gain, same forgetting and time); row 4 has no gain figure
     assert pareto(rows) == [True, False, True, True, False]
+    # no retention suite in the sweep: the axis is left out rather than leaving every row unmarked
+    no_retention = [row(0.2, None, 100), row(0.1, None, 50), row(0.05, None, 80)]
+    assert pareto_axes(no_retention) == ["domain_gain", "train_seconds"]
+    assert pareto(no_retention) == [True, True, False]
 
 
 def _samples(folder: Path, suite: str, values: list[float], metric: str = "acc") -> Path:
@@ -130,13 +138,31 @@ def test_table_pools_seeds_over_documents(tmp_path):
     (row,) = table["rows"]
     domain = next(e for e in row["effects"] if e["suite"] == "domain/x")
     assert domain["difference"] == pytest.approx(0.5)  # mean of 30/40 and 10/40
-    assert domain["ci_low"] > 0 and domain["test"] == "paired_bootstrap_seed_mean"
+    assert domain["ci_low"] > 0 and domain["test"] == "bootstrap_over_seeds_and_documents"
+    # the seeds disagree (0.75 vs 0.25): the interval holds that spread, not only the documents' one
+    assert domain["ci_high"] - domain["ci_low"] > 0.4 and domain["verdict"] == "better"
     assert [round(s["difference"], 3) for s in domain["per_seed"]] == [0.75, 0.25]
     assert row["retention_change"] == pytest.approx(-0.1)
     assert row["cost"]["train_seconds"] == pytest.approx(15.0)
     assert row["pareto"] is True
     text = markdown(table)
     assert "| lora | 1,2 | n/a | +0.500 [" in text and "-0.100" in text
+
+
+def test_lower_is_better_metrics_count_a_rise_as_worse(tmp_path):
+    base = _samples(tmp_path / "b", "retention/kl_drift", [0.0] * 30, metric="kl")
+    cand = _samples(tmp_path / "c", "retention/kl_drift", [0.5] * 15 + [0.7] * 15, metric="kl")
+    for f in (base, cand):  # kl: lower is better
+        summary = json.loads((f / "summary.json").read_text())
+        summary["metrics"]["kl"]["higher_is_better"] = False
+        (f / "summary.json").write_text(json.dumps(summary))
+    record = {"variant": {"name": "ia3-s1", "group": "ia3", "seed": 1, "grid": []}, "method": "ia3", "base_model": "m",
+              "suites": {"retention/kl_drift": {"base": str(base), "candidate": str(cand)}},
+              "cost": {"train_seconds": 5.0}, "latency": None}
+    (row,) = build_table([record])["rows"]
+    (effect,) = row["effects"]
+    assert effect["difference"] > 0 and effect["verdict"] == "worse"
+    assert row["retention_change"] == pytest.approx(-effect["difference"])  # more drift = more forgetting
 
 
 @pytest.mark.slow
@@ -162,7 +188,9 @@ def test_two_method_sweep_on_the_tiny_model(sweep_config):
     assert "data:image/png;base64," in html and "lora" in html and "ia3" in html
     # the two variants trained on one prepared split, and the base was scored once (cache)
     assert len(list((folder / "data").iterdir())) == 1
-    before = json.loads((folder / "lora" / "sweep_variant.json").read_text())["finished"]
+    records = {n: json.loads((folder / n / "sweep_variant.json").read_text()) for n in ("lora-s42", "ia3-s42")}
+    assert not records["lora-s42"]["base_from_cache"] and records["ia3-s42"]["base_from_cache"]  # base scored once
+    before = records["lora-s42"]["finished"]
     again = sweep.run(sweep_config, [], ["lora", "ia3"], sweep_id="s1", latency_prompts=2, latency_tokens=4)
-    assert json.loads((folder / "lora" / "sweep_variant.json").read_text())["finished"] == before  # resumed: not re-run
+    assert json.loads((folder / "lora-s42" / "sweep_variant.json").read_text())["finished"] == before  # not re-run
     assert [r["variant"] for r in again.table["rows"]] == ["lora", "ia3"]
