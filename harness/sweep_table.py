@@ -125,7 +125,8 @@ def _row(group: str, records: list[dict[str, Any]], seed: int, suite_dirs: tuple
     for key in records[0]["cost"]:
         values = [r["cost"].get(key) for r in records]
         nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        costs[key] = (sum(nums) / len(nums)) if len(nums) == len(values) and nums else values[0]
+        same = all(v == values[0] for v in values)  # one seed, or the same count every seed: keep it as it is
+        costs[key] = values[0] if same or len(nums) != len(values) or not nums else sum(nums) / len(nums)
     costs["resumed"] = any(r["cost"].get("resumed") for r in records)
     latency = [r["latency"] for r in records if r.get("latency")]
     lat = None
