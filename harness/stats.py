@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as _st
 
-__all__ = ["bootstrap_ci", "paired_difference", "unpaired_difference", "mcnemar_exact", "cohens_h", "cohens_dz",
+__all__ = ["interior_ideal", "bootstrap_ci", "paired_difference", "unpaired_difference", "mcnemar_exact", "cohens_h", "cohens_dz",
            "resample_statistic", "is_binary"]
 
 
@@ -133,3 +133,10 @@ def unpaired_difference(reference: Sequence[float], candidate: Sequence[float], 
     else:
         out["ci_low"] = out["ci_high"] = diff
     return out
+
+
+def interior_ideal(ideal: float | None, higher_is_better: bool | None) -> bool:
+    """Whether a metric's ideal lies inside its range (50 % stereotype choices), where a change is neither
+    better nor worse, only nearer or farther; an ideal of 0 for a lower-is-better distance or divergence is
+    just its better end."""
+    return ideal is not None and not (ideal == 0 and higher_is_better is False)

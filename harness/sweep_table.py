@@ -18,6 +18,7 @@ from typing import Any
 from harness.artifacts import atomic_write_json, atomic_write_text, utc_now
 from harness.compare import compare_suite
 from harness.evaluate import load_samples
+from harness.stats import interior_ideal
 
 __all__ = ["build_table", "write_table", "pareto", "pareto_axes", "markdown", "GROUPS"]
 
@@ -69,7 +70,8 @@ def _effect(row: dict[str, Any]) -> dict[str, Any]:
 def _signed(effect: dict[str, Any]) -> float | None:
     """The difference oriented so that positive is better (a metric with an interior ideal: None)."""
     d = effect.get("difference")
-    if d is None or (isinstance(d, float) and math.isnan(d)) or effect.get("ideal") is not None:
+    if d is None or (isinstance(d, float) and math.isnan(d)) or interior_ideal(effect.get("ideal"),
+                                                                               effect.get("higher_is_better")):
         return None
     return -d if effect.get("higher_is_better") is False else d
 
@@ -77,7 +79,7 @@ def _signed(effect: dict[str, Any]) -> float | None:
 def _verdict(effect: dict[str, Any]) -> str | None:
     """better / worse (the CI, oriented by the metric's direction, excludes 0) / unclear; None for a metric
     whose ideal lies in the middle (e.g. 50 % stereotype choices), where a change is not better or worse."""
-    if effect.get("ideal") is not None or effect.get("higher_is_better") is None:
+    if interior_ideal(effect.get("ideal"), effect.get("higher_is_better")) or effect.get("higher_is_better") is None:
         return None
     lo, hi = effect.get("ci_low"), effect.get("ci_high")
     if lo is None or hi is None:

@@ -17,7 +17,7 @@ from typing import Any
 from harness.compare import compare_suite, model_suite_dirs as _model_suites
 from harness.errors import HarnessError
 from harness.evaluate import load_samples
-from harness.stats import bootstrap_ci, paired_difference, resample_statistic
+from harness.stats import interior_ideal, bootstrap_ci, paired_difference, resample_statistic
 from harness.suites import available_suites
 
 __all__ = ["ROLE_LABELS", "ROLE_ORDER", "MIN_CATEGORY_N", "fingerprint_or_none", "roles", "label", "comparison", "categories"]
@@ -101,7 +101,7 @@ def comparison(eval_dir: Path, incumbent_fp: str, candidate_fp: str, *, suite_di
 
 def _interior(ideal: float | None, higher_is_better: bool | None) -> bool:
     """An ideal value that is not the metric's better end (0 for a lower-is-better distance or divergence)."""
-    return ideal is not None and not (ideal == 0 and higher_is_better is False)
+    return interior_ideal(ideal, higher_is_better)
 
 
 class _NoHook(Exception):
