@@ -9,7 +9,21 @@ from typing import Any
 
 from harness.models import ModelSpec, load_model, load_tokenizer
 
-__all__ = ["sample_responses"]
+__all__ = ["sample_responses", "chat_batches"]
+
+
+def chat_batches(tokenizer: Any, prompts: list[str], batch_size: int) -> list[tuple[list[int], Any]]:
+    """User prompts, chat-templated and tokenized in left-padded batches of about the same length (longest
+    first: an out-of-memory shows at once), each with the indices of its prompts in ``prompts``."""
+    tokenizer.padding_side = "left"  # decoder-only batches must be padded on the left to generate
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+             for p in prompts]
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    order = sorted(range(len(prompts)), key=lambda i: (-lengths[i], i))
+    return [(chunk, tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False))
+            for chunk in (order[start:start + batch_size] for start in range(0, len(order), batch_size))]
 
 
 def sample_responses(spec: ModelSpec, prompts: list[str], *, samples: int, temperature: float, seed: int = 0,
@@ -24,19 +38,11 @@ def sample_responses(spec: ModelSpec, prompts: list[str], *, samples: int, tempe
     from harness.log import console
 
     tokenizer = load_tokenizer(spec)
-    tokenizer.padding_side = "left"  # decoder-only batches must be padded on the left to generate
     model = load_model(spec, dtype=dtype, merge_adapter=True).eval()
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-             for p in prompts]
-    # Batches of prompts of about the same length (longest first: an out-of-memory shows at once) pad little.
-    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
-    order = sorted(range(len(prompts)), key=lambda i: (-lengths[i], i))
     outputs: list[list[str]] = [[] for _ in prompts]
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(description, total=len(prompts))
-        for start in range(0, len(prompts), batch_size):
-            chunk = order[start:start + batch_size]
-            batch: Any = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
+        for start, (chunk, batch) in zip(range(0, len(prompts), batch_size), chat_batches(tokenizer, prompts, batch_size)):
             sampling = {"do_sample": True, "temperature": temperature, "num_return_sequences": samples} \
                 if temperature > 0 else {"do_sample": False}
             if temperature > 0:

@@ -30,16 +30,10 @@ def _check(prompts: list[str], max_new_tokens: int, batch_size: int, repeats: in
 
 def _batches(tokenizer: Any, prompts: list[str], batch_size: int) -> list[Any]:
     """Chat-templated, tokenized batches, left-padded, of prompts of about the same length (as
-    :mod:`harness.generate` batches them)."""
-    tokenizer.padding_side = "left"  # decoder-only batches must be padded on the left to generate
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-             for p in prompts]
-    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
-    order = sorted(range(len(texts)), key=lambda i: (-lengths[i], i))
-    return [tokenizer([texts[i] for i in order[start:start + batch_size]], return_tensors="pt", padding=True,
-                      add_special_tokens=False) for start in range(0, len(order), batch_size)]
+    :mod:`harness.generate` batches them: :func:`harness.generate.chat_batches`)."""
+    from harness.generate import chat_batches
+
+    return [batch for _, batch in chat_batches(tokenizer, list(prompts), batch_size)]
 
 
 def _generate(model: Any, batch: Any, tokens: int, pad_token_id: int) -> tuple[float, int]:

@@ -137,21 +137,20 @@ def registry_tags(spec: Any) -> dict[str, str]:
 
 
 def greedy(model: Any, tokenizer: Any, prompts: list[str], *, max_new_tokens: int = 64, batch_size: int = 8) -> list[str]:
-    """Greedy answers to user prompts (chat template, left-padded batches), in prompt order."""
+    """Greedy answers to user prompts (chat template, left-padded batches of about one length), in prompt order."""
     import torch
 
-    tokenizer.padding_side = "left"  # decoder-only batches must be padded on the left to generate
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-             for p in prompts]
-    out: list[str] = []
+    from harness.generate import chat_batches
+
+    out: list[str] = [""] * len(prompts)
     device = next(model.parameters()).device
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
-                          add_special_tokens=False).to(device)
+    for chunk, batch in chat_batches(tokenizer, prompts, batch_size):
+        batch = batch.to(device)
         with torch.no_grad():
             ids = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id)
-        out += [tokenizer.decode(row, skip_special_tokens=True).strip() for row in ids[:, batch["input_ids"].shape[1]:]]
+        for i, row in zip(chunk, ids[:, batch["input_ids"].shape[1]:]):
+            out[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
     return out
 
 

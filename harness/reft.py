@@ -40,7 +40,7 @@ from harness.errors import HarnessError
 from harness.models import REFT_CONFIG
 
 __all__ = ["LoReFT", "ReftInterventions", "attach", "detach", "save", "load", "read_config", "parse_positions",
-           "decoder_blocks", "FORMAT_VERSION", "REFT_CONFIG", "REFT_WEIGHTS", "ATTRIBUTE"]
+           "decoder_blocks", "find_blocks", "FORMAT_VERSION", "REFT_CONFIG", "REFT_WEIGHTS", "ATTRIBUTE"]
 
 FORMAT_VERSION = 1
 REFT_WEIGHTS = "reft_model.safetensors"
@@ -147,17 +147,23 @@ class ReftInterventions(nn.Module):
         return out
 
 
-def decoder_blocks(model: Any) -> nn.ModuleList:
-    """The model's transformer blocks: the longest ModuleList named layers/h/blocks/layer."""
-    best: nn.ModuleList | None = None
+def find_blocks(model: Any, *, purpose: str = "", hint: str = "use sft.method lora for this architecture"
+                ) -> tuple[str, nn.ModuleList]:
+    """The model's transformer blocks, with their module name: the longest ModuleList named layers/h/blocks/layer
+    (``rlhf.methods`` freezes by them too). ``purpose`` and ``hint`` word the error for the caller."""
+    best: tuple[str, nn.ModuleList] | None = None
     for name, module in model.named_modules():
         if isinstance(module, nn.ModuleList) and name.split(".")[-1] in ("layers", "h", "blocks", "layer"):
-            if best is None or len(module) > len(best):
-                best = module
+            if best is None or len(module) > len(best[1]):
+                best = (name, module)
     if best is None:
-        raise HarnessError(f"cannot find the transformer blocks of {type(model).__name__} to attach ReFT interventions",
-                           hint="use sft.method lora for this architecture")
+        raise HarnessError(f"cannot find the transformer blocks of {type(model).__name__}{purpose}", hint=hint)
     return best
+
+
+def decoder_blocks(model: Any) -> nn.ModuleList:
+    """The model's transformer blocks (:func:`find_blocks`), where ReFT interventions attach."""
+    return find_blocks(model, purpose=" to attach ReFT interventions")[1]
 
 
 def _hidden_size(model: Any) -> int:

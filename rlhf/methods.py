@@ -79,17 +79,9 @@ def four_bit_config(compute_dtype: Any = None):
 
 def transformer_blocks(model: Any):
     """The model's list of transformer blocks (the longest ModuleList named like layers/h/blocks)."""
-    import torch
+    from harness.reft import find_blocks
 
-    best = None
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.ModuleList) and name.split(".")[-1] in ("layers", "h", "blocks", "layer"):
-            if best is None or len(module) > len(best[1]):
-                best = (name, module)
-    if best is None:
-        raise HarnessError(f"cannot find the transformer blocks of {type(model).__name__}",
-                           hint="use method lora or full for this architecture")
-    return best
+    return find_blocks(model, hint="use method lora or full for this architecture")
 
 
 def freeze_all_but_last(model: Any, n: int) -> list[str]:
