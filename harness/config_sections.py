@@ -141,8 +141,9 @@ class EvalConfig(Section):
     batch_size: int = Field(16, gt=0)
     shared_prefix: bool = Field(
         True, description="Score a context once for all of its continuations (the choices of a multiple-choice "
-                          "question) from its key/value cache, instead of once per choice as lm-eval does; the same "
-                          "log-likelihoods up to float rounding. For backend: hf.")
+                          "question): the context and its continuations in one row, each continuation attending to the "
+                          "context and to itself only, instead of context + choice once per choice as lm-eval does; the "
+                          "same log-likelihoods up to float rounding. For backend: hf.")
     share_base: bool = Field(
         True, description="Load a base model once for itself and every adapter on it: each adapter is merged into the "
                           "same weights for its suites, and the changed layers are put back exactly afterwards (one "

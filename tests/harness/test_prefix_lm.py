@@ -19,9 +19,9 @@ SUITES = ["domain/handbook_mcq", "retention/general_knowledge", "bias/crows_pair
 class _Counting(SharedPrefixHFLM):
     shared_batches = 0
 
-    def _score_shared(self, chunk, requests, results):
-        type(self).shared_batches += 1
-        return super()._score_shared(chunk, requests, results)
+    def _score_packed(self, chunk, requests, results):
+        _Counting.shared_batches += 1
+        return super()._score_packed(chunk, requests, results)
 
 
 def _requests(pairs):
@@ -39,10 +39,12 @@ def _tokens_seen(lm, pairs):
     return answers, sum(seen)
 
 
-def _assert_scored_like_hflm(shared_class, pairs, *, batch_size, max_length):
+def _assert_scored_like_hflm(shared_class, pairs, *, batch_size, max_length, attention=None):
     """``shared_class`` gives HFLM's greedy flags and, within 1e-4, its log-likelihoods (float32 tiny model)."""
     spec = resolve("builtin:tiny-random")
     model, tok = load_model(spec, dtype="float32").eval(), load_tokenizer(spec)
+    if attention:
+        model.set_attn_implementation(attention)
     kw = {"pretrained": model, "tokenizer": tok, "batch_size": batch_size, "device": "cpu", "max_length": max_length}
     expected = HFLM(**kw).loglikelihood(_requests(pairs), disable_tqdm=True)
     got = shared_class(**kw).loglikelihood(_requests(pairs), disable_tqdm=True)
@@ -82,6 +84,14 @@ def test_too_long_requests_are_truncated_as_lm_eval_does():
     _assert_scored_like_hflm(SharedPrefixHFLM, pairs, batch_size=4, max_length=20)
 
 
+def test_a_context_whose_continuations_overflow_one_row_is_packed_into_several():
+    context = "Question: which of these words comes first in the alphabet?\nAnswer:"
+    pairs = [(context, f" the word {w} and more") for w in ("apple", "berry", "cherry", "damson", "elder", "fig")]
+    _Counting.shared_batches = 0
+    _assert_scored_like_hflm(_Counting, pairs, batch_size=1, max_length=32)
+    assert _Counting.shared_batches >= 2  # one row per batch: the six continuations did not fit in one
+
+
 def test_eval_results_match_lm_eval_on_the_demo_suites(tmp_path, monkeypatch, tiny_model_dir):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))  # a private eval cache
     shutil.copytree(tiny_model_dir.parent / "smollm2-tokenizer", tmp_path / "home/models/smollm2-tokenizer")
@@ -105,33 +115,34 @@ def test_eval_results_match_lm_eval_on_the_demo_suites(tmp_path, monkeypatch, ti
             assert [lp for lp, _ in doc] == pytest.approx([lp for lp, _ in doc0], abs=1e-4), suite
 
 
-class _NoReusableCache(SharedPrefixHFLM):
-    """A model whose forward returns no cache that can be reordered per continuation."""
-
-    context_passes = 0
-
-    def _forward(self, **kwargs):
-        out = super()._forward(**kwargs)
-        if "past_key_values" not in kwargs:
-            type(self).context_passes += 1
-        out.past_key_values = None
-        return out
+def test_eager_attention_takes_the_block_mask_as_scores_to_add():
+    _Counting.shared_batches = 0
+    _assert_scored_like_hflm(_Counting, _mcq_pairs(8), batch_size=4, max_length=512, attention="eager")
+    assert _Counting.shared_batches > 0
 
 
-def test_a_model_without_a_reusable_cache_is_scored_by_hflm():
-    _assert_scored_like_hflm(_NoReusableCache, _mcq_pairs(12), batch_size=4, max_length=512)
-    assert _NoReusableCache.context_passes == 1  # found out once; the rest went straight to HFLM
+class _Windowed(_Counting):
+    """A model whose sliding window is shorter than a row may be: a block mask would drop the window."""
+
+    def _packs(self):
+        self.model.config.sliding_window = 16
+        return super()._packs()
+
+
+def test_a_model_that_cannot_take_a_block_mask_is_scored_by_hflm():
+    _Counting.shared_batches = 0
+    _assert_scored_like_hflm(_Windowed, _mcq_pairs(6), batch_size=4, max_length=512)
+    assert _Counting.shared_batches == 0
 
 
 class _Drifting(SharedPrefixHFLM):
     """A scorer whose shared-prefix log-likelihoods are off by 1e-3: beyond the parity tolerance."""
 
-    def _score_shared(self, chunk, requests, results):
-        done = super()._score_shared(chunk, requests, results)
+    def _score_packed(self, chunk, requests, results):
+        super()._score_packed(chunk, requests, results)
         for i, r in enumerate(results):
             if r is not None and not isinstance(r, _Off):
                 results[i] = _Off((r[0] - 1e-3, r[1]))
-        return done
 
 
 class _Off(tuple):
