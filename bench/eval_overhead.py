@@ -4,11 +4,13 @@ Same model (SmolLM2-135M-Instruct, fp32, CPU), the same task with the same promp
 220-question general-knowledge suite, written out as a plain lm-eval task YAML for the CLI), same
 --limit and batch size. Each run is a fresh process, timed from start to exit.
 
-    .venv/bin/python bench/eval_overhead.py [--limit 220] [--batch 16]
+    .venv/bin/python bench/eval_overhead.py [--limit 220] [--batch 16] [--rounds 3]
 
 Two scenarios: (1) one model; (2) two models, the base and a base + LoRA candidate (the harness's
-everyday comparison: one `harness eval` call, two `lm_eval` calls). Prints the wall times,
-harness/lm_eval (goal <= 0.7) and cached-harness/first-harness (goal <= 0.05).
+everyday comparison: one `harness eval` call, two `lm_eval` calls). Each round times both, the CLI
+first in odd rounds and the harness first in even ones. Prints the wall times per round,
+harness/lm_eval per round and its median (goals <= 0.5 and <= 0.35), and cached-harness/first-harness
+(goal <= 0.05); then compares every document of every round with the CLI's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,6 +96,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=220)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=3, help="each round times both scenarios; the order alternates")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -117,46 +121,68 @@ def main() -> None:
                        *sum((["-s", n] for n in SUITES), []), "--limit", str(args.limit), "--output", str(tmp / "h_out"),
                        f"eval.batch_size={args.batch}", "eval.bootstrap_resamples=1000", "eval.dtype=float32"]
         adapter = make_adapter(model_dir, tmp / "adapter")
+        scenarios = (("1 model", [None]), ("2 models (base + LoRA candidate)", [None, adapter]))
         rows, checks = [], []
-        for k, (label, models) in enumerate((("1 model", [None]), ("2 models (base + LoRA candidate)", [None, adapter]))):
-            t_lm = 0.0
-            for i, peft in enumerate(models):
-                margs = f"pretrained={model_dir},dtype=float32" + (f",peft={peft}" if peft else "")
-                cmd = [str(bin_dir / "lm_eval"), "run", "--model", "hf", "--model_args", margs,
-                       "--tasks", ",".join(f"bench_{n}" for n in SUITES), "--include_path", str(tasks),
-                       "--batch_size", str(args.batch), "--device", "cpu", "--limit", str(args.limit),
-                       "--output_path", str(tmp / f"lm_eval_out{k}_{i}"), "--log_samples"]
-                print(f"{label}: lm_eval CLI ...", file=sys.stderr, flush=True)
-                t_lm += timed(cmd, env)
-            harness_cmd = [str(bin_dir / "harness"), "eval", "-m", "builtin:smollm2-135m-instruct",
-                           *(["-m", str(adapter)] if len(models) == 2 else []),
-                           *sum((["-s", n] for n in SUITES), []), "--limit", str(args.limit),
-                           f"eval.batch_size={args.batch}", "eval.bootstrap_resamples=1000", "eval.dtype=float32"]
-            shutil.rmtree(home / "eval-cache", ignore_errors=True)  # the first harness run scores for real
-            print(f"{label}: harness eval ...", file=sys.stderr, flush=True)
-            t_h = timed(harness_cmd + ["--output", str(tmp / f"h_out{k}")], env)
-            print(f"{label}: harness eval again (cached) ...", file=sys.stderr, flush=True)
-            t_c = timed(harness_cmd + ["--output", str(tmp / f"h_out2_{k}")], env)
-            rows.append({"scenario": label, "lm_eval_s": t_lm, "harness_s": t_h, "cached_s": t_c,
-                         "ratio": t_h / t_lm, "cached_ratio": t_c / t_h})
-            for i, peft in enumerate(models):
-                fp = fingerprint(resolve(str(peft) if peft else "builtin:smollm2-135m-instruct"))
-                for name, sid in SUITES.items():
-                    checks.append({"scenario": label, "model": "candidate" if peft else "base", "suite": sid,
-                                   **parity(tmp / f"lm_eval_out{k}_{i}", tmp / f"h_out{k}" / fp, sid, name)})
-    print(f"\nmodel SmolLM2-135M-Instruct (CPU fp32), task {', '.join(SUITES)}, limit {args.limit}, batch {args.batch}")
-    print(f"{'scenario':<36}{'lm_eval s':>10}{'harness s':>10}{'cached s':>10}{'ratio':>8}{'cached':>8}")
+        for rnd in range(args.rounds):
+            for k, (label, models) in enumerate(scenarios):
+                harness_cmd = [str(bin_dir / "harness"), "eval", "-m", "builtin:smollm2-135m-instruct",
+                               *(["-m", str(adapter)] if len(models) == 2 else []),
+                               *sum((["-s", n] for n in SUITES), []), "--limit", str(args.limit),
+                               f"eval.batch_size={args.batch}", "eval.bootstrap_resamples=1000", "eval.dtype=float32"]
+                out_lm = [tmp / f"lm_eval_out{rnd}_{k}_{i}" for i in range(len(models))]
+                out_h = tmp / f"h_out{rnd}_{k}"
+
+                def run_cli(models=models, out_lm=out_lm, label=label) -> float:
+                    total = 0.0
+                    for i, peft in enumerate(models):
+                        margs = f"pretrained={model_dir},dtype=float32" + (f",peft={peft}" if peft else "")
+                        cmd = [str(bin_dir / "lm_eval"), "run", "--model", "hf", "--model_args", margs,
+                               "--tasks", ",".join(f"bench_{n}" for n in SUITES), "--include_path", str(tasks),
+                               "--batch_size", str(args.batch), "--device", "cpu", "--limit", str(args.limit),
+                               "--output_path", str(out_lm[i]), "--log_samples"]
+                        print(f"round {rnd + 1}, {label}: lm_eval CLI ...", file=sys.stderr, flush=True)
+                        total += timed(cmd, env)
+                    return total
+
+                def run_harness(harness_cmd=harness_cmd, out_h=out_h, label=label) -> float:
+                    shutil.rmtree(home / "eval-cache", ignore_errors=True)  # the first harness run scores for real
+                    print(f"round {rnd + 1}, {label}: harness eval ...", file=sys.stderr, flush=True)
+                    return timed(harness_cmd + ["--output", str(out_h)], env)
+
+                # the order alternates between rounds: a machine that speeds up or slows down during a round
+                # favours each side once
+                if rnd % 2 == 0:
+                    t_lm, t_h = run_cli(), run_harness()
+                else:
+                    t_h, t_lm = run_harness(), run_cli()
+                print(f"round {rnd + 1}, {label}: harness eval again (cached) ...", file=sys.stderr, flush=True)
+                t_c = timed(harness_cmd + ["--output", str(tmp / f"h_out2_{rnd}_{k}")], env)
+                rows.append({"round": rnd + 1, "scenario": label, "lm_eval_s": t_lm, "harness_s": t_h, "cached_s": t_c,
+                             "ratio": t_h / t_lm, "cached_ratio": t_c / t_h})
+                for i, peft in enumerate(models):
+                    fp = fingerprint(resolve(str(peft) if peft else "builtin:smollm2-135m-instruct"))
+                    for name, sid in SUITES.items():
+                        checks.append({"round": rnd + 1, "scenario": label, "model": "candidate" if peft else "base",
+                                       "suite": sid, **parity(out_lm[i], out_h / fp, sid, name)})
+    print(f"\nmodel SmolLM2-135M-Instruct (CPU fp32), task {', '.join(SUITES)}, limit {args.limit}, batch {args.batch}, "
+          f"{args.rounds} round(s), order alternated")
+    print(f"{'round':<7}{'scenario':<36}{'lm_eval s':>10}{'harness s':>10}{'cached s':>10}{'ratio':>8}{'cached':>8}")
     for r in rows:
-        print(f"{r['scenario']:<36}{r['lm_eval_s']:>10.1f}{r['harness_s']:>10.1f}{r['cached_s']:>10.1f}"
+        print(f"{r['round']:<7}{r['scenario']:<36}{r['lm_eval_s']:>10.1f}{r['harness_s']:>10.1f}{r['cached_s']:>10.1f}"
               f"{r['ratio']:>8.2f}{r['cached_ratio']:>8.3f}")
+    summary = []
+    for label, _ in scenarios:
+        ratios = [r["ratio"] for r in rows if r["scenario"] == label]
+        summary.append({"scenario": label, "median_ratio": statistics.median(ratios), "min": min(ratios), "max": max(ratios)})
+        print(f"{'median':<7}{label:<36}{'':>30}{summary[-1]['median_ratio']:>8.2f}   (rounds: {min(ratios):.2f}-{max(ratios):.2f})")
     print("goals: ratio harness/lm_eval <= 0.5 (1 model), <= 0.35 (2 models); cached/first harness <= 0.05")
-    print("\nper-sample parity, harness vs lm_eval CLI (float32):")
-    print(f"{'scenario':<36}{'model':<11}{'documents':>10}{'same choice':>13}{'same metrics':>14}{'max |d loglik|':>16}")
+    print("\nper-sample parity, harness vs lm_eval CLI (float32), every round:")
+    print(f"{'round':<7}{'scenario':<36}{'model':<11}{'documents':>10}{'same choice':>13}{'same metrics':>14}{'max |d loglik|':>16}")
     for c in checks:
-        print(f"{c['scenario']:<36}{c['model']:<11}{c['documents']:>10}{c['same_top_choice']:>13}"
+        print(f"{c['round']:<7}{c['scenario']:<36}{c['model']:<11}{c['documents']:>10}{c['same_top_choice']:>13}"
               f"{c['same_metrics']:>14}{c['max_abs_loglik_diff']:>16.2e}")
     if args.json:
-        args.json.write_text(json.dumps({"timings": rows, "parity": checks}, indent=2))
+        args.json.write_text(json.dumps({"timings": rows, "summary": summary, "parity": checks}, indent=2))
     if any(c["same_metrics"] != c["documents"] or c["max_abs_loglik_diff"] > 1e-4 for c in checks):
         sys.exit("the harness's per-sample results differ from lm_eval's beyond the 1e-4 tolerance")
 
