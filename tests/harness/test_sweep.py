@@ -196,3 +196,13 @@ def test_two_method_sweep_on_the_tiny_model(sweep_config):
     again = sweep.run(sweep_config, [], ["lora", "ia3"], sweep_id="s1", latency_prompts=2, latency_tokens=4)
     assert json.loads((folder / "lora-s42" / "sweep_variant.json").read_text())["finished"] == before  # not re-run
     assert [r["variant"] for r in again.table["rows"]] == ["lora", "ia3"]
+    # A sweep killed after IA3's fine-tuning, before its record: the re-run keeps the trained adapter (no
+    # second training) and evaluates it; LoRA is left alone.
+    adapter = Path(records["ia3-s42"]["candidate"])
+    trained_at = adapter.stat().st_mtime_ns
+    (folder / "ia3-s42" / "sweep_variant.json").unlink()
+    resumed = sweep.run(sweep_config, [], ["lora", "ia3"], sweep_id="s1", latency_prompts=2, latency_tokens=4)
+    redone = json.loads((folder / "ia3-s42" / "sweep_variant.json").read_text())
+    assert redone["cost"]["sft_reused"] and adapter.stat().st_mtime_ns == trained_at
+    assert json.loads((folder / "lora-s42" / "sweep_variant.json").read_text())["finished"] == before
+    assert {r["variant"] for r in resumed.table["rows"]} == {"lora", "ia3"}
