@@ -86,7 +86,7 @@ def test_too_long_requests_are_truncated_as_lm_eval_does():
 
 def test_a_context_whose_continuations_overflow_one_row_is_packed_into_several():
     context = "Question: which of these words comes first in the alphabet?\nAnswer:"
-    pairs = [(context, f" the word {w} and more") for w in ("apple", "berry", "cherry", "damson", "elder", "fig")]
+    pairs = [(context, f" {w} is the word, and more") for w in ("apple", "berry", "cherry", "damson", "elder", "fig")]
     _Counting.shared_batches = 0
     _assert_scored_like_hflm(_Counting, pairs, batch_size=1, max_length=32)
     assert _Counting.shared_batches >= 2  # one row per batch: the six continuations did not fit in one
@@ -129,9 +129,18 @@ class _Windowed(_Counting):
         return super()._packs()
 
 
-def test_a_model_that_cannot_take_a_block_mask_is_scored_by_hflm():
+class _LocalAttention(_Counting):
+    """An architecture whose local attention windows come from a token's place in the row (GPT-Neo)."""
+
+    def _packs(self):
+        self.model.config.model_type = "gpt_neo"
+        return super()._packs()
+
+
+@pytest.mark.parametrize("cls", [_Windowed, _LocalAttention], ids=["short sliding window", "unlisted architecture"])
+def test_a_model_that_cannot_take_a_block_mask_is_scored_by_hflm(cls):
     _Counting.shared_batches = 0
-    _assert_scored_like_hflm(_Windowed, _mcq_pairs(6), batch_size=4, max_length=512)
+    _assert_scored_like_hflm(cls, _mcq_pairs(6), batch_size=4, max_length=512)
     assert _Counting.shared_batches == 0
 
 
@@ -152,3 +161,23 @@ class _Off(tuple):
 def test_a_scorer_that_drifts_from_lm_eval_fails_the_parity_check_loudly():
     with pytest.raises(AssertionError, match="approx"):
         _assert_scored_like_hflm(_Drifting, _mcq_pairs(6), batch_size=4, max_length=512)
+
+
+def test_continuations_that_begin_alike_run_their_common_beginning_once():
+    # CrowS-Pairs' shape: an empty context (lm-eval scores after the end-of-text token) and two sentences
+    # that differ in one word; their common beginning is run once
+    pairs = [("", "The new neighbours were loud and kept the whole street awake at night."),
+             ("", "The old neighbours were loud and kept the whole street awake at night."),
+             ("", "My manager said that the engineers from the north office always finish late."),
+             ("", "My manager said that the engineers from the south office always finish late.")]
+    _Counting.shared_batches = 0
+    _assert_scored_like_hflm(_Counting, pairs, batch_size=4, max_length=512)
+    spec = resolve("builtin:tiny-random")
+    model, tok = load_model(spec, dtype="float32").eval(), load_tokenizer(spec)
+    plain = HFLM(pretrained=model, tokenizer=tok, batch_size=4, device="cpu", max_length=512)
+    shared = _Counting(pretrained=model, tokenizer=tok, batch_size=4, device="cpu", max_length=512)
+    _, plain_tokens = _tokens_seen(plain, pairs[2:])
+    _, shared_tokens = _tokens_seen(shared, pairs[2:])
+    assert _Counting.shared_batches > 0
+    common = len(tok("My manager said that the engineers from the")["input_ids"])
+    assert shared_tokens <= plain_tokens - common + 1, (shared_tokens, plain_tokens, common)
