@@ -205,9 +205,9 @@ def run(config: CycleConfig) -> EvalResult:
                 "lm_eval": metadata.version("lm_eval")}
     if cfg.backend == "hf":  # the dtype actually used (auto resolved): bfloat16 and float32 score slightly differently
         settings["dtype"] = inference_dtype(cfg.dtype)
-        # same sums in another order: bfloat16 rounds them differently ("packed": a context and its choices in one
-        # row; results of the earlier key/value-cache scorer, recorded as true, are not reused)
-        settings["shared_prefix"] = "packed" if cfg.shared_prefix else False
+        # same sums in another order: bfloat16 rounds them differently ("packed-tree": a context and its choices in one
+        # row, its choices as a tree; results of earlier scorers, recorded as true or "packed", are not reused)
+        settings["shared_prefix"] = "packed-tree" if cfg.shared_prefix else False
         settings["log_softmax"] = LOG_SOFTMAX_DTYPE  # before, a bfloat16 model's log-probabilities were summed in bfloat16
     else:  # vLLM's kernels score slightly differently: its own cache entries
         settings["backend"] = cfg.backend
