@@ -29,13 +29,12 @@ def _gain(base_dir, adapter_dir, seed: int, suite_dirs) -> dict[str, Any]:
     from harness.compare import compare_suite
 
     row = compare_suite(base_dir, adapter_dir, seed=seed, suite_dirs=tuple(suite_dirs))[0]
-    from harness.stats import interior_ideal
+    from harness.stats import oriented
 
-    sign = None if interior_ideal(row.get("ideal"), row.get("higher_is_better")) else (
-        -1 if row.get("higher_is_better") is False else 1)
     return {"metric": row["metric"], "base": row["reference_mean"], "adapter": row["candidate_mean"],
             "difference": row["difference"], "ci_low": row["ci_low"], "ci_high": row["ci_high"], "n": row["n"],
-            "higher_is_better": row.get("higher_is_better"), "gain": None if sign is None else sign * row["difference"]}
+            "higher_is_better": row.get("higher_is_better"),
+            "gain": oriented(row["difference"], row.get("ideal"), row.get("higher_is_better"))}
 
 
 def score_domains(ctx: StageContext, multi: str) -> StageResult:

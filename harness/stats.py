@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as _st
 
-__all__ = ["interior_ideal", "bootstrap_ci", "paired_difference", "unpaired_difference", "mcnemar_exact", "cohens_h", "cohens_dz",
+__all__ = ["interior_ideal", "oriented", "bootstrap_ci", "paired_difference", "unpaired_difference", "mcnemar_exact", "cohens_h", "cohens_dz",
            "resample_statistic", "is_binary"]
 
 
@@ -140,3 +140,11 @@ def interior_ideal(ideal: float | None, higher_is_better: bool | None) -> bool:
     better nor worse, only nearer or farther; an ideal of 0 for a lower-is-better distance or divergence is
     just its better end."""
     return ideal is not None and not (ideal == 0 and higher_is_better is False)
+
+
+def oriented(difference: float, ideal: float | None, higher_is_better: bool | None) -> float | None:
+    """``difference`` signed so that positive is better; None for a metric with an interior ideal, where a
+    change is neither."""
+    if interior_ideal(ideal, higher_is_better):
+        return None
+    return -difference if higher_is_better is False else difference

@@ -18,7 +18,7 @@ from typing import Any
 from harness.artifacts import atomic_write_json, atomic_write_text, utc_now
 from harness.compare import compare_suite
 from harness.evaluate import load_samples
-from harness.stats import interior_ideal
+from harness.stats import interior_ideal, oriented
 
 __all__ = ["build_table", "write_table", "pareto", "pareto_axes", "markdown", "GROUPS"]
 
@@ -70,10 +70,9 @@ def _effect(row: dict[str, Any]) -> dict[str, Any]:
 def _signed(effect: dict[str, Any]) -> float | None:
     """The difference oriented so that positive is better (a metric with an interior ideal: None)."""
     d = effect.get("difference")
-    if d is None or (isinstance(d, float) and math.isnan(d)) or interior_ideal(effect.get("ideal"),
-                                                                               effect.get("higher_is_better")):
+    if d is None or (isinstance(d, float) and math.isnan(d)):
         return None
-    return -d if effect.get("higher_is_better") is False else d
+    return oriented(d, effect.get("ideal"), effect.get("higher_is_better"))
 
 
 def _verdict(effect: dict[str, Any]) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 from harness.compare import compare_suite, model_suite_dirs as _model_suites
 from harness.errors import HarnessError
 from harness.evaluate import load_samples
-from harness.stats import interior_ideal, bootstrap_ci, paired_difference, resample_statistic
+from harness.stats import bootstrap_ci, interior_ideal, paired_difference, resample_statistic
 from harness.suites import available_suites
 
 __all__ = ["ROLE_LABELS", "ROLE_ORDER", "MIN_CATEGORY_N", "fingerprint_or_none", "roles", "label", "comparison", "categories"]
@@ -85,7 +85,7 @@ def comparison(eval_dir: Path, incumbent_fp: str, candidate_fp: str, *, suite_di
             row = {"suite": suite, "metric": r["metric"], "n": r.get("n"), "incumbent": inc_v, "candidate": cand_v,
                    "change": change, "ci_low": lo, "ci_high": hi, "test": r.get("test"),
                    "p_value": _finite(r.get("p_value")), "higher_is_better": better, "ideal": ideal}
-            if _interior(ideal, better):
+            if interior_ideal(ideal, better):
                 # best in the middle (e.g. 50 % stereotyped): neither direction is better, so no verdict here;
                 # the distances say which is closer, and the suite's distance metric judges it with a CI
                 row["verdict"] = None
@@ -97,11 +97,6 @@ def comparison(eval_dir: Path, incumbent_fp: str, candidate_fp: str, *, suite_di
                 row["verdict"] = "better" if (lo > 0) == bool(better) else "worse"
             rows.append(row)
     return rows
-
-
-def _interior(ideal: float | None, higher_is_better: bool | None) -> bool:
-    """An ideal value that is not the metric's better end (0 for a lower-is-better distance or divergence)."""
-    return interior_ideal(ideal, higher_is_better)
 
 
 class _NoHook(Exception):
