@@ -84,33 +84,32 @@ class SharedPrefixHFLM(HFLM):
         # continuations in token order: those that begin alike come together, and share a row's tree
         units = [unit for ctx, idx in groups.items() if len(idx) > 1
                  for unit in self._units(ctx, sorted(idx, key=lambda i: requests[i][2]), requests)]
-        # packed where it saves work (HFLM runs context + continuation but its last token, per request)
-        units = [(ctx, idx) for ctx, idx in units
-                 if self._row_length((ctx, idx), requests)
-                 <= (1 - MIN_SAVING) * sum(len(ctx) + len(requests[i][2]) - 1 for i in idx)]
-        packed = {i for _, idx in units for i in idx}
+        # packed where it saves work (HFLM runs context + continuation but its last token, per request); each
+        # unit with its row length, longest first: rows of similar length share a batch
+        sized = sorted(((width, unit) for unit in units if (width := self._row_length(unit, requests))
+                        <= (1 - MIN_SAVING) * sum(len(unit[0]) + len(requests[i][2]) - 1 for i in unit[1])),
+                       key=lambda pair: -pair[0])
+        packed = {i for _, (_, idx) in sized for i in idx}
         results: list[tuple[float, bool] | None] = [None] * len(requests)
         rest = [i for i in range(len(requests)) if i not in packed]
         if rest:
             self._score_plain(requests, rest, results, disable_tqdm=disable_tqdm, override_bs=override_bs)
         batch = self.batch_size if isinstance(self.batch_size, int) else (override_bs or 16)
-        units.sort(key=lambda u: -self._row_length(u, requests))  # rows of similar length share a batch
         # a batch holds at most `batch` rows and as many tokens as HFLM's batch of its longest request would
-        chunks: list[list[Unit]] = []
+        chunks: list[tuple[int, list[Unit]]] = []  # (width: its first, widest row's length, rows)
         longest = 0  # the chunk's longest request, as HFLM would run it
-        for unit in units:
+        for width, unit in sized:
             own = max(len(unit[0]) + len(requests[i][2]) - 1 for i in unit[1])
-            if chunks and len(chunks[-1]) < batch and (len(chunks[-1]) + 1) * self._row_length(
-                    chunks[-1][0], requests) <= batch * max(longest, own):  # padded to the chunk's first (widest) row
-                chunks[-1].append(unit)
+            if chunks and len(chunks[-1][1]) < batch and (len(chunks[-1][1]) + 1) * chunks[-1][0] <= batch * max(longest, own):
+                chunks[-1][1].append(unit)
                 longest = max(longest, own)
             else:
-                chunks.append([unit])
+                chunks.append((width, [unit]))
                 longest = own
         with tqdm(total=len(packed), disable=disable_tqdm or self.rank != 0,
                   desc="Running loglikelihood requests (shared contexts)") as bar:
-            for chunk in chunks:
-                self._score_packed(chunk, requests, results)
+            for width, chunk in chunks:
+                self._score_packed(chunk, width, requests, results)
                 bar.update(sum(len(idx) for _, idx in chunk))
         for i in packed:
             if requests[i][0] is not None:
@@ -147,11 +146,12 @@ class SharedPrefixHFLM(HFLM):
                                              enabled=self.mixed_precision_dtype is not None):
             return self.model(**kwargs)
 
-    def _score_packed(self, chunk: list[Unit], requests: list[Request], results: list[tuple[float, bool] | None]) -> None:
-        """One batch of packed rows: the context, then its continuations but their last tokens (whose successor
-        is never scored) as a tree, each token seeing the context and its own continuation's earlier tokens."""
+    def _score_packed(self, chunk: list[Unit], width: int, requests: list[Request],
+                      results: list[tuple[float, bool] | None]) -> None:
+        """One batch of packed rows (the longest ``width`` tokens): the context, then its continuations but their
+        last tokens (whose successor is never scored) as a tree, each token seeing the context and its own
+        continuation's earlier tokens."""
         pad = 0  # as HFLM pads (a pad token lm-eval added may lie beyond the embedding table); never attended to
-        width = max(self._row_length(u, requests) for u in chunk)
         ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         positions = torch.zeros((len(chunk), width), dtype=torch.long)
         allowed = torch.zeros((len(chunk), width, width), dtype=torch.bool)
@@ -188,12 +188,12 @@ class SharedPrefixHFLM(HFLM):
         # the output layer only where a next token is scored: from the earliest context end on
         lo = min(len(ctx) for ctx, _ in chunk) - 1
         keep = {"logits_to_keep": torch.arange(lo, width, device=self.device)} if self._keeps_logits() else {}
-        out = self._forward(input_ids=ids.to(self.device), attention_mask=mask[:, None].to(self.device),
-                            position_ids=positions.to(self.device), use_cache=False, **keep)
+        inputs = {"input_ids": ids.to(self.device), "attention_mask": mask[:, None].to(self.device),
+                  "position_ids": positions.to(self.device), "use_cache": False}
+        out = self._forward(**inputs, **keep)
         if keep and out.logits.shape[1] != width - lo:  # a model that reads logits_to_keep as a count only
             self._logits_to_keep, keep = False, {}
-            out = self._forward(input_ids=ids.to(self.device), attention_mask=mask[:, None].to(self.device),
-                                position_ids=positions.to(self.device), use_cache=False)
+            out = self._forward(**inputs)
         offset = lo if keep else 0
         logp = F.log_softmax(out.logits, dim=-1, dtype=self.softmax_dtype)
         for b, i, where in scored:

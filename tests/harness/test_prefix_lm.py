@@ -19,9 +19,9 @@ SUITES = ["domain/handbook_mcq", "retention/general_knowledge", "bias/crows_pair
 class _Counting(SharedPrefixHFLM):
     shared_batches = 0
 
-    def _score_packed(self, chunk, requests, results):
+    def _score_packed(self, chunk, width, requests, results):
         _Counting.shared_batches += 1
-        return super()._score_packed(chunk, requests, results)
+        return super()._score_packed(chunk, width, requests, results)
 
 
 def _requests(pairs):
@@ -147,8 +147,8 @@ def test_a_model_that_cannot_take_a_block_mask_is_scored_by_hflm(cls):
 class _Drifting(SharedPrefixHFLM):
     """A scorer whose shared-prefix log-likelihoods are off by 1e-3: beyond the parity tolerance."""
 
-    def _score_packed(self, chunk, requests, results):
-        super()._score_packed(chunk, requests, results)
+    def _score_packed(self, chunk, width, requests, results):
+        super()._score_packed(chunk, width, requests, results)
         for i, r in enumerate(results):
             if r is not None and not isinstance(r, _Off):
                 results[i] = _Off((r[0] - 1e-3, r[1]))
