@@ -7,6 +7,7 @@ User errors print one clear message (no traceback) and exit with code 2.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -397,4 +398,9 @@ if __name__ == "__main__":
 
 def entry() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    # Everything is written and closed by now. With torch, PEFT and lm-eval loaded, the interpreter's garbage
+    # collections while it frees every module at exit took about 2 s on 2 CPU cores; frozen objects are left to
+    # the operating system instead (0.3 s). atexit handlers (logging, MLflow, temporary folders) still run.
+    gc.freeze()
+    sys.exit(code)

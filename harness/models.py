@@ -30,7 +30,7 @@ from harness.errors import HarnessError
 
 __all__ = [
     "BUILTINS", "ModelSpec", "harness_home", "resolve", "load_tokenizer", "load_model", "attach_adapter",
-    "list_builtins", "prepare_builtin", "ADAPTER_META", "REFT_CONFIG", "fingerprint", "native_bf16", "inference_dtype",
+    "merged", "list_builtins", "prepare_builtin", "ADAPTER_META", "REFT_CONFIG", "fingerprint", "native_bf16", "inference_dtype",
 ]
 
 ADAPTER_META = "harness_adapter.json"  # written beside adapters: the portable base reference
@@ -317,8 +317,21 @@ def attach_adapter(model: Any, spec: ModelSpec, *, is_trainable: bool = False, m
 
     peft_model = PeftModel.from_pretrained(model, spec.location, is_trainable=is_trainable)
     if merge and not peft_model.peft_config[peft_model.active_adapter].is_prompt_learning:
-        return peft_model.merge_and_unload()
+        return merged(peft_model)
     return peft_model
+
+
+def merged(peft_model: Any) -> Any:
+    """The base model with ``peft_model``'s adapter folded into its weights (PEFT's ``merge_and_unload``). A safe
+    merge: each merged weight is a new tensor, checked for NaNs; the base's own tensors are left as they were
+    (on CPU, where weights are mapped from their file, also faster: a write into them copies them page by page)."""
+    try:
+        return peft_model.merge_and_unload(safe_merge=True)
+    except ValueError as exc:
+        if "NaN" not in str(exc):
+            raise
+        raise HarnessError(f"merging the adapter gives non-finite weights: {exc}",
+                           hint="the adapter is broken (retrain it, e.g. with a lower learning rate)") from None
 
 
 def copy_tokenizer_files(src: str | os.PathLike, dst: str | os.PathLike) -> None:

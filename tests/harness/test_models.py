@@ -159,3 +159,22 @@ def test_a_merged_adapter_answers_as_the_adapter_does_in_both_dtypes(tmp_path):
         half = models.load_model(spec, dtype="bfloat16", merge_adapter=True).eval()
         assert next(half.parameters()).dtype == torch.bfloat16
         assert torch.allclose(half(ids).logits.float(), a, atol=0.1 * float(a.abs().max()))
+
+
+def test_an_adapter_whose_merge_gives_non_finite_weights_is_refused(tmp_path):
+    """A merge writes new weights and checks them (PEFT's safe merge): a broken adapter (NaN weights) is refused
+    with a clear error instead of scoring NaN everywhere."""
+    from safetensors.torch import load_file, save_file
+
+    from tests.conftest import random_adapter
+
+    folder = random_adapter(tmp_path / "adapter")
+    weights = load_file(folder / "adapter_model.safetensors")
+    name = next(k for k in weights if "lora_B" in k)
+    weights[name][0, 0] = float("nan")
+    save_file(weights, folder / "adapter_model.safetensors")
+    spec = models.resolve(str(folder))
+    assert hasattr(models.load_model(spec), "peft_config")  # unmerged, it loads (and would answer NaN)
+    with pytest.raises(HarnessError, match="non-finite") as err:
+        models.load_model(spec, merge_adapter=True)
+    assert "retrain" in err.value.hint
