@@ -14,10 +14,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats as _st
 
 __all__ = ["interior_ideal", "oriented", "bootstrap_ci", "paired_difference", "unpaired_difference", "mcnemar_exact", "cohens_h", "cohens_dz",
            "resample_statistic", "is_binary"]
+
+
+def _scipy_stats():
+    """scipy.stats, imported on first use: it takes about 1 s, most of a cached 'harness eval' (which reads
+    its summaries and computes no interval)."""
+    from scipy import stats
+
+    return stats
 
 
 def _clean(values: Sequence[float]) -> np.ndarray:
@@ -33,7 +40,7 @@ def bootstrap_ci(values: Sequence[float], *, statistic: Callable = np.mean, leve
     if x.size == 1 or np.all(x == x[0]):
         v = float(statistic(x))
         return (v, v)
-    res = _st.bootstrap((x,), statistic, confidence_level=level, n_resamples=n_resamples, method="percentile",
+    res = _scipy_stats().bootstrap((x,), statistic, confidence_level=level, n_resamples=n_resamples, method="percentile",
                         random_state=np.random.default_rng(seed), vectorized=True, axis=-1)
     return (float(res.confidence_interval.low), float(res.confidence_interval.high))
 
@@ -65,7 +72,7 @@ def mcnemar_exact(reference: Sequence[float], candidate: Sequence[float]) -> dic
     only_ref = int(np.sum((a == 1) & (b == 0)))
     only_cand = int(np.sum((a == 0) & (b == 1)))
     n = only_ref + only_cand
-    p = 1.0 if n == 0 else float(_st.binomtest(min(only_ref, only_cand), n, 0.5, alternative="two-sided").pvalue)
+    p = 1.0 if n == 0 else float(_scipy_stats().binomtest(min(only_ref, only_cand), n, 0.5, alternative="two-sided").pvalue)
     return {"test": "mcnemar_exact", "reference_only_correct": only_ref, "candidate_only_correct": only_cand,
             "discordant": n, "p_value": min(1.0, p)}
 
@@ -95,7 +102,7 @@ def paired_difference(reference: Sequence[float], candidate: Sequence[float], *,
         "difference": float(diff.mean()), "level": level,
     }
     if a.size > 1 and not np.all(diff == diff[0]):
-        res = _st.bootstrap((a, b), lambda x, y, axis: np.mean(y - x, axis=axis), paired=True, vectorized=True,
+        res = _scipy_stats().bootstrap((a, b), lambda x, y, axis: np.mean(y - x, axis=axis), paired=True, vectorized=True,
                             confidence_level=level, n_resamples=n_resamples, method="percentile",
                             random_state=np.random.default_rng(seed))
         out["ci_low"], out["ci_high"] = float(res.confidence_interval.low), float(res.confidence_interval.high)
@@ -106,7 +113,7 @@ def paired_difference(reference: Sequence[float], candidate: Sequence[float], *,
         out["effect_size"] = {"cohens_h": cohens_h(float(a.mean()), float(b.mean()))}
     else:
         out["test"] = "wilcoxon_signed_rank"
-        out["p_value"] = float(_st.wilcoxon(diff).pvalue) if a.size > 1 and np.any(diff != 0) else 1.0
+        out["p_value"] = float(_scipy_stats().wilcoxon(diff).pvalue) if a.size > 1 and np.any(diff != 0) else 1.0
         out["effect_size"] = {"cohens_dz": cohens_dz(diff)}
     return out
 
@@ -126,7 +133,7 @@ def unpaired_difference(reference: Sequence[float], candidate: Sequence[float], 
     if a.size < 2 or b.size < 2:
         out["ci_low"] = out["ci_high"] = math.nan
     elif not (np.all(a == a[0]) and np.all(b == b[0])):
-        res = _st.bootstrap((a, b), lambda x, y, axis: np.mean(y, axis=axis) - np.mean(x, axis=axis), paired=False,
+        res = _scipy_stats().bootstrap((a, b), lambda x, y, axis: np.mean(y, axis=axis) - np.mean(x, axis=axis), paired=False,
                             vectorized=True, confidence_level=level, n_resamples=n_resamples, method="percentile",
                             random_state=np.random.default_rng(seed))
         out["ci_low"], out["ci_high"] = float(res.confidence_interval.low), float(res.confidence_interval.high)
