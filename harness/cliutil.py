@@ -8,6 +8,8 @@ build them from these pieces, so every command reads ``--config FILE`` plus dott
 from __future__ import annotations
 
 import contextlib
+import os
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -144,3 +146,12 @@ def resume_config(run_id: str, root: Path = Path("runs"), overrides: list[str] |
     recorded = [o for o in state.get("overrides", []) if not o.startswith("run.id=")]
     merged = [*recorded, *overrides, f"run.id={run_id}", f"run.root={root}"]
     return load_config(config_file, merged), config_file, [*recorded, *overrides]
+
+
+def quiet_libraries() -> None:
+    """datasets' map/filter progress bars (tokenizing, filtering inside the trainers) say nothing to a user
+    and break up the stages' own lines; HF_DATASETS_DISABLE_PROGRESS_BARS=0 brings them back."""
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    # PEFT reads transformers' deprecated is_gradient_checkpointing whenever an adapter loads: a library's
+    # note to itself, not something a user can act on.
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)

@@ -322,9 +322,7 @@ def attach_adapter(model: Any, spec: ModelSpec, *, is_trainable: bool = False, m
 
 
 def merged(peft_model: Any) -> Any:
-    """The base model with ``peft_model``'s adapter folded into its weights (PEFT's ``merge_and_unload``). A safe
-    merge: each merged weight is a new tensor, checked for NaNs; the base's own tensors are left as they were
-    (on CPU, where weights are mapped from their file, also faster: a write into them copies them page by page)."""
+    """The base with the adapter folded in by PEFT's safe merge: new tensors, checked for NaNs (on CPU also faster)."""
     try:
         return peft_model.merge_and_unload(safe_merge=True)
     except ValueError as exc:
