@@ -166,7 +166,6 @@ class SharedBase:
         self._saved: list[tuple[Any, Any]] = []  # (parameter, its tensor before the current adapter's merge)
 
     def _restore(self) -> None:
-
         if self.model is not None:  # ReFT interventions leave the weights alone: taking them off restores the base
             from harness import reft
 
@@ -177,7 +176,6 @@ class SharedBase:
 
     def take(self, spec: ModelSpec) -> Any:
         """``spec`` as a model ready for inference: the shared base, with ``spec``'s adapter merged if it has one."""
-
         dtype = inference_dtype(self.cfg.dtype)
         if spec.kind == "adapter" and not _shareable(spec):
             _log.info(f"loading {spec.describe()} in {dtype}")
