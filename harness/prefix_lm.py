@@ -8,8 +8,9 @@ as a tree (a beginning several of them share, like the words two CrowS-Pairs sen
 before the one that differs, once), each token attending to the context and to its own continuation's
 earlier tokens only (a block mask, passed to the model as its 4-D attention mask) at the position it
 would have after the context alone (position ids). One forward pass scores them all; the output layer
-runs only from the first context's end on (transformers' ``logits_to_keep``). Rows of similar length
-share a batch, so there is little padding, and no row is padded to another continuation's length.
+runs only at the positions whose next token is scored (transformers' ``logits_to_keep`` as a boolean
+mask). Rows of similar length share a batch, so there is little padding, and no row is padded to another
+continuation's length.
 
 Everything else (tokenization, truncation, generation, rolling log-likelihood, the result format) is
 ``HFLM``'s own. Requests that share no context with another (or where packing would not save a tenth of
@@ -142,8 +143,8 @@ class SharedPrefixHFLM(HFLM):
             results[i] = answer
 
     def _forward(self, **kwargs: Any) -> Any:
-        with torch.no_grad(), torch.autocast(device_type=self.device.type, dtype=self.mixed_precision_dtype,
-                                             enabled=self.mixed_precision_dtype is not None):
+        with torch.inference_mode(), torch.autocast(device_type=self.device.type, dtype=self.mixed_precision_dtype,
+                                                    enabled=self.mixed_precision_dtype is not None):
             return self.model(**kwargs)
 
     def _score_packed(self, chunk: list[Unit], width: int, requests: list[Request],
@@ -185,18 +186,22 @@ class SharedPrefixHFLM(HFLM):
             mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
         else:
             mask = allowed
-        # the output layer only where a next token is scored: from the earliest context end on
-        lo = min(len(ctx) for ctx, _ in chunk) - 1
-        keep = {"logits_to_keep": torch.arange(lo, width, device=self.device)} if self._keeps_logits() else {}
+        # the output layer only at the positions whose next token is scored (transformers' logits_to_keep as a
+        # boolean mask: the logits of the True positions, in row order, flattened)
+        wanted = torch.zeros((len(chunk), width), dtype=torch.bool)
+        for b, _, where in scored:
+            wanted[b, where] = True
+        keep = {"logits_to_keep": wanted.to(self.device)} if self._keeps_logits() else {}
         inputs = {"input_ids": ids.to(self.device), "attention_mask": mask[:, None].to(self.device),
                   "position_ids": positions.to(self.device), "use_cache": False}
         out = self._forward(**inputs, **keep)
-        if keep and out.logits.shape[1] != width - lo:  # a model that reads logits_to_keep as a count only
+        if keep and tuple(out.logits.shape[:-1]) != (int(wanted.sum()),):  # a model that slices its own way
             self._logits_to_keep, keep = False, {}
             out = self._forward(**inputs)
-        offset = lo if keep else 0
         logp = F.log_softmax(out.logits, dim=-1, dtype=self.softmax_dtype)
+        at = torch.full(wanted.shape, -1, dtype=torch.long)  # each kept (row, position)'s place in the logits
+        at[wanted] = torch.arange(int(wanted.sum()))
         for b, i, where in scored:
             target = torch.tensor(requests[i][2], device=self.device)
-            rows = logp[b, torch.tensor(where, device=self.device) - offset]
+            rows = logp[at[b, where].to(self.device)] if keep else logp[b, torch.tensor(where, device=self.device)]
             results[i] = (float(rows.gather(1, target.unsqueeze(1)).sum()), bool((rows.argmax(dim=-1) == target).all()))

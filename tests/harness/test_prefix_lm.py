@@ -181,3 +181,38 @@ def test_continuations_that_begin_alike_run_their_common_beginning_once():
     assert _Counting.shared_batches > 0
     common = len(tok("My manager said that the engineers from the")["input_ids"])
     assert shared_tokens <= plain_tokens - common + 1, (shared_tokens, plain_tokens, common)
+
+
+def test_the_output_layer_runs_only_where_a_next_token_is_scored():
+    spec = resolve("builtin:tiny-random")
+    model, tok = load_model(spec, dtype="float32").eval(), load_tokenizer(spec)
+    pairs = _mcq_pairs(6)
+    rows = []
+    handle = model.get_output_embeddings().register_forward_hook(lambda _m, args, _out: rows.append(args[0].shape[:-1].numel()))
+    try:
+        _Counting(pretrained=model, tokenizer=tok, batch_size=4, device="cpu", max_length=512).loglikelihood(
+            _requests(pairs), disable_tqdm=True)
+    finally:
+        handle.remove()
+    # per question: the context's last position (each choice's first token), then each distinct beginning of
+    # its choices but their last token
+    expected = 0
+    for context in dict.fromkeys(c for c, _ in pairs):
+        ctx = tok(context)["input_ids"]
+        conts = [tok(context + choice)["input_ids"][len(ctx):] for c, choice in pairs if c == context]
+        expected += 1 + len({tuple(t[:k]) for t in conts for k in range(1, len(t))})
+    assert sum(rows) == expected
+
+
+class _IgnoresKeep(_Counting):
+    """A model whose forward takes logits_to_keep but returns every position's logits anyway."""
+
+    def _forward(self, **kwargs):
+        kwargs.pop("logits_to_keep", None)
+        return super()._forward(**kwargs)
+
+
+def test_a_model_that_returns_every_positions_logits_is_still_scored_right():
+    _Counting.shared_batches = 0
+    _assert_scored_like_hflm(_IgnoresKeep, _mcq_pairs(6), batch_size=4, max_length=512)
+    assert _Counting.shared_batches > 0
