@@ -191,17 +191,20 @@ class SharedPrefixHFLM(HFLM):
         wanted = torch.zeros((len(chunk), width), dtype=torch.bool)
         for b, _, where in scored:
             wanted[b, where] = True
+        kept = int(wanted.sum())
         keep = {"logits_to_keep": wanted.to(self.device)} if self._keeps_logits() else {}
         inputs = {"input_ids": ids.to(self.device), "attention_mask": mask[:, None].to(self.device),
                   "position_ids": positions.to(self.device), "use_cache": False}
         out = self._forward(**inputs, **keep)
-        if keep and tuple(out.logits.shape[:-1]) != (int(wanted.sum()),):  # a model that slices its own way
+        if keep and tuple(out.logits.shape[:-1]) != (kept,):  # a model that slices its own way
             self._logits_to_keep, keep = False, {}
             out = self._forward(**inputs)
-        logp = F.log_softmax(out.logits, dim=-1, dtype=self.softmax_dtype)
-        at = torch.full(wanted.shape, -1, dtype=torch.long)  # each kept (row, position)'s place in the logits
-        at[wanted] = torch.arange(int(wanted.sum()))
+        logits = out.logits if keep else out.logits[wanted.to(self.device)]  # the wanted positions, flattened
+        logp = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)
+        at = torch.full(wanted.shape, -1, dtype=torch.long)  # each wanted (row, position)'s place in ``logp``
+        at[wanted] = torch.arange(kept)
+        at = at.to(self.device)
         for b, i, where in scored:
             target = torch.tensor(requests[i][2], device=self.device)
-            rows = logp[at[b, where].to(self.device)] if keep else logp[b, torch.tensor(where, device=self.device)]
+            rows = logp[at[b, where]]
             results[i] = (float(rows.gather(1, target.unsqueeze(1)).sum()), bool((rows.argmax(dim=-1) == target).all()))
