@@ -164,18 +164,25 @@ def prompt_key(prompt: list[dict[str, str]]) -> str:
     return "\n".join(f"{m['role']}:{m['content']}" for m in prompt)
 
 
-def split_by_prompt(rows: list[dict[str, Any]], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    """``(train, held_out)``: about ``fraction`` of the distinct prompts are held out (at least one, never all),
-    stratified by ``provenance.category`` when rows carry one, so a held-out set is not all of one kind."""
+def _prompt_groups(rows: list[dict[str, Any]], seed: int) -> dict[str, list[str]]:
+    """Distinct prompt keys by ``provenance.category`` (empty without one), each list in a seeded order."""
     category: dict[str, str] = {}
     for r in rows:
         category.setdefault(prompt_key(r["prompt"]), str((r.get("provenance") or {}).get("category") or ""))
-    if fraction <= 0 or len(category) < 2:
-        return rows, []
     rank = lambda k: hashlib.sha256(f"{seed}|{k}".encode()).hexdigest()  # noqa: E731
     groups: dict[str, list[str]] = {}
     for key in sorted(category, key=rank):
         groups.setdefault(category[key], []).append(key)
+    return groups
+
+
+def split_by_prompt(rows: list[dict[str, Any]], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """``(train, held_out)``: about ``fraction`` of the distinct prompts are held out (at least one, never all),
+    stratified by ``provenance.category`` when rows carry one, so a held-out set is not all of one kind."""
+    groups = _prompt_groups(rows, seed)
+    category = {k: c for c, keys in groups.items() for k in keys}
+    if fraction <= 0 or len(category) < 2:
+        return rows, []
     # Largest-remainder allocation: the held-out total is round(fraction x prompts), shared across
     # categories in proportion to their size, so small categories are represented too.
     total = min(len(category) - 1, max(1, int(fraction * len(category) + 0.5)))
@@ -186,6 +193,26 @@ def split_by_prompt(rows: list[dict[str, Any]], fraction: float, seed: int) -> t
     held = {k for c, keys in groups.items() for k in keys[:take[c]]}
     return ([r for r in rows if prompt_key(r["prompt"]) not in held],
             [r for r in rows if prompt_key(r["prompt"]) in held])
+
+
+def folds_by_prompt(rows: list[dict[str, Any]], k: int, seed: int, what: str = "reward.cross_fit_folds") -> list[list[dict]]:
+    """``k`` disjoint folds of ``rows`` (every row in exactly one) with no prompt in two folds, dealt
+    round-robin within each ``provenance.category`` in a seeded order, so folds differ in size by at
+    most one prompt per category and each holds every kind. Fewer distinct prompts than ``k``: an error."""
+    groups = _prompt_groups(rows, seed)
+    n = sum(map(len, groups.values()))
+    if n < k:
+        raise HarnessError(f"{what}={k} needs at least {k} distinct prompts; the preference pairs have {n}",
+                           hint=f"lower {what} (or set it to 0 for one held-out split), or collect pairs on more prompts")
+    fold_of, i = {}, 0
+    for c in sorted(groups):
+        for key in groups[c]:
+            fold_of[key] = i % k
+            i += 1
+    folds: list[list[dict]] = [[] for _ in range(k)]
+    for r in rows:
+        folds[fold_of[prompt_key(r["prompt"])]].append(r)
+    return folds
 
 
 def load_prompts(path: Path) -> list[list[dict[str, str]]]:

@@ -99,15 +99,16 @@ class Trained:
     metrics: dict[str, Any]  # parameter counts, which trainable tensors changed, peak memory
 
 
-def train(trainer: Any, stage: str) -> Trained:
+def train(trainer: Any, stage: str, label: str | None = None) -> Trained:
     """Run ``trainer.train()`` and check what every stage checks: a finite loss, which trainable
-    tensors changed, the peak memory of the training itself."""
+    tensors changed, the peak memory of the training itself. ``label`` names the progress line when a
+    stage trains more than once (default: the stage)."""
     from rlhf.methods import count_parameters
 
     trainable, total = count_parameters(trainer.model)
     before = snapshot_trainable(trainer.model)
     reset_peak_memory()
-    quiet(trainer, stage)
+    quiet(trainer, label or stage)
     started = time.perf_counter()
     out = trainer.train()
     seconds = time.perf_counter() - started

@@ -140,9 +140,23 @@ class RewardConfig(PreferenceTraining):
         None, description="Model under the reward head: a causal LM or an encoder (builtin:minilm-l6). Default: model.base.")
     preferences: InputPath | None = Field(None, description="Preference pairs (JSONL). Default: <run>/feedback/preferences.jsonl.")
     validation_fraction: float = Field(0.2, ge=0, lt=1, description="Share of prompts held out to measure pairwise accuracy.")
+    cross_fit_folds: int = Field(
+        0, ge=0, description="0: measure the reward model on one held-out share of the prompts (validation_fraction). "
+                             "K >= 2: cross-fitting: the pairs are split by prompt into K folds, each fold is scored by a model "
+                             "trained on the other K-1 (K extra trainings), so every pair counts in the trust report; the "
+                             "saved model trains on all pairs and validation_fraction is not used.")
     center_rewards: float | None = Field(
         0.01, ge=0, description="Weight of TRL's reward-centering term (keeps scores near 0); null turns it off.")
     pad_token: str | None = Field(None, description="Padding token for a backbone whose tokenizer has none. Default: its eos token.")
+
+    @model_validator(mode="after")
+    def _check_folds(self) -> RewardConfig:
+        if self.cross_fit_folds == 1:
+            raise ValueError("cross_fit_folds must be 0 (one held-out split) or at least 2 folds, got 1")
+        if self.cross_fit_folds >= 2 and "validation_fraction" in self.model_fields_set and self.validation_fraction > 0:
+            raise ValueError(f"cross_fit_folds={self.cross_fit_folds} measures the reward model on every pair, so "
+                             f"validation_fraction={self.validation_fraction} would go unused: set one of them only")
+        return self
 
 
 class DPOConfig(PreferenceTraining):

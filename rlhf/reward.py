@@ -24,7 +24,7 @@ from harness.config import CycleConfig
 from harness.errors import HarnessError
 from harness.models import fingerprint as model_fingerprint, load_model, resolve
 from rlhf import _stage, methods
-from rlhf._prefs import decontaminate, decontamination_key, load_pairs, split_by_prompt
+from rlhf._prefs import decontaminate, decontamination_key, folds_by_prompt, load_pairs, split_by_prompt
 from rlhf.reward_quality import quality_report
 from rlhf.scoring import RewardScorer, _prepare_tokenizer, load_scorer, pairwise_report
 
@@ -53,7 +53,11 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
     run_dir = layout.dir
     prefs_path = cfg.preferences or layout.preferences
     pairs, contaminated = decontaminate(load_pairs(prefs_path), config, "preference pairs")
-    train_pairs, held_pairs = split_by_prompt(pairs, cfg.validation_fraction, _stage.seed_of(config, cfg))
+    seed = _stage.seed_of(config, cfg)
+    folds = folds_by_prompt(pairs, cfg.cross_fit_folds, seed) if cfg.cross_fit_folds >= 2 else None
+    # Cross-fitting: the saved model trains on every pair; each pair is measured by a fold model instead.
+    train_pairs, held_pairs = (pairs, [r for f in folds for r in f]) if folds else \
+        split_by_prompt(pairs, cfg.validation_fraction, seed)
     backbone_ref = cfg.backbone or config.model.base
     spec = resolve(backbone_ref, trust_remote_code=config.model.trust_remote_code)
     if spec.kind == "adapter":
@@ -70,9 +74,15 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
     precision = resolve_precision(cfg.precision, cfg.method)
     plan = methods.plan(cfg.method, cfg, task_type="SEQ_CLS", learning_rate=cfg.learning_rate,
                         compute_dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
-    model = load_model(spec, task="sequence-classification", num_labels=1, new_head=True, quantization_config=plan.quantization_config,
-                       device_map="cpu" if plan.quantization_config is not None and not torch.cuda.is_available() else None)
-    model.config.pad_token_id = tok.pad_token_id
+
+    def new_model():
+        model = load_model(spec, task="sequence-classification", num_labels=1, new_head=True,
+                           quantization_config=plan.quantization_config,
+                           device_map="cpu" if plan.quantization_config is not None and not torch.cuda.is_available() else None)
+        model.config.pad_token_id = tok.pad_token_id
+        return model
+
+    model = new_model()
     scorer = RewardScorer(model, tok, max_length=cfg.max_length, batch_size=cfg.batch_size)
 
     def encode(rows):
@@ -93,28 +103,47 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
     if not train_tok:
         raise HarnessError(f"every training pair is longer than reward.max_length={cfg.max_length} tokens",
                            hint="raise reward.max_length")
+    measured = (f"every pair measured by cross-fitting over {len(folds)} folds of the prompts ({held_dropped} too long)" if folds
+                else f"{len(held_pairs)} held-out pairs ({held_dropped} too long)")
     _log.info(f"reward model on {spec.describe()} with {plan.method} (precision {precision}, lr {plan.learning_rate:g}): "
-              f"{len(train_tok)} training pairs ({dropped} too long), {len(held_pairs)} held-out pairs ({held_dropped} too long)")
+              f"{len(train_tok)} training pairs ({dropped} too long), {measured}")
 
-    def scores(rows):
+    def scores(rows, by=None):
+        by = by or scorer
         prompts = [r["prompt"] for r in rows]
-        return (scorer.score(prompts, [r["chosen"][0]["content"] for r in rows]),
-                scorer.score(prompts, [r["rejected"][0]["content"] for r in rows]))
+        return (by.score(prompts, [r["chosen"][0]["content"] for r in rows]),
+                by.score(prompts, [r["rejected"][0]["content"] for r in rows]))
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "run_state.json", {"fingerprint": fp, "status": "running", "started": utc_now()})
     initial = pairwise_report(*scores(held_pairs)) if held_pairs else None
-
-    args = TRLRewardConfig(
-        **_stage.common_args(cfg, output_dir=out / "checkpoints", seed=_stage.seed_of(config, cfg), precision=precision,
-                             learning_rate=plan.learning_rate),
-        max_length=cfg.max_length, center_rewards_coefficient=cfg.center_rewards, eval_strategy="no",
-        remove_unused_columns=False,
-    )
     metrics_path = out / "metrics.jsonl"
-    trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(train_tok), processing_class=tok,
-                            peft_config=plan.peft_config, callbacks=[MetricsLogger(metrics_path, "reward")])
-    trained = _stage.train(trainer, "reward")
+
+    def fit(model, rows, label="reward"):
+        args = TRLRewardConfig(
+            **_stage.common_args(cfg, output_dir=out / "checkpoints", seed=seed, precision=precision,
+                                 learning_rate=plan.learning_rate),
+            max_length=cfg.max_length, center_rewards_coefficient=cfg.center_rewards, eval_strategy="no",
+            remove_unused_columns=False,
+        )
+        trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
+                                peft_config=plan.peft_config, callbacks=[MetricsLogger(metrics_path, label)])
+        return trainer, _stage.train(trainer, "reward", label=label)
+
+    fold_of: dict[int, int] = {}
+    cross_fit: list[dict] = []
+    oof: dict[int, tuple[float, float]] = {}  # id(pair) -> (chosen, rejected) from the model that did not see it
+    for i, test in enumerate(folds or []):
+        test = [r for r in test if id(r) in fitting]
+        rest = encode([r for j, f in enumerate(folds) if j != i for r in f])[0]
+        trainer, fold_trained = fit(new_model() if i else model, rest, f"reward fold {i + 1} of {len(folds)}")
+        cross_fit.append({"fold": i, "train_pairs": len(rest), "scored_pairs": len(test),
+                          "train_loss": fold_trained.loss, "train_seconds": round(fold_trained.seconds, 2)})
+        fold_scorer = RewardScorer(trainer.model, tok, max_length=cfg.max_length, batch_size=cfg.batch_size)
+        for r, c, j in zip(test, *scores(test, fold_scorer)):
+            oof[id(r)], fold_of[id(r)] = (c, j), i
+        del trainer, fold_scorer
+    trainer, trained = fit(new_model() if folds else model, train_tok)
     loss, steps, elapsed = trained.loss, trained.steps, trained.seconds
 
     adapter = _stage.save_adapter(trainer.model, tok, out / "adapter",
@@ -128,12 +157,13 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
     held_report = None
     quality = quality_report([], [], [])
     if held_pairs:
-        chosen, rejected = scores(held_pairs)
-        held_report = pairwise_report(chosen, rejected)
-        quality = quality_report(held_pairs, chosen, rejected, seed=_stage.seed_of(config, cfg))
+        chosen, rejected = zip(*(oof[id(r)] for r in held_pairs)) if folds else scores(held_pairs)
+        held_report = pairwise_report(list(chosen), list(rejected))
+        quality = quality_report(held_pairs, chosen, rejected, seed=seed, folds=len(folds or []))
         atomic_write_jsonl(out / "heldout_scores.jsonl", [
             {"prompt": r["prompt"][-1]["content"], "chosen_score": c, "rejected_score": j, "margin": c - j,
-             "provenance": r["provenance"]} for r, c, j in zip(held_pairs, chosen, rejected)])
+             "provenance": r["provenance"], **({"fold": fold_of[id(r)]} if folds else {})}
+            for r, c, j in zip(held_pairs, chosen, rejected)])
         verdict = "scores the chosen side higher" if held_report["chosen_scored_higher"] else \
             "does NOT reliably score the chosen side higher (CI reaches 0.5)"
         (_log.info if held_report["chosen_scored_higher"] else _log.warn)(
@@ -158,6 +188,7 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
         "train_seconds": round(elapsed, 2), "train_pairs": len(train_tok), "contaminated_pairs": contaminated,
         "dropped_too_long": dropped, "heldout_dropped_too_long": held_dropped,
         "heldout": held_report, "heldout_initial": initial, "train_pairwise": train_report, "quality": quality,
+        "cross_fit": cross_fit or None,
         **trained.metrics,
     }
     _stage.write_result(

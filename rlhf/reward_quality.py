@@ -128,8 +128,9 @@ def _scaled_calibration(margins: np.ndarray, seed: int, folds: int = 5, n_resamp
 
 
 def quality_report(pairs: list[dict[str, Any]], chosen: list[float], rejected: list[float], *, seed: int = 0,
-                   n_resamples: int = 2000) -> dict[str, Any]:
-    """The reward model's trust report on held-out ``pairs`` scored ``chosen`` / ``rejected``."""
+                   n_resamples: int = 2000, folds: int = 0) -> dict[str, Any]:
+    """The reward model's trust report on held-out ``pairs`` scored ``chosen`` / ``rejected``; ``folds``
+    K >= 2 when each pair was scored by the one of K cross-fitted models that did not train on its prompt."""
     from scipy.stats import spearmanr
 
     n = len(pairs)
@@ -142,6 +143,10 @@ def quality_report(pairs: list[dict[str, Any]], chosen: list[float], rejected: l
     lexical = [_pick(_overlap(q, c), _overlap(q, r)) for q, c, r in texts]
     report: dict[str, Any] = {
         "n": n,
+        "estimate": ({"kind": "cross_fit", "folds": folds,
+                      "description": f"cross-fitted over {folds} folds of the prompts: each pair scored by a model that did "
+                                     "not train on its prompt"} if folds >= 2 else
+                     {"kind": "heldout", "folds": 0, "description": "one held-out share of the prompts"}),
         "reward_model": _rate(model, seed, n_resamples),
         "baselines": {"length_only": _rate(length, seed, n_resamples), "lexical_overlap": _rate(lexical, seed, n_resamples)},
         "vs_baselines": {name: _ahead(values, model, seed, n_resamples)
@@ -174,7 +179,8 @@ def verdict(report: dict[str, Any]) -> tuple[bool, str]:
         lo = d.get("ci_low")
         if lo is None or math.isnan(lo) or lo <= 0:
             beaten.append(name)
-    shown = (f"held-out accuracy {rm['accuracy']:.2f} [{rm['ci_low']:.2f}, {rm['ci_high']:.2f}] on {report['n']} pairs; "
+    folds = (report.get("estimate") or {}).get("folds") or 0
+    shown = (f"{f'cross-fitted ({folds} folds)' if folds >= 2 else 'held-out'} accuracy {rm['accuracy']:.2f} [{rm['ci_low']:.2f}, {rm['ci_high']:.2f}] on {report['n']} pairs; "
              + "; ".join(parts))
     if beaten:
         return False, f"{shown}: not ahead of the {' and '.join(beaten)} baseline on the same pairs (the CI reaches 0)"

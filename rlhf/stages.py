@@ -34,7 +34,8 @@ def _reward(ctx: StageContext, cfg: Any) -> StageResult:
 
     r = reward.run(ctx.config, force=ctx.force)
     held = r.metrics.get("heldout") or {}
-    acc = (f"held-out pairwise accuracy {num(held['accuracy'], '.2f')} [{num(held.get('ci_low'), '.2f')}, "
+    folds = len(r.metrics.get("cross_fit") or [])
+    acc = (f"{f'cross-fitted ({folds} folds)' if folds else 'held-out'} pairwise accuracy {num(held['accuracy'], '.2f')} [{num(held.get('ci_low'), '.2f')}, "
            f"{num(held.get('ci_high'), '.2f')}] on {held['n']} pairs" if held.get("accuracy") is not None else "no held-out pairs")
     return StageResult(summary=acc, metrics={"heldout": held}, artifacts=[str(r.model_path)])
 

@@ -265,3 +265,27 @@ def test_report_breaks_reviews_down_by_aspect_and_shows_the_labeling_rounds(cycl
     html = " ".join(result.html.read_text().split())
     assert "by rubric aspect" in html and "<td>concise</td><td>30</td><td>5</td><td>25</td>" in html
     assert "chosen by <b>uncertainty</b>" in html and "<td>2</td><td>uncertainty</td><td>30</td><td>21</td>" in html
+
+
+def test_report_says_how_the_reward_model_was_measured(cycle, tmp_path):
+    """A cross-fitted trust report is labelled as such, with every pair counted; a held-out one as held-out."""
+    from harness.schemas import TrainingResult, write_artifact
+    from rlhf.reward_quality import quality_report
+    from tests.rlhf.conftest import preference_rows
+
+    run_dir, cand_fp, inc_fp, config = cycle
+    _evidence(run_dir, cand_fp, inc_fp, gain=False)
+    gate.run(config(f"gate.policy={_policy(tmp_path, RULES)}"))
+    pairs = preference_rows(60)
+    chosen, rejected = [1.0 if i % 4 else -1.0 for i in range(60)], [0.0] * 60
+    for folds, header in ((5, "Pairs (60), cross-fitted over 5 folds of the prompts"), (0, "Held-out pairs (60)")):
+        write_artifact(run_dir / "reward" / "result.json", TrainingResult(
+            kind="reward_result", finished="2026-12-03T00:00:00+00:00", fingerprint="f", model_path="m", model_sha256="s",
+            metrics={"quality": quality_report(pairs, chosen, rejected, folds=folds, n_resamples=200)}))
+        result = audit.run(config(), pdf=False)
+        doc = json.loads(result.json.read_text())
+        jsonschema.validate(doc, json.loads(audit.SCHEMA_PATH.read_text()))
+        assert doc["reward_model"]["quality"]["estimate"]["folds"] == folds
+        html = " ".join(result.html.read_text().split())
+        assert header in html
+        assert ("cross-fitted (5 folds) accuracy 0.75" in html) == bool(folds)

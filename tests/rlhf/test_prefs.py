@@ -1,4 +1,7 @@
-from rlhf._prefs import prompt_key, split_by_prompt, unpair
+import pytest
+
+from harness.errors import HarnessError
+from rlhf._prefs import folds_by_prompt, prompt_key, split_by_prompt, unpair
 from tests.rlhf.conftest import preference_rows
 
 
@@ -29,6 +32,26 @@ def test_split_edge_cases():
     train, held = split_by_prompt(two, 0.9, 0)
     assert len(train) == 1 and len(held) == 1  # never all held out
     assert split_by_prompt(two, 0.0, 0) == (two, [])
+
+
+def test_folds_cover_every_pair_once_keep_prompts_whole_and_hold_every_kind():
+    rows = _with_category(preference_rows(40), every=4)  # 10 safety and 30 policy prompts
+    rows += [dict(r, chosen=[{"role": "assistant", "content": "Another good answer."}]) for r in rows[:10]]
+    folds = folds_by_prompt(rows, 3, seed=1)
+    assert sorted(map(id, (r for f in folds for r in f))) == sorted(map(id, rows))  # each pair in exactly one fold
+    keys = [{prompt_key(r["prompt"]) for r in f} for f in folds]
+    assert not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])  # a prompt never in two folds
+    assert sorted(map(len, keys)) == [13, 13, 14]  # 40 prompts dealt evenly
+    for f in folds:
+        safety = {prompt_key(r["prompt"]) for r in f if r["provenance"]["category"] == "safety"}
+        assert len(safety) in (3, 4)  # 10 safety prompts: every fold gets its share
+    assert folds_by_prompt(list(reversed(rows)), 3, seed=1)[0] == list(reversed(folds[0]))  # order does not matter
+    assert folds_by_prompt(rows, 3, seed=2)[0] != folds[0]  # the seed matters
+
+
+def test_more_folds_than_prompts_is_one_clear_error():
+    with pytest.raises(HarnessError, match="reward.cross_fit_folds=5 needs at least 5 distinct prompts; the preference pairs have 4"):
+        folds_by_prompt(preference_rows(4), 5, seed=0)
 
 
 def test_unpair_keeps_both_sides():

@@ -108,3 +108,41 @@ def test_backbone_without_pad_token(tmp_path, tiny_model_dir, preferences_file):
     result = reward.run(_config(tmp_path, preferences_file, f"reward.backbone={local}", "reward.pad_token=<|endoftext|>",
                                 "reward.epochs=1"))
     assert math.isfinite(result.metrics["train_loss"])
+
+
+def test_cross_fitting_measures_every_pair_with_a_model_that_did_not_train_on_it(tmp_path, preferences_file):
+    result = reward.run(_config(tmp_path, preferences_file, "reward.cross_fit_folds=3"))
+    m = result.metrics
+    folds = m["cross_fit"]
+    assert [f["fold"] for f in folds] == [0, 1, 2]
+    assert sum(f["scored_pairs"] for f in folds) == 60  # every pair is measured, once
+    assert all(f["train_pairs"] + f["scored_pairs"] == 60 for f in folds)  # each fold model trained on the others only
+    assert all(math.isfinite(f["train_loss"]) for f in folds)
+    assert m["train_pairs"] == 60  # the saved model trains on all of them
+    q = m["quality"]
+    assert q["n"] == 60 and q["estimate"]["kind"] == "cross_fit" and q["estimate"]["folds"] == 3
+    assert q["why"].startswith("cross-fitted (3 folds) accuracy")
+    assert m["heldout"]["n"] == 60 and m["heldout"]["accuracy"] > 0.9  # the constructed preference generalizes across folds
+    saved = [json.loads(line) for line in (result.output_dir / "heldout_scores.jsonl").read_text().splitlines()]
+    by_fold = {}
+    for s in saved:
+        by_fold.setdefault(s["fold"], set()).add(s["prompt"])
+    assert sorted(by_fold) == [0, 1, 2] and sum(map(len, by_fold.values())) == 60  # a prompt in one fold only
+    # The scores are the fold models', not the saved model's: the saved model scores the same pairs differently.
+    scorer = reward.load_scorer(str(result.model_path))
+    rows = {r["prompt"][0]["content"]: r for r in preference_rows()}
+    again = scorer.score([rows[s["prompt"]]["prompt"] for s in saved], [rows[s["prompt"]]["chosen"][0]["content"] for s in saved])
+    assert max(abs(a - s["chosen_score"]) for a, s in zip(again, saved)) > 1e-3
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["reward.cross_fit_folds=1"], "at least 2 folds, got 1"),
+    (["reward.cross_fit_folds=4", "reward.validation_fraction=0.3"], "set one of them only"),
+    (["reward.cross_fit_folds=61"], "needs at least 61 distinct prompts; the preference pairs have 60"),
+])
+def test_bad_cross_fitting_settings_exit_2_before_any_model_loads(tmp_path, preferences_file, capsys, extra, message):
+    code = main(["reward", "-p", str(preferences_file), "model.base=builtin:tiny-random", f"run.root={tmp_path}",
+                 "run.id=bad", *extra])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "reward").exists()
