@@ -198,5 +198,7 @@ def run(config: CycleConfig, *, force: bool = False) -> RewardResult:
                                 "backbone": backbone_ref, "merged_path": str(merged) if merged else None},
     )
     shown = f", held-out accuracy {held_report['accuracy']:.3f}" if held_report else ""
-    _log.done(f"reward model trained in {elapsed:.0f}s: loss {loss:.4f}{shown}; saved {adapter}")
+    folds_took = f" (and {len(cross_fit)} cross-fitting models in {sum(f['train_seconds'] for f in cross_fit):.0f}s)" \
+        if cross_fit else ""
+    _log.done(f"reward model trained in {elapsed:.0f}s{folds_took}: loss {loss:.4f}{shown}; saved {adapter}")
     return RewardResult(out, adapter, metrics)

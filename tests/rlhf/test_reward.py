@@ -110,9 +110,11 @@ def test_backbone_without_pad_token(tmp_path, tiny_model_dir, preferences_file):
     assert math.isfinite(result.metrics["train_loss"])
 
 
-def test_cross_fitting_measures_every_pair_with_a_model_that_did_not_train_on_it(tmp_path, preferences_file):
+def test_cross_fitting_measures_every_pair_with_a_model_that_did_not_train_on_it(tmp_path, preferences_file, capsys):
     result = reward.run(_config(tmp_path, preferences_file, "reward.cross_fit_folds=3"))
     m = result.metrics
+    said = " ".join(capsys.readouterr().err.split())
+    assert "cross-fitted (3 folds) accuracy" in said and "and 3 cross-fitting models in" in said  # their time is not hidden
     folds = m["cross_fit"]
     assert [f["fold"] for f in folds] == [0, 1, 2]
     assert sum(f["scored_pairs"] for f in folds) == 60  # every pair is measured, once
