@@ -30,7 +30,8 @@ def test_smollm2_reward_dpo_online_and_eval(tmp_path):
     prefs = write_jsonl(tmp_path / "prefs.jsonl", handbook_pairs(20))
     cfg = load_config(REPO / "examples/demo/cycle.yaml", [
         f"run.root={tmp_path}", f"reward.preferences={prefs}", "reward.max_steps=3", "reward.batch_size=4",
-        "reward.validation_fraction=0.2", "online.allow_weak_reward_model=true",  # 20 pairs: 4 held out, no trusted RM
+        "reward.cross_fit_folds=0", "reward.validation_fraction=0.2",  # the demo cross-fits; one split here, 4 held out
+        "online.allow_weak_reward_model=true",  # 20 pairs train no trusted reward model
         f"dpo.preferences={prefs}", "dpo.policy=builtin:smollm2-135m-instruct", "dpo.max_steps=3", "dpo.batch_size=4",
         "dpo.learning_rate=5e-4", f"online.preferences={prefs}", f"online.policy={tmp_path / 'demo' / 'dpo' / 'adapter'}",
         "online.max_steps=2", "online.batch_size=4", "online.max_completion_length=16",
